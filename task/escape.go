@@ -34,6 +34,9 @@ func EscapeWorkerID(id string) string {
 // 'x' and two hex digits is an error.
 func UnescapeWorkerID(s string) (string, error) {
 	if !strings.ContainsAny(s, `\-`) {
+		if !utf8.ValidString(s) {
+			return "", fmt.Errorf("text is not valid UTF-8")
+		}
 		return s, nil
 	}
 	var b strings.Builder
