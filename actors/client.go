@@ -1,0 +1,46 @@
+package actors
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/taskfleet/taskfleet/config"
+	"github.com/taskfleet/taskfleet/proxmox"
+)
+
+// newClient builds a remote's client from its configuration: its own
+// transport and connection pool, the remote's cap, and the shared budget.
+func newClient(r config.Remote, p config.Polling, budget proxmox.Limiter, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (remoteClient, error) {
+	cfg := proxmox.Config{
+		Remote:         r.ID,
+		Kind:           r.Type,
+		TokenID:        r.TokenID,
+		TokenSecret:    r.TokenSecret.Reveal(),
+		MaxConns:       r.MaxConnections,
+		RequestTimeout: p.RequestTimeout,
+		DialContext:    dial,
+		Limiter:        budget,
+	}
+	for _, e := range r.Endpoints {
+		cfg.Endpoints = append(cfg.Endpoints, proxmox.Endpoint{URL: e.URL, Fingerprint: e.Fingerprint})
+	}
+	if r.CAFile != "" {
+		pem, err := os.ReadFile(r.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("remote %s: read ca_file: %w", r.ID, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("remote %s: ca_file %s holds no PEM certificate", r.ID, r.CAFile)
+		}
+		cfg.RootCAs = pool
+	}
+	c, err := proxmox.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}

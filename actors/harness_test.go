@@ -1,0 +1,136 @@
+package actors
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/taskfleet/taskfleet/config"
+	"github.com/taskfleet/taskfleet/internal/fleettest"
+	"github.com/taskfleet/taskfleet/sim"
+	"github.com/taskfleet/taskfleet/task"
+)
+
+// harness is a simulated fleet and a taskfleet System polling it, both in
+// the calling synctest bubble.
+type harness struct {
+	t      *testing.T
+	fleet  *sim.Fleet
+	frozen atomic.Int64 // the fleet's clock stands at this Unix time when not 0
+	cfg   *config.Config
+	sys   *System
+	opts  Options
+}
+
+func newHarness(t *testing.T, sc sim.Config, opts Options) *harness {
+	t.Helper()
+	h := &harness{t: t, opts: opts}
+	sc.InMemory = true
+	sc.Now = func() time.Time {
+		if at := h.frozen.Load(); at != 0 {
+			return time.Unix(at, 0)
+		}
+		return time.Now()
+	}
+	f, err := sim.New(sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	h.fleet, h.cfg = f, fleettest.Config(f, t.TempDir())
+	h.opts.DialContext = f.DialContext
+	return h
+}
+
+func (h *harness) start() {
+	h.t.Helper()
+	sys, err := Start(h.cfg, h.opts)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.sys = sys
+	h.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		sys.Stop(ctx)
+	})
+	for !sys.Ready() {
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (h *harness) stop() {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := h.sys.Stop(ctx); err != nil {
+		h.t.Fatalf("Stop: %v", err)
+	}
+}
+
+// freeze stops the fleet's clock: no task starts or finishes until thaw,
+// so a complete fetch must match held() exactly.
+func (h *harness) freeze() { h.frozen.Store(time.Now().Unix()) }
+
+// thaw lets the fleet's clock run again (it jumps to the bubble's time).
+func (h *harness) thaw() { h.frozen.Store(0) }
+
+// refresh refreshes every remote and waits for it, retrying a remote
+// whose refresh failed (tests inject failures) up to five times.
+func (h *harness) refresh() {
+	h.t.Helper()
+	var ids []string
+	for _, r := range h.cfg.Remotes {
+		ids = append(ids, r.ID)
+	}
+	for try := 0; len(ids) > 0; try++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		res, err := h.sys.Refresh(ctx, true, ids...)
+		cancel()
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		ids = ids[:0]
+		for _, r := range res {
+			if r.Err != nil {
+				if try == 4 {
+					h.t.Errorf("refresh %s: %v", r.Remote, r.Err)
+				}
+				ids = append(ids, r.Remote)
+			}
+		}
+		if try == 4 {
+			return
+		}
+	}
+}
+
+// check compares the cache with the fleet (see fleettest.Check).
+func (h *harness) check() string {
+	return fleettest.Check(h.cached(), h.held(), h.fleet.GroundTruth())
+}
+
+// cached returns every task in the latest snapshot.
+func (h *harness) cached() []task.Task {
+	return h.sys.Snapshot().Query(task.Filter{}).Tasks
+}
+
+// held returns every task the fleet still holds that falls within the
+// cache's retention: the archive periods (days) up to today's.
+func (h *harness) held() []task.Task {
+	var all []task.Task
+	for _, r := range h.fleet.Remotes() {
+		all = append(all, h.fleet.Held(r.ID)...)
+	}
+	now := time.Now()
+	if at := h.frozen.Load(); at != 0 {
+		now = time.Unix(at, 0)
+	}
+	day := 24 * time.Hour
+	from := now.Truncate(day).Add(-time.Duration(h.cfg.Polling.RetentionDays-1) * day)
+	return fleettest.Since(all, from)
+}

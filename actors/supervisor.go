@@ -1,0 +1,286 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+
+	"github.com/taskfleet/taskfleet/cache"
+	"github.com/taskfleet/taskfleet/config"
+	"github.com/taskfleet/taskfleet/messages"
+	"github.com/taskfleet/taskfleet/metrics"
+)
+
+// Intervals of the periodic work, as in Proxmox Datacenter Manager.
+const (
+	// RunningCheckInterval is how often running tasks we did not start are
+	// re-checked, so that nothing stays "running" forever.
+	RunningCheckInterval = 30 * time.Second
+	// RotationCheckInterval is how often the archive rotation is checked
+	// (and once at start).
+	RotationCheckInterval = time.Hour
+	// JournalApplyInterval is how often the journal is merged into the archive.
+	JournalApplyInterval = time.Hour
+)
+
+// WriterName is the cache writer's name under the supervisor.
+const WriterName = "cache-writer"
+
+// PollerName returns the name of a remote's poller under the supervisor.
+func PollerName(remote string) string { return "poller/" + remote }
+
+// supervisor is the root of taskfleet's actor tree. It spawns the cache
+// writer and one poller per remote, turns ticks into per-remote polls
+// (spread by a stable per-remote offset), runs the periodic cache work,
+// applies configuration changes, and supervises its children: a panicking
+// child is restarted after an exponentially growing delay (strategy.go).
+//
+// Stop path: messages.Shutdown stops the ticker and the pollers, then
+// poisons the writer (which applies queued batches and its journal) and
+// answers ShutdownDone when all children are gone. Stopping also stops the
+// ticker, for a supervisor stopped without Shutdown.
+type supervisor struct {
+	env *Env
+
+	cfg      *config.Config
+	writer   *actor.PID
+	pollers  map[string]*actor.PID
+	deps     map[string]*pollerDeps
+	cells    map[string]*healthCell
+	sched    map[string]*schedule
+	respawn  map[string]*config.Remote // changed remotes waiting for their old poller to stop
+	rotation periodic
+	journal  periodic
+	ticker   *ticker
+
+	shutdown     *actor.PID // who asked for Shutdown; nil while running
+	shuttingDown bool
+	failures     map[string]*restartState // per child id
+}
+
+// Env is what the supervisor and its children share with the host: the
+// cache's snapshot handle, the connection budget, health, logging and
+// metrics. Fields are set once by Spawn and then only read.
+type Env struct {
+	Config  *config.Config
+	Cache   cache.Options // Latest must be set: readers hold it
+	Budget  *Budget
+	Log     zerolog.Logger
+	Metrics *metrics.Metrics
+	Board   *healthBoard
+
+	newClient   func(config.Remote) (remoteClient, error)
+	pollerHook  func(remote string, msg any)
+	writerHook  func(msg any, applied bool)
+	restartBase time.Duration // first restart delay after a panic
+	restartMax  time.Duration // ceiling of the restart delay
+	applyLimit  time.Duration
+}
+
+func newSupervisor(env *Env) actor.Producer {
+	return func() actor.Actor {
+		return &supervisor{env: env}
+	}
+}
+
+// Receive implements actor.Actor.
+func (s *supervisor) Receive(c actor.Context) {
+	switch m := c.Message().(type) {
+	case *actor.Started:
+		s.start(c)
+	case *actor.Stopping:
+		s.ticker.stop()
+		s.ticker = nil
+	case *actor.Restarting:
+		s.ticker.stop()
+		s.ticker = nil
+	case *messages.Tick:
+		s.tick(c, m)
+	case *messages.RefreshRemote:
+		// Routed by the host straight to pollers; nothing to do here.
+	case *messages.Reconfigure:
+		c.Respond(s.reconfigure(c, m.Config))
+	case *actor.Terminated:
+		s.terminated(c, m.Who)
+	case *messages.Shutdown:
+		s.beginShutdown(c)
+	}
+}
+
+func (s *supervisor) start(c actor.Context) {
+	s.cfg = s.env.Config
+	s.pollers = map[string]*actor.PID{}
+	s.deps = map[string]*pollerDeps{}
+	s.cells = map[string]*healthCell{}
+	s.sched = map[string]*schedule{}
+	s.respawn = map[string]*config.Remote{}
+	s.failures = map[string]*restartState{}
+	// Children survive nothing of a previous incarnation (a restarting
+	// actor stops its children), so everything is spawned afresh.
+	props := actor.PropsFromProducer(newWriter(s.env.Cache, s.env.Log.With().Str("actor", WriterName).Logger(), s.env.Metrics, s.env.writerHook))
+	w, err := c.SpawnNamed(props, WriterName)
+	if err != nil {
+		panic(fmt.Errorf("spawn cache writer: %w", err))
+	}
+	s.writer = w
+	for i := range s.cfg.Remotes {
+		s.spawnPoller(c, s.cfg.Remotes[i])
+	}
+	s.env.Board.publish(s.cells)
+	// The rotation check runs at start because periodic's zero value is
+	// due; the journal was just replayed by cache.Open, so its first apply
+	// waits one interval.
+	now := time.Now()
+	s.journal.last = now
+	s.periodicWork(c, now)
+	s.ticker = startTicker(c.ActorSystem().Root, c.Self(), s.cfg.Polling.Tick)
+}
+
+func (s *supervisor) spawnPoller(c actor.Context, r config.Remote) {
+	cell := s.cells[r.ID]
+	if cell == nil {
+		cell = &healthCell{}
+		s.cells[r.ID] = cell
+	}
+	d := &pollerDeps{
+		remote:     r,
+		polling:    s.cfg.Polling,
+		writer:     s.writer,
+		latest:     s.env.Cache.Latest,
+		newClient:  s.env.newClient,
+		health:     cell,
+		log:        s.env.Log.With().Str("remote", r.ID).Logger(),
+		metrics:    s.env.Metrics,
+		hook:       s.env.pollerHook,
+		applyLimit: s.env.applyLimit,
+	}
+	pid, err := c.SpawnNamed(actor.PropsFromProducer(newPoller(d)), PollerName(r.ID))
+	if err != nil {
+		// The old poller of this name has not stopped yet.
+		s.respawn[r.ID] = &r
+		return
+	}
+	s.pollers[r.ID], s.deps[r.ID] = pid, d
+	if s.sched[r.ID] == nil {
+		s.sched[r.ID] = &schedule{}
+	}
+}
+
+func (s *supervisor) tick(c actor.Context, m *messages.Tick) {
+	if s.shuttingDown {
+		return
+	}
+	if late := time.Since(m.At); late > s.cfg.Polling.Tick {
+		// The mailbox was busy past the next tick: skip, never queue.
+		s.env.Log.Debug().Dur("late", late).Msg("tick skipped")
+		return
+	}
+	for id, pid := range s.pollers {
+		refresh, running := s.sched[id].due(m.At, id, s.cfg.Polling.RefreshInterval, RunningCheckInterval)
+		c.Send(pid, &messages.PollRemote{At: m.At, Refresh: refresh, CheckRunning: running})
+	}
+	s.periodicWork(c, m.At)
+}
+
+func (s *supervisor) periodicWork(c actor.Context, now time.Time) {
+	if s.rotation.due(now, RotationCheckInterval) {
+		c.Send(s.writer, &messages.CheckRotation{})
+	}
+	if s.journal.due(now, JournalApplyInterval) {
+		c.Send(s.writer, &messages.ApplyJournal{})
+	}
+}
+
+func (s *supervisor) reconfigure(c actor.Context, cfg *config.Config) *messages.Reconfigured {
+	added, removed, changed := cfg.Diff(s.cfg)
+	s.cfg = cfg
+	byID := map[string]config.Remote{}
+	for _, r := range cfg.Remotes {
+		byID[r.ID] = r
+	}
+	for _, id := range removed {
+		if pid := s.pollers[id]; pid != nil {
+			c.Stop(pid) // DropRemote follows in terminated, after the poller is gone
+		}
+		delete(s.respawn, id)
+	}
+	for _, id := range changed {
+		r := byID[id]
+		s.respawn[id] = &r
+		if pid := s.pollers[id]; pid != nil {
+			c.Stop(pid)
+		}
+	}
+	for _, id := range added {
+		s.spawnPoller(c, byID[id])
+	}
+	s.env.Board.publish(s.cells)
+	return &messages.Reconfigured{Added: added, Removed: removed, Changed: changed}
+}
+
+func (s *supervisor) terminated(c actor.Context, who *actor.PID) {
+	if who.Equal(s.writer) {
+		s.writer = nil
+		s.finishShutdown(c)
+		return
+	}
+	for id, pid := range s.pollers {
+		if !pid.Equal(who) {
+			continue
+		}
+		delete(s.pollers, id)
+		delete(s.deps, id)
+		if s.shuttingDown {
+			s.finishShutdown(c)
+			return
+		}
+		if r := s.respawn[id]; r != nil {
+			delete(s.respawn, id)
+			s.spawnPoller(c, *r)
+			return
+		}
+		if !slices.ContainsFunc(s.cfg.Remotes, func(r config.Remote) bool { return r.ID == id }) {
+			// Removed from the configuration: forget it everywhere.
+			delete(s.cells, id)
+			delete(s.sched, id)
+			s.env.Board.publish(s.cells)
+			c.Send(s.writer, &messages.DropRemote{Remote: id})
+		}
+		return
+	}
+}
+
+func (s *supervisor) beginShutdown(c actor.Context) {
+	s.shutdown, s.shuttingDown = c.Sender(), true
+	s.ticker.stop()
+	s.ticker = nil
+	s.respawn = map[string]*config.Remote{}
+	for _, id := range slices.Sorted(maps.Keys(s.pollers)) {
+		c.Stop(s.pollers[id])
+	}
+	s.finishShutdown(c)
+}
+
+// finishShutdown advances the shutdown: once the pollers are gone the
+// writer is poisoned (queued batches are applied first), and once it is
+// gone the requester is answered.
+func (s *supervisor) finishShutdown(c actor.Context) {
+	if !s.shuttingDown || len(s.pollers) > 0 {
+		return
+	}
+	if s.writer != nil {
+		c.Poison(s.writer)
+		return
+	}
+	if s.shutdown != nil {
+		c.Send(s.shutdown, &messages.ShutdownDone{})
+		s.shutdown = nil
+	}
+}
+
+var errShutdown = errors.New("taskfleet is shutting down")

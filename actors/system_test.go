@@ -1,0 +1,121 @@
+package actors
+
+import (
+	"context"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/taskfleet/taskfleet/sim"
+	"github.com/taskfleet/taskfleet/task"
+)
+
+// TestFleet200 is the acceptance test of the actor system: 200 remotes
+// backfilled to the fleet's ground truth, a tracked task visible within one
+// tick of finishing, a foreign one after its remote's next refresh.
+func TestFleet200(t *testing.T) {
+	if testing.Short() {
+		t.Skip("200 remotes")
+	}
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, sim.Config{Seed: 200, PVEClusters: 170, PBSServers: 30, TaskRate: 1, IndexSize: 400}, Options{})
+		h.freeze()
+		h.start()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if d := h.check(); d != "" {
+			t.Fatalf("cache after backfill: %s", d)
+		}
+		h.thaw()
+		for _, hl := range h.sys.Remotes() {
+			if hl.State != StateUp {
+				t.Errorf("remote %s: state %s, error %q", hl.Remote, hl.State, hl.LastError)
+			}
+		}
+
+		// A tracked task: visible as finished within one tick of finishing.
+		var pve []sim.Remote
+		for _, r := range h.fleet.Remotes() {
+			if r.Kind == task.PVE {
+				pve = append(pve, r)
+			}
+		}
+		r := pve[7]
+		upid := h.fleet.StartTask(r.ID, r.Nodes[1], "qmstart", "4242", 25*time.Second)
+		if err := h.sys.Track(context.Background(), r.ID, upid); err != nil {
+			t.Fatal(err)
+		}
+		finish := time.Unix(upid.StartTime+25, 0)
+		time.Sleep(time.Until(finish) + h.cfg.Polling.Tick)
+		synctest.Wait()
+		if got := find(h.sys, r.ID, upid); got == nil || got.Running() {
+			t.Fatalf("tracked task %s one tick after it finished: %+v", upid, got)
+		}
+		if tr := h.sys.Snapshot().Tracked(r.ID); len(tr) != 0 {
+			t.Errorf("still tracked after finishing: %v", tr)
+		}
+
+		// A foreign task: visible after the remote's next refresh.
+		r = pve[42]
+		upid = h.fleet.StartTask(r.ID, r.Nodes[0], "vzdump", "777", 5*time.Second)
+		time.Sleep(h.cfg.Polling.RefreshInterval + h.cfg.Polling.Tick)
+		synctest.Wait()
+		if got := find(h.sys, r.ID, upid); got == nil || got.Running() {
+			t.Fatalf("foreign task %s after a refresh interval: %+v", upid, got)
+		}
+		h.freeze()
+		h.refresh()
+		if d := h.check(); d != "" {
+			t.Errorf("cache after a refresh interval and a refresh: %s", d)
+		}
+		h.stop()
+	})
+}
+
+func find(s *System, remote string, upid task.UPID) *task.Task {
+	for _, t := range s.Snapshot().Query(task.Filter{Remote: remote}).Tasks {
+		if t.UPID == upid {
+			return &t
+		}
+	}
+	return nil
+}
+
+// TestScheduleOverADay checks that no remote is polled more often than
+// planned: one full refresh (one node list) per refresh interval.
+func TestScheduleOverADay(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, sim.Config{Seed: 3, PVEClusters: 8, PBSServers: 2, TaskRate: 2, IndexSize: 300}, Options{})
+		h.start()
+		time.Sleep(time.Minute) // backfill
+		synctest.Wait()
+		before := map[string]sim.Stats{}
+		for _, r := range h.fleet.Remotes() {
+			before[r.ID] = h.fleet.Stats(r.ID)
+		}
+		time.Sleep(24 * time.Hour)
+		synctest.Wait()
+		want := int64(24 * time.Hour / h.cfg.Polling.RefreshInterval)
+		for _, r := range h.fleet.Remotes() {
+			after := h.fleet.Stats(r.ID)
+			if r.Kind != task.PVE {
+				continue
+			}
+			if n := after.NodeList - before[r.ID].NodeList; n != want {
+				t.Errorf("remote %s: %d refreshes in a day, want %d", r.ID, n, want)
+			}
+			// Lists: one per node and refresh, plus one per node where a
+			// running task was seen finishing by the 30 s check.
+			lists := after.TaskList - before[r.ID].TaskList
+			if max := want*int64(len(r.Nodes)) + (after.TaskStatus - before[r.ID].TaskStatus); lists > max {
+				t.Errorf("remote %s: %d task lists in a day, more than %d", r.ID, lists, max)
+			}
+		}
+		h.freeze()
+		h.refresh()
+		if d := h.check(); d != "" {
+			t.Errorf("cache after a day: %s", d)
+		}
+		h.stop()
+	})
+}

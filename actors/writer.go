@@ -1,0 +1,143 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/rs/zerolog"
+
+	"github.com/taskfleet/taskfleet/cache"
+	"github.com/taskfleet/taskfleet/messages"
+	"github.com/taskfleet/taskfleet/metrics"
+)
+
+// writerActor is the cache writer: the only owner of the cache.Writer, so
+// the archive needs no locks. It applies batches in arrival order; after
+// each the cache publishes a new immutable snapshot for readers.
+//
+// Started opens (and so recovers) the cache from disk, which makes a
+// restart after a panic a recovery: a batch lost in flight was never
+// acknowledged, its cutoffs never advanced, and its poller fetches it again.
+//
+// Stop path: Stopping applies the journal and syncs (cache.Writer.Close).
+// The supervisor poisons the writer so that queued batches are applied first.
+type writerActor struct {
+	opts    cache.Options
+	log     zerolog.Logger
+	metrics *metrics.Metrics
+	hook    func(msg any, applied bool) // test knob: called before each message and after a batch is applied; may panic
+	w       *cache.Writer
+}
+
+func newWriter(opts cache.Options, log zerolog.Logger, m *metrics.Metrics, hook func(any, bool)) actor.Producer {
+	return func() actor.Actor {
+		return &writerActor{opts: opts, log: log, metrics: m, hook: hook}
+	}
+}
+
+// Receive implements actor.Actor.
+func (a *writerActor) Receive(c actor.Context) {
+	if a.hook != nil {
+		a.hook(c.Message(), false)
+	}
+	switch m := c.Message().(type) {
+	case *actor.Started:
+		w, err := cache.Open(a.opts)
+		if err != nil {
+			// Escalate to supervision: restarted with backoff, and the
+			// failure is logged there.
+			panic(fmt.Errorf("open cache: %w", err))
+		}
+		a.w = w
+		a.observe()
+	case *actor.Stopping:
+		a.close()
+	case *actor.Restarting:
+		// Recovery comes from disk in the next Started; whatever this
+		// incarnation held in memory may be inconsistent after a panic.
+		a.abandon()
+	case *messages.TasksFetched:
+		err := a.apply(m)
+		if a.hook != nil {
+			a.hook(m, true)
+		}
+		c.Respond(&messages.BatchApplied{Remote: m.Remote, Seq: m.Seq, Err: err})
+		if errors.Is(err, cache.ErrFailed) {
+			// The cache refuses writes until it is reopened: escalate, so
+			// supervision reopens it from disk, with backoff if the cause
+			// (a full disk) persists.
+			panic(err)
+		}
+	case *messages.TrackTask:
+		err := a.w.Track(m.Remote, m.UPID)
+		if err != nil {
+			err = fmt.Errorf("track task: %w", err)
+		}
+		c.Respond(&messages.TrackTaskResult{Err: err})
+	case *messages.DropRemote:
+		if err := a.w.DropRemote(m.Remote); err != nil {
+			a.log.Error().Err(err).Str("remote", m.Remote).Msg("drop remote from cache")
+		}
+	case *messages.CheckRotation:
+		start := time.Now()
+		rotated, err := a.w.MaybeRotate()
+		if err != nil {
+			a.log.Error().Err(err).Msg("rotate archive")
+		} else if rotated {
+			a.log.Info().Dur("duration", time.Since(start)).Msg("archive rotated")
+		}
+	case *messages.ApplyJournal:
+		if err := a.w.ApplyJournal(); err != nil {
+			a.log.Error().Err(err).Msg("apply journal")
+		}
+	}
+	a.observe()
+}
+
+func (a *writerActor) apply(m *messages.TasksFetched) error {
+	b := cache.Batch{Remote: m.Remote, Tasks: m.Tasks}
+	for _, n := range m.Nodes {
+		b.Nodes = append(b.Nodes, cache.NodeResult{Node: n.Node, OK: n.OK})
+	}
+	if err := a.w.Apply(b); err != nil {
+		return err
+	}
+	for _, u := range m.Untrack {
+		if err := a.w.Untrack(m.Remote, u); err != nil {
+			return fmt.Errorf("untrack %s: %w", u, err)
+		}
+	}
+	return nil
+}
+
+func (a *writerActor) observe() {
+	if a.w != nil {
+		st := a.w.Stats()
+		a.metrics.ObserveCache(metrics.CacheStats{
+			Tasks: st.Tasks, Running: st.Running, JournalBytes: st.JournalBytes,
+			Files: st.Files, Rotations: st.Rotations, Corruptions: st.Corruptions,
+		})
+	}
+}
+
+func (a *writerActor) close() {
+	if a.w == nil {
+		return
+	}
+	if err := a.w.Close(); err != nil {
+		a.log.Error().Err(err).Msg("close cache")
+	}
+	a.w = nil
+}
+
+func (a *writerActor) abandon() {
+	if a.w == nil {
+		return
+	}
+	if err := a.w.Abandon(); err != nil {
+		a.log.Error().Err(err).Msg("abandon cache after failure")
+	}
+	a.w = nil
+}

@@ -1,0 +1,71 @@
+package api
+
+import (
+	"context"
+	"errors"
+
+	"github.com/taskfleet/taskfleet/task"
+)
+
+// Backend is what the API serves. Its methods are called concurrently, one
+// call per request, and must not block on remotes except Refresh with wait.
+type Backend interface {
+	// Tasks returns the tasks matching f, newest first (task.Compare),
+	// skipping f.Start and returning at most f.Limit (0: all), and the
+	// number of all matching tasks. It must honor f.Scope.
+	Tasks(f task.Filter) (task.Page, error)
+	// Statistics counts the finished tasks matching f (Start and Limit
+	// aside). It must honor f.Scope.
+	Statistics(f task.Filter) (task.Statistics, error)
+	// Track polls the task on every tick until it finishes. It returns an
+	// error wrapping ErrUnknownRemote if remote is not configured, and one
+	// wrapping ErrInvalidTask if the UPID cannot belong to the remote
+	// (a PBS UPID for a PVE remote).
+	Track(remote string, upid task.UPID) error
+	// Refresh fetches the given remotes (all when none are given) now.
+	// With wait it returns when each remote's fetch has finished or
+	// failed, with one result per remote; without wait it returns once the
+	// fetches are scheduled. It returns an error wrapping ErrUnknownRemote
+	// if a remote is not configured, and ctx's error when ctx ends first.
+	Refresh(ctx context.Context, wait bool, remotes ...string) ([]RefreshResult, error)
+	// Remotes returns the health of every configured remote.
+	Remotes() []RemoteStatus
+	// Reload re-reads the configuration and applies it.
+	Reload() error
+	// Ready reports whether the cache is loaded and queries are answered.
+	Ready() bool
+	// HasRemote reports whether a remote with this id is configured.
+	HasRemote(id string) bool
+}
+
+// ErrUnknownRemote is returned (wrapped) by a Backend for a remote id that
+// is not configured; the API answers 404.
+var ErrUnknownRemote = errors.New("unknown remote")
+
+// ErrInvalidTask is returned (wrapped) by Backend.Track for a UPID that
+// cannot be a task of the remote; the API answers 400.
+var ErrInvalidTask = errors.New("invalid task for this remote")
+
+// RefreshResult is the outcome of refreshing one remote.
+type RefreshResult struct {
+	Remote   string  `json:"remote"`
+	Error    string  `json:"error,omitempty"` // why the fetch failed; "" on success
+	Tasks    int     `json:"tasks"`           // tasks fetched (new or changed)
+	Duration float64 `json:"duration"`        // seconds the fetch took
+}
+
+// RemoteStatus is the health of one remote, as kept by its poller.
+type RemoteStatus struct {
+	Remote string `json:"remote"`
+	Type   string `json:"type"` // "pve" or "pbs"
+	// State is the poller's state, e.g. "ok", "failing", "backfilling".
+	State               string   `json:"state"`
+	LastSuccess         int64    `json:"last_success,omitempty"`    // Unix time of the last successful fetch; 0: never
+	LastError           string   `json:"last_error,omitempty"`      // message of the last failure
+	LastErrorTime       int64    `json:"last_error_time,omitempty"` // Unix time of the last failure; 0: never
+	ConsecutiveFailures int      `json:"consecutive_failures"`
+	LastFetchDuration   float64  `json:"last_fetch_duration"` // seconds
+	Nodes               []string `json:"nodes"`               // node names from the last node list
+	Tracked             []string `json:"tracked"`             // remote UPIDs of tracked tasks
+	TasksFetched        int      `json:"tasks_fetched"`       // tasks fetched since start
+}

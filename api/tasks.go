@@ -1,0 +1,191 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/taskfleet/taskfleet/task"
+)
+
+// TaskListItem is one task of a list, with the JSON names of Proxmox
+// Datacenter Manager's TaskListItem.
+type TaskListItem struct {
+	UPID       string  `json:"upid"` // remote-qualified: "pve:REMOTE!UPID:..."
+	Node       string  `json:"node"`
+	PID        int64   `json:"pid"`
+	PStart     uint64  `json:"pstart"`
+	StartTime  int64   `json:"starttime"`
+	WorkerType string  `json:"worker_type"`
+	WorkerID   *string `json:"worker_id"` // null when the task has none
+	User       string  `json:"user"`
+	EndTime    *int64  `json:"endtime,omitempty"` // only when finished
+	Status     *string `json:"status,omitempty"`  // only when finished
+}
+
+// NewTaskListItem returns the list item of t.
+func NewTaskListItem(t task.Task) TaskListItem {
+	u := t.UPID
+	item := TaskListItem{
+		UPID:       t.RemoteUPID().String(),
+		Node:       u.Node,
+		PID:        int64(u.PID),
+		PStart:     u.PStart,
+		StartTime:  u.StartTime,
+		WorkerType: u.Type,
+		User:       u.User,
+	}
+	if u.ID != "" {
+		id := u.ID
+		item.WorkerID = &id
+	}
+	if !t.Running() {
+		end, status := t.EndTime, t.Status
+		item.EndTime, item.Status = &end, &status
+	}
+	return item
+}
+
+// list serves GET /api2/json/remotes/tasks/list.
+func (s *server) list(_ *http.Request, c *caller, p *params) (reply, error) {
+	f, err := s.filter(p, c)
+	if err != nil {
+		return reply{}, err
+	}
+	page, err := s.b.Tasks(f)
+	if err != nil {
+		return reply{}, err
+	}
+	items := make([]TaskListItem, 0, len(page.Tasks))
+	for _, t := range page.Tasks {
+		// The backend applies the scope; this is the last line of defense.
+		if !c.allows(t.Remote) {
+			s.log.Error().Str("remote", t.Remote).Str("token", c.token).Msg("backend returned a task outside the token's scope; dropped")
+			continue
+		}
+		items = append(items, NewTaskListItem(t))
+	}
+	total := page.Total
+	return reply{data: items, total: &total}, nil
+}
+
+// statistics serves GET /api2/json/remotes/tasks/statistics.
+func (s *server) statistics(_ *http.Request, c *caller, p *params) (reply, error) {
+	f, err := s.filter(p, c)
+	if err != nil {
+		return reply{}, err
+	}
+	st, err := s.b.Statistics(f)
+	if err != nil {
+		return reply{}, err
+	}
+	if st.ByType == nil {
+		st.ByType = map[string]task.Counts{}
+	}
+	byRemote := make(map[string]task.Counts, len(st.ByRemote))
+	for r, n := range st.ByRemote {
+		if c.allows(r) {
+			byRemote[r] = n
+		}
+	}
+	st.ByRemote = byRemote
+	return reply{data: st}, nil
+}
+
+// refresh serves POST /api2/json/remotes/tasks/refresh.
+func (s *server) refresh(r *http.Request, c *caller, p *params) (reply, error) {
+	var remotes []string
+	for _, id := range p.list("remotes") {
+		if err := task.ValidateRemoteID(id); err != nil {
+			p.fail("remotes", "%v", err)
+		} else if !slices.Contains(remotes, id) {
+			remotes = append(remotes, id)
+		}
+	}
+	wait := p.boolean("wait")
+	if err := p.done(); err != nil {
+		return reply{}, err
+	}
+	for _, id := range remotes {
+		if err := s.checkRemote(c, id); err != nil {
+			return reply{}, err
+		}
+	}
+	if len(remotes) == 0 && c.scoped() {
+		// "All" for a scoped token is all of its remotes, never Refresh()
+		// without arguments, which would mean every remote.
+		for _, id := range c.remotes() {
+			if s.b.HasRemote(id) {
+				remotes = append(remotes, id)
+			}
+		}
+		if len(remotes) == 0 {
+			return reply{data: []RefreshResult{}}, nil
+		}
+	}
+	results, err := s.b.Refresh(r.Context(), wait, remotes...)
+	if errors.Is(err, ErrUnknownRemote) {
+		return reply{}, errorf(http.StatusNotFound, "%v", err)
+	}
+	if err != nil {
+		return reply{}, err
+	}
+	if results == nil {
+		results = []RefreshResult{}
+	}
+	return reply{data: results}, nil
+}
+
+// track serves POST /api2/json/remotes/tasks/track.
+func (s *server) track(_ *http.Request, c *caller, p *params) (reply, error) {
+	remote := p.str("remote")
+	text, given := p.single("upid")
+	var upid task.UPID
+	switch {
+	case !given:
+		if _, bad := p.errs["upid"]; !bad {
+			p.fail("upid", "property is missing and it is not optional")
+		}
+	case strings.HasPrefix(text, "UPID:"):
+		u, err := task.ParseUPID(text)
+		if err != nil {
+			p.fail("upid", "%v", err)
+		}
+		upid = u
+	default:
+		ru, err := task.ParseRemoteUPID(text)
+		switch {
+		case err != nil:
+			p.fail("upid", "%v", err)
+		case remote != "" && ru.Remote != remote:
+			p.fail("upid", "the upid's remote '%s' is not the remote parameter '%s'", ru.Remote, clip(remote))
+		default:
+			remote, upid = ru.Remote, ru.UPID
+		}
+	}
+	if remote == "" {
+		// Unless the upid was meant to name the remote and is broken.
+		if _, bad := p.errs["upid"]; !bad || !given {
+			p.fail("remote", "property is missing and it is not optional (or give the upid as pve:REMOTE!UPID:...)")
+		}
+	} else if err := task.ValidateRemoteID(remote); err != nil {
+		p.fail("remote", "%v", err)
+	}
+	if err := p.done(); err != nil {
+		return reply{}, err
+	}
+	if err := s.checkRemote(c, remote); err != nil {
+		return reply{}, err
+	}
+	err := s.b.Track(remote, upid)
+	switch {
+	case errors.Is(err, ErrUnknownRemote):
+		return reply{}, unknownRemote(remote)
+	case errors.Is(err, ErrInvalidTask):
+		return reply{}, badParam("upid", "%v", err)
+	case err != nil:
+		return reply{}, err
+	}
+	return reply{data: task.RemoteUPID{Remote: remote, UPID: upid}.String()}, nil
+}

@@ -1,0 +1,424 @@
+package cache
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/taskfleet/taskfleet/task"
+)
+
+// This file changes the in-memory state. The same functions run for a
+// live change (after its journal record is durable) and when Open replays
+// the journal, so a replay rebuilds exactly the state that was published.
+
+// prepared is a validated batch in compact form.
+type prepared struct {
+	remote string
+	recs   []rec
+	raws   []*task.UPID // per rec: the UPID when not canonical
+	nodes  []NodeResult
+}
+
+// validateTask checks what the cache relies on: the remote id, the task's
+// remote and a UPID with a kind, node, type and user (as task.ParseUPID
+// guarantees).
+func validateTask(remote string, t *task.Task) error {
+	if err := task.ValidateRemoteID(remote); err != nil {
+		return err
+	}
+	if t.Remote != remote {
+		return fmt.Errorf("task %s of remote %q in a batch of %q", t.UPID, t.Remote, remote)
+	}
+	u := &t.UPID
+	switch {
+	case u.Kind != task.PVE && u.Kind != task.PBS:
+		return fmt.Errorf("task of remote %q: upid has no kind", remote)
+	case u.Node == "" || u.Type == "" || u.User == "":
+		return fmt.Errorf("task %s: upid lacks node, type or user", u)
+	case u.Kind == task.PVE && u.TaskID != 0:
+		return fmt.Errorf("task %s: PVE upid with a task id", u)
+	}
+	return nil
+}
+
+// prepare validates a batch and interns its strings.
+func (w *Writer) prepare(remote string, tasks []task.Task, nodes []NodeResult) (*prepared, error) {
+	if err := task.ValidateRemoteID(remote); err != nil {
+		return nil, err
+	}
+	for _, n := range nodes {
+		if n.Node == "" {
+			return nil, errors.New("node result without node name")
+		}
+	}
+	for i := range tasks {
+		if err := validateTask(remote, &tasks[i]); err != nil {
+			return nil, err
+		}
+	}
+	p := &prepared{remote: remote, recs: make([]rec, len(tasks)), raws: make([]*task.UPID, len(tasks)), nodes: nodes}
+	for i := range tasks {
+		var raw bool
+		p.recs[i], raw = w.in.toRec(&tasks[i])
+		if raw {
+			p.raws[i] = &tasks[i].UPID
+		}
+	}
+	return p, nil
+}
+
+// applyPrepared applies a batch to memory.
+func (w *Writer) applyPrepared(p *prepared) {
+	d := w.in.view()
+	set := w.active[p.remote]
+	maxFinished := map[string]int64{}
+	finished := map[recKey]bool{}
+	var (
+		newRecs  []rec
+		newRaws  map[int]*task.UPID
+		untracks []task.UPID
+	)
+	for i := range p.recs {
+		r, raw := &p.recs[i], p.raws[i]
+		if r.end == 0 {
+			continue
+		}
+		node := d.nodeKey(r)
+		if v, ok := maxFinished[node]; !ok || r.start > v {
+			maxFinished[node] = r.start
+		}
+		k := keyOf(r, raw)
+		finished[k] = true
+		if set[k] != nil {
+			w.removeActive(p.remote, k)
+		}
+		if list := w.tracked[p.remote]; len(list) > 0 {
+			if j := trackedIndexRec(d, list, r, raw); j >= 0 {
+				untracks = append(untracks, list[j])
+			}
+		}
+		if _, ok := w.periodOf(r.start); !ok || w.containsFinished(r, raw) {
+			continue
+		}
+		if raw != nil {
+			if newRaws == nil {
+				newRaws = map[int]*task.UPID{}
+			}
+			newRaws[len(newRecs)] = raw
+		}
+		newRecs = append(newRecs, *r)
+	}
+	for _, u := range untracks {
+		w.removeTracked(p.remote, u)
+	}
+	for i := range p.recs {
+		r, raw := &p.recs[i], p.raws[i]
+		if r.end != 0 {
+			continue
+		}
+		k := keyOf(r, raw)
+		if finished[k] || w.containsFinished(r, raw) {
+			continue
+		}
+		if at := w.active[p.remote][k]; at != nil && at.rec == *r {
+			continue
+		}
+		w.addActive(*r, raw)
+	}
+	for _, n := range p.nodes {
+		if n.OK {
+			w.advanceCutoff(p.remote, n.Node, maxFinished)
+		}
+	}
+	if len(newRecs) > 0 {
+		w.pushRecent(newSegment(d, sortRun(d, newRecs, newRaws)))
+	}
+}
+
+// advanceCutoff applies the cutoff rule to a node fetched successfully:
+// the newest start time of its finished tasks, but not past the start of
+// its oldest running task.
+func (w *Writer) advanceCutoff(remote, node string, maxFinished map[string]int64) {
+	c, has := w.cutoffs[remote][node]
+	if mf, ok := maxFinished[node]; ok && (!has || mf > c) {
+		c, has = mf, true
+	}
+	if !has {
+		return
+	}
+	if oldest, ok := w.oldestActive(remote, node); ok && oldest < c {
+		c = oldest
+	}
+	if old, ok := w.cutoffs[remote][node]; !ok || old != c {
+		w.setCutoff(remote, node, c)
+	}
+}
+
+// oldestActive returns the start time of the oldest running task of a node.
+func (w *Writer) oldestActive(remote, node string) (int64, bool) {
+	var oldest int64
+	found := false
+	for _, at := range w.active[remote] {
+		if at.node == node && (!found || at.rec.start < oldest) {
+			oldest, found = at.rec.start, true
+		}
+	}
+	return oldest, found
+}
+
+// containsFinished reports whether the archive or a recent batch holds the
+// task finished.
+func (w *Writer) containsFinished(r *rec, raw *task.UPID) bool {
+	if p, ok := w.periodOf(r.start); ok {
+		if seg := w.base[p]; seg != nil && seg.find(r, raw) >= 0 {
+			return true
+		}
+	}
+	for _, seg := range w.recent {
+		if seg.find(r, raw) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// pushRecent adds a segment of new tasks. Recent segments are merged like a
+// binary counter (a segment absorbs the next one when that is at least half
+// its size), so there are O(log n) of them and each task is copied
+// O(log n) times before the checkpoint folds them into the archive.
+func (w *Writer) pushRecent(seg *segment) {
+	w.recent = append(w.recent, seg)
+	for n := len(w.recent); n >= 2 && w.recent[n-2].len() <= 2*w.recent[n-1].len(); n = len(w.recent) {
+		d := w.in.view()
+		merged := newSegment(d, mergeRuns(d, &w.recent[n-2].run, &w.recent[n-1].run))
+		w.recent = append(w.recent[:n-2], merged)
+	}
+}
+
+// addActive adds or replaces a running task.
+func (w *Writer) addActive(r rec, raw *task.UPID) {
+	remote := w.in.remotes.strs[r.remote]
+	set := w.active[remote]
+	if set == nil {
+		set = remoteSet{}
+		w.active[remote] = set
+	}
+	k := keyOf(&r, raw)
+	if set[k] == nil {
+		w.nactive++
+	}
+	set[k] = &activeTask{rec: r, raw: raw, node: w.in.view().nodeKey(&r)}
+	w.activeDirty = true
+}
+
+func (w *Writer) removeActive(remote string, k recKey) {
+	set := w.active[remote]
+	if set[k] == nil {
+		return
+	}
+	delete(set, k)
+	w.nactive--
+	if len(set) == 0 {
+		delete(w.active, remote)
+	}
+	w.activeDirty = true
+}
+
+// buildActive builds the segment of running tasks.
+func (w *Writer) buildActive() *segment {
+	d := w.in.view()
+	recs := make([]rec, 0, w.nactive)
+	raws := map[int]*task.UPID{}
+	for _, set := range w.active {
+		for _, at := range set {
+			if at.raw != nil {
+				raws[len(recs)] = at.raw
+			}
+			recs = append(recs, at.rec)
+		}
+	}
+	return newSegment(d, sortRun(d, recs, raws))
+}
+
+// trackChanges reports whether Track would change anything.
+func (w *Writer) trackChanges(remote string, upid task.UPID) bool {
+	if trackedIndex(w.tracked[remote], upid) >= 0 {
+		return false
+	}
+	t := task.Task{Remote: remote, UPID: upid}
+	r, raw := w.in.toRec(&t)
+	var u *task.UPID
+	if raw {
+		u = &upid
+	}
+	return !w.containsFinished(&r, u)
+}
+
+func (w *Writer) applyTrack(remote string, upid task.UPID) {
+	if !w.trackChanges(remote, upid) {
+		return
+	}
+	w.ownTracked()
+	list := append(slices.Clone(w.tracked[remote]), upid)
+	sortUPIDs(list)
+	w.tracked[remote] = list
+	t := task.Task{Remote: remote, UPID: upid}
+	r, raw := w.in.toRec(&t)
+	var u *task.UPID
+	if raw {
+		u = &t.UPID
+	}
+	if w.active[remote][keyOf(&r, u)] == nil {
+		w.addActive(r, u)
+	}
+}
+
+func (w *Writer) applyUntrack(remote string, upid task.UPID) {
+	if !w.removeTracked(remote, upid) {
+		return
+	}
+	t := task.Task{Remote: remote, UPID: upid}
+	r, raw := w.in.toRec(&t)
+	var u *task.UPID
+	if raw {
+		u = &t.UPID
+	}
+	w.removeActive(remote, keyOf(&r, u))
+}
+
+// removeTracked removes a task from the tracked set.
+func (w *Writer) removeTracked(remote string, upid task.UPID) bool {
+	list := w.tracked[remote]
+	i := trackedIndex(list, upid)
+	if i < 0 {
+		return false
+	}
+	w.ownTracked()
+	if len(list) == 1 {
+		delete(w.tracked, remote)
+	} else {
+		w.tracked[remote] = slices.Delete(slices.Clone(list), i, i+1)
+	}
+	return true
+}
+
+func (w *Writer) applyDrop(remote string) {
+	if len(w.cutoffs[remote]) > 0 {
+		w.ownCutoffs()
+		delete(w.cutoffs, remote)
+	}
+	if len(w.tracked[remote]) > 0 {
+		w.ownTracked()
+		delete(w.tracked, remote)
+	}
+	if set := w.active[remote]; len(set) > 0 {
+		w.nactive -= len(set)
+		delete(w.active, remote)
+		w.activeDirty = true
+	}
+}
+
+// applyLower lowers every cutoff to at most before.
+func (w *Writer) applyLower(before int64) {
+	for remote, nodes := range w.cutoffs {
+		for node, c := range nodes {
+			if c > before {
+				w.setCutoff(remote, node, before)
+			}
+		}
+	}
+}
+
+// applyReset caps every cutoff to the one in to and drops the cutoffs not
+// in to.
+func (w *Writer) applyReset(to map[string]map[string]int64) {
+	for remote, nodes := range w.cutoffs {
+		for node, c := range nodes {
+			v, ok := to[remote][node]
+			switch {
+			case !ok:
+				w.deleteCutoff(remote, node)
+			case c > v:
+				w.setCutoff(remote, node, v)
+			}
+		}
+	}
+}
+
+// ownCutoffs makes the outer cutoff map the Writer's own (copy on write).
+func (w *Writer) ownCutoffs() {
+	if w.cutoffsShared {
+		w.cutoffs = maps.Clone(w.cutoffs)
+		if w.cutoffs == nil {
+			w.cutoffs = map[string]map[string]int64{}
+		}
+		w.cutoffsShared = false
+		w.innerOwned = map[string]bool{}
+	}
+}
+
+// ownNodes makes the cutoff map of a remote the Writer's own.
+func (w *Writer) ownNodes(remote string) map[string]int64 {
+	w.ownCutoffs()
+	if w.innerOwned == nil {
+		w.innerOwned = map[string]bool{}
+	}
+	if !w.innerOwned[remote] {
+		inner := maps.Clone(w.cutoffs[remote])
+		if inner == nil {
+			inner = map[string]int64{}
+		}
+		w.cutoffs[remote] = inner
+		w.innerOwned[remote] = true
+	}
+	return w.cutoffs[remote]
+}
+
+func (w *Writer) setCutoff(remote, node string, c int64) {
+	w.ownNodes(remote)[node] = c
+}
+
+func (w *Writer) deleteCutoff(remote, node string) {
+	nodes := w.ownNodes(remote)
+	delete(nodes, node)
+	if len(nodes) == 0 {
+		delete(w.cutoffs, remote)
+		delete(w.innerOwned, remote)
+	}
+}
+
+func (w *Writer) ownTracked() {
+	if w.trackedShared {
+		w.tracked = maps.Clone(w.tracked)
+		if w.tracked == nil {
+			w.tracked = map[string][]task.UPID{}
+		}
+		w.trackedShared = false
+	}
+}
+
+// snapshotTracked returns all tracked tasks with their remotes.
+func (w *Writer) snapshotTracked() []task.RemoteUPID {
+	s := Snapshot{tracked: w.tracked}
+	return s.AllTracked()
+}
+
+// trackedIndexRec returns the index in list of the task r, or -1.
+func trackedIndexRec(d *dict, list []task.UPID, r *rec, raw *task.UPID) int {
+	var buf [160]byte
+	var text []byte
+	for i := range list {
+		if list[i].StartTime != r.start {
+			continue
+		}
+		if text == nil {
+			text = d.appendUPID(buf[:0], r, raw)
+		}
+		if list[i].String() == string(text) {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,372 @@
+package cache
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/taskfleet/taskfleet/cache/synth"
+	"github.com/taskfleet/taskfleet/task"
+)
+
+// The benchmarks run on a cache of 1M synthetic tasks over 7 days from 1000
+// remotes (synth.Synthetic), loaded the way the daemon fills it: per-remote
+// batches, merged into the archive, with the last hour's batches still in
+// the journal. Results and commands are in docs/benchmarks.md.
+
+const (
+	benchTasks   = 1_000_000
+	benchRemotes = 1000
+	benchDays    = 7
+)
+
+var bench struct {
+	once    sync.Once
+	dirs    []string
+	w       *Writer
+	remotes []string
+	heap    float64 // bytes per task
+	load    time.Duration
+}
+
+func cleanupBench() {
+	if bench.w != nil {
+		bench.w.Close()
+	}
+	for _, d := range bench.dirs {
+		os.RemoveAll(d)
+	}
+}
+
+func benchDir(b *testing.B) string {
+	dir, err := os.MkdirTemp("", "taskfleet-cache-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bench.dirs = append(bench.dirs, dir)
+	return dir
+}
+
+func benchOptions(dir string) Options {
+	end := synth.End.Unix()
+	return Options{
+		Dir:             dir,
+		Now:             func() time.Time { return time.Unix(end-1, 0) },
+		JournalMaxBytes: 1 << 40, // the benchmarks merge explicitly
+	}
+}
+
+// loadSynthetic applies the tasks in per-remote batches: everything older
+// than an hour, a journal merge, then the last hour.
+func loadSynthetic(b *testing.B, w *Writer, tasks []task.Task) {
+	hour := synth.End.Unix() - 3600
+	split := func(ts []task.Task) map[string][]task.Task {
+		m := map[string][]task.Task{}
+		for _, t := range ts {
+			m[t.Remote] = append(m[t.Remote], t)
+		}
+		return m
+	}
+	cut, _ := slices.BinarySearchFunc(tasks, hour, func(t task.Task, h int64) int {
+		return int(t.UPID.StartTime - h)
+	})
+	for i, part := range [][]task.Task{tasks[:cut], tasks[cut:]} {
+		byRemote := split(part)
+		remotes := make([]string, 0, len(byRemote))
+		for r := range byRemote {
+			remotes = append(remotes, r)
+		}
+		slices.Sort(remotes)
+		for _, r := range remotes {
+			ts := byRemote[r]
+			nodes := map[string]bool{}
+			for _, t := range ts {
+				if t.UPID.Kind == task.PBS {
+					nodes[pbsNodeKey] = true
+				} else {
+					nodes[t.UPID.Node] = true
+				}
+			}
+			bt := Batch{Remote: r, Tasks: ts}
+			for n := range nodes {
+				bt.Nodes = append(bt.Nodes, NodeResult{Node: n, OK: true})
+			}
+			if err := w.Apply(bt); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if i == 0 {
+			if err := w.ApplyJournal(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+func heapInUse() uint64 {
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// benchCache returns the shared 1M-task cache.
+func benchCache(b *testing.B) *Snapshot {
+	bench.once.Do(func() {
+		before := heapInUse()
+		start := time.Now()
+		w, err := Open(benchOptions(benchDir(b)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		func() {
+			tasks := synth.Synthetic(benchTasks, benchRemotes, benchDays, 1)
+			loadSynthetic(b, w, tasks)
+		}()
+		bench.load = time.Since(start)
+		bench.w = w
+		n := w.Latest().Load().Len()
+		bench.heap = float64(heapInUse()-before) / float64(n)
+		set := map[string]bool{}
+		for _, r := range w.Latest().Load().dict.remotes {
+			set[r] = true
+		}
+		for r := range set {
+			bench.remotes = append(bench.remotes, r)
+		}
+		slices.Sort(bench.remotes)
+	})
+	if bench.w == nil {
+		b.Fatal("benchmark cache setup failed")
+	}
+	return bench.w.Latest().Load()
+}
+
+// latencies runs op b.N times and reports the median and the 99th
+// percentile of one call.
+func latencies(b *testing.B, op func(i int)) {
+	lat := make([]time.Duration, 0, b.N)
+	runtime.GC() // start from a settled heap, not the setup's garbage
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		t := time.Now()
+		op(i)
+		lat = append(lat, time.Since(t))
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Nanoseconds())/1e3, "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Nanoseconds())/1e3, "p99-µs")
+	b.ReportMetric(float64(lat[len(lat)-1].Nanoseconds())/1e3, "max-µs")
+}
+
+// BenchmarkQuery lists 50 tasks with each kind of filter.
+func BenchmarkQuery(b *testing.B) {
+	s := benchCache(b)
+	end := synth.End.Unix()
+	day := int64(86400)
+	remotes := bench.remotes
+	set := func(cs ...task.StatusClass) task.StatusSet {
+		var st task.StatusSet
+		for _, c := range cs {
+			st = st.Add(c)
+		}
+		return st
+	}
+	kinds := []struct {
+		name    string
+		filters func(i int) task.Filter
+	}{
+		{"none", func(i int) task.Filter { return task.Filter{Limit: 50} }},
+		{"remote", func(i int) task.Filter { return task.Filter{Limit: 50, Remote: remotes[(i*37)%len(remotes)]} }},
+		{"running", func(i int) task.Filter { return task.Filter{Limit: 50, Running: true} }},
+		{"errors", func(i int) task.Filter { return task.Filter{Limit: 50, Errors: true} }},
+		{"typefilter", func(i int) task.Filter {
+			return task.Filter{Limit: 50, TypeFilter: []string{"vzdump", "qm", "garbage_collection", "syncjob", "qmigrate", "backup"}[i%6]}
+		}},
+		{"userfilter", func(i int) task.Filter {
+			return task.Filter{Limit: 50, UserFilter: []string{"root", "user042", "svc-backup", "PDM", "admin"}[i%5]}
+		}},
+		{"statusfilter", func(i int) task.Filter {
+			return task.Filter{Limit: 50, StatusFilter: []task.StatusSet{
+				set(task.StatusOK), set(task.StatusWarning), set(task.StatusError), set(task.StatusUnknown),
+				set(task.StatusWarning, task.StatusError)}[i%5]}
+		}},
+		{"since_until", func(i int) task.Filter {
+			since := end - int64(i%160+1)*3600 - int64(i%7)*97
+			return task.Filter{Limit: 50, Since: since, Until: since + 3600 + int64(i%3)*day}
+		}},
+		{"deep_start", func(i int) task.Filter { return task.Filter{Limit: 50, Start: 500_000 + i%1000} }},
+		{"remote_errors", func(i int) task.Filter {
+			return task.Filter{Limit: 50, Remote: remotes[(i*37)%len(remotes)], Errors: true}
+		}},
+		{"remote_deep_start", func(i int) task.Filter {
+			return task.Filter{Limit: 50, Remote: remotes[(i*37)%len(remotes)], Start: 500}
+		}},
+	}
+	for _, k := range kinds {
+		b.Run(k.name, func(b *testing.B) {
+			latencies(b, func(i int) {
+				if p := s.Query(k.filters(i)); len(p.Tasks) == 0 && p.Total > 0 {
+					b.Fatalf("%+v: empty page of %d", k.filters(i), p.Total)
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkStatistics counts 7 days of tasks, with whole and partial days.
+func BenchmarkStatistics(b *testing.B) {
+	s := benchCache(b)
+	end := synth.End.Unix()
+	for _, k := range []struct {
+		name string
+		f    task.Filter
+	}{
+		{"7days", task.Filter{Since: end - 7*86400}},
+		{"7days_unaligned", task.Filter{Since: end - 7*86400 + 5*3600 + 17, Until: end - 3*3600}},
+		{"7days_typefilter", task.Filter{Since: end - 7*86400, TypeFilter: "vzdump"}},
+		{"7days_remote", task.Filter{Since: end - 7*86400, Remote: bench.remotes[3]}},
+		{"7days_userfilter", task.Filter{Since: end - 7*86400, UserFilter: "user0"}},
+	} {
+		b.Run(k.name, func(b *testing.B) {
+			latencies(b, func(int) { s.Statistics(k.f) })
+		})
+	}
+}
+
+// BenchmarkMemory reports the Go heap per cached task at 1M tasks
+// (runtime.ReadMemStats after GC, the synthetic input freed) and the time
+// to load them. Run with -benchtime=1x.
+func BenchmarkMemory(b *testing.B) {
+	s := benchCache(b)
+	for b.Loop() {
+	}
+	b.ReportMetric(bench.heap, "heap-bytes/task")
+	b.ReportMetric(float64(s.Len()), "tasks")
+	b.ReportMetric(bench.load.Seconds(), "load-s")
+}
+
+// BenchmarkIngest applies batches of 10k new tasks of one remote (journal
+// append, fsync, new snapshot) to a cache already holding 1M tasks.
+// "no_merge" never merges the journal; "merge_5MiB" merges it whenever it
+// passes the default 5 MiB, as Apply does in production.
+func BenchmarkIngest(b *testing.B) {
+	for _, mode := range []struct {
+		name     string
+		maxBytes int64
+	}{{"no_merge", 1 << 40}, {"merge_5MiB", DefaultJournalMaxBytes}} {
+		b.Run(mode.name, func(b *testing.B) {
+			o := benchOptions(benchDir(b))
+			w, err := Open(o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer w.Close()
+			loadSynthetic(b, w, synth.Synthetic(benchTasks, benchRemotes, benchDays, 2))
+			if err := w.ApplyJournal(); err != nil {
+				b.Fatal(err)
+			}
+			w.opts.JournalMaxBytes = mode.maxBytes
+			seed := int64(100)
+			next := func() Batch {
+				seed++
+				ts := synth.Synthetic(10_000, 1, 1, seed)
+				for i := range ts {
+					ts[i].Remote = fmt.Sprintf("ingest-%d", seed)
+				}
+				return Batch{Remote: ts[0].Remote, Tasks: ts, Nodes: []NodeResult{{Node: "pve1", OK: true}}}
+			}
+			tasks := 0
+			var elapsed time.Duration
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				bt := next()
+				b.StartTimer()
+				t := time.Now()
+				if err := w.Apply(bt); err != nil {
+					b.Fatal(err)
+				}
+				elapsed += time.Since(t)
+				tasks += len(bt.Tasks)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(tasks)/elapsed.Seconds(), "tasks/s")
+		})
+	}
+}
+
+// BenchmarkRotation rotates a cache holding 7 days of 150k tasks each (the
+// default retention, rotation and plain files): it writes the new day's
+// file, compresses the day that leaves the plain window (150k tasks) and
+// deletes the oldest. Only MaybeRotate is timed; refilling the newest day
+// between rotations is not.
+func BenchmarkRotation(b *testing.B) {
+	const perDay = 150_000
+	now := synth.End.Unix() - 1
+	o := benchOptions(benchDir(b))
+	o.Now = func() time.Time { return time.Unix(now, 0) }
+	w, err := Open(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	loadSynthetic(b, w, synth.Synthetic(7*perDay, benchRemotes, 7, 3))
+	if err := w.ApplyJournal(); err != nil {
+		b.Fatal(err)
+	}
+	var elapsed time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		if i > 0 { // refill the newest day, which the next rotation compresses
+			shift := w.newest() - (synth.End.Unix() - 86400)
+			day := synth.Synthetic(perDay, 1, 1, int64(10+i))
+			for j := range day {
+				day[j].UPID.StartTime += shift
+				if day[j].EndTime != 0 {
+					day[j].EndTime += shift
+				}
+			}
+			for k, part := range chunk(day, 10_000) {
+				if err := w.Apply(Batch{Remote: retag(part, fmt.Sprintf("fill-%d-%d", i, k))[0].Remote, Tasks: part}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := w.ApplyJournal(); err != nil {
+				b.Fatal(err)
+			}
+		}
+		now += 86400
+		b.StartTimer()
+		t := time.Now()
+		if rotated, err := w.MaybeRotate(); err != nil || !rotated {
+			b.Fatalf("MaybeRotate = %v, %v", rotated, err)
+		}
+		elapsed += time.Since(t)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(elapsed.Milliseconds())/float64(b.N), "ms/rotation")
+}
+
+func chunk(ts []task.Task, n int) [][]task.Task {
+	var out [][]task.Task
+	for len(ts) > n {
+		out = append(out, ts[:n])
+		ts = ts[n:]
+	}
+	return append(out, ts)
+}
+
+func retag(ts []task.Task, remote string) []task.Task {
+	for i := range ts {
+		ts[i].Remote = remote
+	}
+	return ts
+}

@@ -1,0 +1,109 @@
+package cache
+
+import (
+	"strings"
+
+	"github.com/taskfleet/taskfleet/task"
+)
+
+// strtab interns the strings of one kind (remote ids, node names, ...): each
+// distinct string gets a small dense code. Only the Writer uses the map; the
+// slice is shared with readers (see dict).
+type strtab struct {
+	idx  map[string]uint32
+	strs []string
+}
+
+func newStrtab() strtab { return strtab{idx: make(map[string]uint32)} }
+
+// code returns the code of s, adding s when it is new. It reports whether s
+// was added.
+func (t *strtab) code(s string) (uint32, bool) {
+	if c, ok := t.idx[s]; ok {
+		return c, false
+	}
+	c := uint32(len(t.strs))
+	s = strings.Clone(s) // never keep a parsed file buffer alive
+	t.idx[s] = c
+	t.strs = append(t.strs, s)
+	return c, true
+}
+
+// interner holds the Writer's string tables and the values derived from each
+// string once (lower-cased user, status class, escaped worker id), so that
+// queries and the line encoder never recompute them.
+type interner struct {
+	remotes, nodes, types, ids, users, statuses strtab
+
+	userLower   []string           // strings.ToLower of users.strs[i]
+	statusClass []task.StatusClass // task.ClassifyStatus of statuses.strs[i]
+	idEscaped   []string           // task.EscapeWorkerID of ids.strs[i] (PBS form)
+}
+
+func newInterner() *interner {
+	return &interner{
+		remotes: newStrtab(), nodes: newStrtab(), types: newStrtab(),
+		ids: newStrtab(), users: newStrtab(), statuses: newStrtab(),
+	}
+}
+
+func (in *interner) user(s string) uint32 {
+	c, added := in.users.code(s)
+	if added {
+		in.userLower = append(in.userLower, strings.ToLower(s))
+	}
+	return c
+}
+
+func (in *interner) status(s string) uint32 {
+	c, added := in.statuses.code(s)
+	if added {
+		in.statusClass = append(in.statusClass, task.ClassifyStatus(s))
+	}
+	return c
+}
+
+func (in *interner) id(s string) uint32 {
+	c, added := in.ids.code(s)
+	if added {
+		in.idEscaped = append(in.idEscaped, task.EscapeWorkerID(s))
+	}
+	return c
+}
+
+// size is the number of interned strings of all kinds.
+func (in *interner) size() int {
+	return len(in.remotes.strs) + len(in.nodes.strs) + len(in.types.strs) +
+		len(in.ids.strs) + len(in.users.strs) + len(in.statuses.strs)
+}
+
+// view returns an immutable view of the tables as they are now. Later codes
+// are appended past the view's length and never change an existing entry,
+// so a view stays valid while the Writer interns more strings.
+func (in *interner) view() *dict {
+	return &dict{
+		remotes: in.remotes.strs, nodes: in.nodes.strs, types: in.types.strs,
+		ids: in.ids.strs, users: in.users.strs, statuses: in.statuses.strs,
+		userLower: in.userLower, statusClass: in.statusClass, idEscaped: in.idEscaped,
+	}
+}
+
+// dict is a read-only view of the interner, shared by snapshots.
+type dict struct {
+	remotes, nodes, types, ids, users, statuses []string
+
+	userLower   []string
+	statusClass []task.StatusClass
+	idEscaped   []string
+}
+
+// lookup returns the code of s in strs by a linear scan (readers have no
+// map; the tables of exact-match kinds, remotes and nodes, are small).
+func lookup(strs []string, s string) (uint32, bool) {
+	for i, v := range strs {
+		if v == s {
+			return uint32(i), true
+		}
+	}
+	return 0, false
+}

@@ -1,0 +1,536 @@
+package cache
+
+import (
+	"bytes"
+	"sort"
+	"strings"
+
+	"github.com/taskfleet/taskfleet/task"
+)
+
+// Query returns one page of the tasks that match f, newest first
+// (task.Compare), and the number of all matches. It agrees with filtering
+// every task with f.Match and applying f.Start and f.Limit (0 = no limit).
+//
+// Cost: the total comes from per-segment counts when the filter is on
+// remote, type, user and status only (and the start-time window covers
+// whole segments), else from the segment's smallest index list or a scan.
+// Start is skipped in O(log² n) for unfiltered and time-window queries and
+// those on one remote; other filtered queries step over Start matches.
+func (s *Snapshot) Query(f task.Filter) task.Page {
+	d := s.dict
+	c := compile(&f, d)
+	if c.none {
+		return task.Page{}
+	}
+	srcs := s.sources(&c)
+	total := 0
+	for i := range srcs {
+		total += srcs[i].count(&c, d)
+	}
+	start := max(f.Start, 0)
+	if start >= total {
+		return task.Page{Total: total}
+	}
+	n := total - start
+	if f.Limit > 0 && f.Limit < n {
+		n = f.Limit
+	}
+	m := merger{d: d, curs: make([]*cursor, 0, len(srcs))}
+	if splits, ok := selectStart(d, srcs, start); ok {
+		for i := range srcs {
+			m.curs = append(m.curs, newCursor(&srcs[i], &c, d, splits[i]))
+		}
+	} else {
+		for i := range srcs {
+			m.curs = append(m.curs, newCursor(&srcs[i], &c, d, 0))
+		}
+		for k := 0; k < start && m.pop() != nil; k++ {
+		}
+	}
+	page := task.Page{Tasks: make([]task.Task, 0, n), Total: total}
+	for len(page.Tasks) < n {
+		cur := m.peek()
+		if cur == nil {
+			break
+		}
+		page.Tasks = append(page.Tasks, cur.src.seg.at(d, cur.pos))
+		cur.next()
+	}
+	return page
+}
+
+// sources returns the candidates of every segment that can hold a match.
+func (s *Snapshot) sources(c *cond) []source {
+	srcs := make([]source, 0, len(s.segs))
+	for _, seg := range s.segs {
+		if src, ok := newSource(seg, c); ok {
+			srcs = append(srcs, src)
+		}
+	}
+	return srcs
+}
+
+// source is the candidate positions of one segment for a condition: the
+// positions [lo, hi) of the start-time window, or the union of index lists
+// restricted to it, whichever is smaller.
+type source struct {
+	seg    *segment
+	lo, hi int
+	lists  [][]uint32 // nil: every position in [lo, hi)
+	need   int        // condition kinds the candidates do not imply
+}
+
+func newSource(seg *segment, c *cond) (source, bool) {
+	src := source{seg: seg}
+	if c.sum(&seg.counts) == 0 {
+		return src, false
+	}
+	src.lo, src.hi = seg.startRange(c.since, c.until)
+	if src.lo >= src.hi {
+		return src, false
+	}
+	src.need = c.needs()
+	if src.need&needSlot != 0 && slotsVacuous(seg, c) {
+		src.need &^= needSlot
+	}
+	best := src.hi - src.lo
+	try := func(lists [][]uint32, covers int) { // lists must not be nil
+		n := 0
+		for _, l := range lists {
+			n += len(l)
+		}
+		if n < best {
+			best, src.lists = n, lists
+			src.need = c.needs() &^ covers
+			if src.need&needSlot != 0 && slotsVacuous(seg, c) {
+				src.need &^= needSlot
+			}
+		}
+	}
+	if c.remote >= 0 {
+		try(src.restrict(seg.byRemote.list(uint32(c.remote))), needRemote)
+	}
+	if c.types != nil {
+		try(src.union(&seg.byType, c.types), needType)
+	}
+	if c.users != nil {
+		try(src.union(&seg.byUser, c.users), needUser)
+	}
+	if !c.slots[task.StatusOK] && !c.slots[slotRunning] {
+		lists := [][]uint32{} // non-nil: nil means the whole range
+		for sl := range nslots {
+			if c.slots[sl] {
+				if l := src.cut(seg.bySlot.list(uint32(sl))); len(l) > 0 {
+					lists = append(lists, l)
+				}
+			}
+		}
+		try(lists, needSlot)
+	}
+	return src, true
+}
+
+// slotsVacuous reports whether every task of seg is in an allowed slot.
+func slotsVacuous(seg *segment, c *cond) bool {
+	for sl, n := range seg.counts {
+		if n > 0 && !c.slots[sl] {
+			return false
+		}
+	}
+	return true
+}
+
+// restrict returns the part of a position list within [lo, hi) (as a list
+// of lists, empty when nothing is left).
+func (src *source) restrict(l []uint32) [][]uint32 {
+	l = src.cut(l)
+	if len(l) == 0 {
+		return [][]uint32{}
+	}
+	return [][]uint32{l}
+}
+
+func (src *source) cut(l []uint32) []uint32 {
+	if src.lo > 0 {
+		l = l[sort.Search(len(l), func(i int) bool { return l[i] >= uint32(src.lo) }):]
+	}
+	if src.hi < src.seg.len() {
+		l = l[:sort.Search(len(l), func(i int) bool { return l[i] >= uint32(src.hi) })]
+	}
+	return l
+}
+
+// union returns the non-empty lists of the codes set in want.
+func (src *source) union(p *postings, want []bool) [][]uint32 {
+	lists := [][]uint32{}
+	for code, ok := range want {
+		if ok {
+			if l := src.cut(p.list(uint32(code))); len(l) > 0 {
+				lists = append(lists, l)
+			}
+		}
+	}
+	return lists
+}
+
+func (src *source) exact() bool { return src.need == 0 }
+
+// whole reports whether the window covers the whole segment.
+func (src *source) whole() bool { return src.lo == 0 && src.hi == src.seg.len() }
+
+// count returns the number of matches among the candidates.
+func (src *source) count(c *cond, d *dict) int {
+	if n, ok := src.aggregate(c); ok {
+		return n
+	}
+	if src.exact() {
+		if src.lists == nil {
+			return src.hi - src.lo
+		}
+		n := 0
+		for _, l := range src.lists {
+			n += len(l)
+		}
+		return n
+	}
+	if n, ok := src.byComplement(c, d); ok {
+		return n
+	}
+	n := 0
+	recs := src.seg.recs
+	if src.lists == nil {
+		for i := src.lo; i < src.hi; i++ {
+			if c.match(d, &recs[i]) {
+				n++
+			}
+		}
+		return n
+	}
+	for _, l := range src.lists {
+		for _, pos := range l {
+			if c.match(d, &recs[pos]) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// byComplement counts the matches of a window that covers more than half
+// of the segment as the whole segment's (from the count tables) minus the
+// matches outside the window, which are fewer to scan.
+func (src *source) byComplement(c *cond, d *dict) (int, bool) {
+	seg := src.seg
+	if src.lists != nil || 2*(src.hi-src.lo) <= seg.len() {
+		return 0, false
+	}
+	whole := source{seg: seg, lo: 0, hi: seg.len()}
+	n, ok := whole.aggregate(c)
+	if !ok {
+		return 0, false
+	}
+	out := c.outside()
+	for _, r := range src.outsideRanges() {
+		for i := r[0]; i < r[1]; i++ {
+			if out.match(d, &seg.recs[i]) {
+				n--
+			}
+		}
+	}
+	return n, true
+}
+
+// outsideRanges returns the positions of the segment outside the window.
+func (src *source) outsideRanges() [2][2]int {
+	return [2][2]int{{0, src.lo}, {src.hi, src.seg.len()}}
+}
+
+// aggregate counts the matches from the segment's count tables when the
+// window covers the segment and the condition is on remote, scope, type,
+// user and status slots only (user alone, not with remote or type).
+func (src *source) aggregate(c *cond) (int, bool) {
+	if !src.whole() {
+		return 0, false
+	}
+	seg := src.seg
+	rest := c.needs() &^ needSlot
+	switch {
+	case rest == 0:
+		return c.sum(&seg.counts), true
+	case rest == needUser:
+		n := 0
+		for u, ok := range c.users {
+			if ok && u < len(seg.userCnt) {
+				n += c.sum(&seg.userCnt[u])
+			}
+		}
+		return n, true
+	case rest == needType:
+		n := 0
+		for t, ok := range c.types {
+			if ok && t < len(seg.typeCnt) {
+				n += c.sum(&seg.typeCnt[t])
+			}
+		}
+		return n, true
+	case rest&^(needRemote|needScope|needType) == 0:
+		n := 0
+		seg.eachRemote(c, func(r int) {
+			if c.types == nil {
+				n += c.sum(&seg.remoteCnt[r])
+				return
+			}
+			for i := seg.pairOff[r]; i < seg.pairOff[r+1]; i++ {
+				if p := &seg.pairs[i]; c.types[p.typ] {
+					n += c.sum(&p.cnt)
+				}
+			}
+		})
+		return n, true
+	}
+	return 0, false
+}
+
+// eachRemote calls fn for each remote code of seg allowed by the remote and
+// scope conditions.
+func (seg *segment) eachRemote(c *cond, fn func(r int)) {
+	nr := len(seg.remoteCnt)
+	if c.remote >= 0 {
+		if r := int(c.remote); r < nr && (c.scope == nil || c.scope[r]) {
+			fn(r)
+		}
+		return
+	}
+	for r := 0; r < nr; r++ {
+		if c.scope == nil || c.scope[r] {
+			fn(r)
+		}
+	}
+}
+
+// cursor walks the matching positions of a source in list order.
+type cursor struct {
+	src *source
+	c   *cond
+	d   *dict
+	pos int // current match, or -1 when done
+
+	i    int        // range: next position to look at
+	heap []listHead // lists: one head per list with positions left
+}
+
+type listHead struct {
+	list []uint32 // the rest of the list; list[0] is the head
+}
+
+// newCursor returns a cursor on the first match at or after the skip-th
+// candidate (skip is only non-zero for exact sources with at most one list).
+func newCursor(src *source, c *cond, d *dict, skip int) *cursor {
+	cur := &cursor{src: src, c: c, d: d, i: src.lo + skip}
+	if src.lists != nil {
+		for _, l := range src.lists {
+			if len(l) > skip {
+				cur.heap = append(cur.heap, listHead{list: l[skip:]})
+			}
+		}
+		for k := len(cur.heap)/2 - 1; k >= 0; k-- {
+			cur.down(k)
+		}
+	}
+	cur.next()
+	return cur
+}
+
+// next moves to the following match.
+func (cur *cursor) next() {
+	for {
+		pos := -1
+		if cur.src.lists == nil {
+			if cur.i < cur.src.hi {
+				pos = cur.i
+				cur.i++
+			}
+		} else if len(cur.heap) > 0 {
+			h := &cur.heap[0]
+			pos = int(h.list[0])
+			if h.list = h.list[1:]; len(h.list) == 0 {
+				last := len(cur.heap) - 1
+				cur.heap[0] = cur.heap[last]
+				cur.heap = cur.heap[:last]
+			}
+			cur.down(0)
+		}
+		if pos < 0 || cur.src.exact() || cur.c.match(cur.d, &cur.src.seg.recs[pos]) {
+			cur.pos = pos
+			return
+		}
+	}
+}
+
+// down restores the heap order (smallest head position first) below k.
+func (cur *cursor) down(k int) {
+	h := cur.heap
+	for {
+		l := 2*k + 1
+		if l >= len(h) {
+			return
+		}
+		if r := l + 1; r < len(h) && h[r].list[0] < h[l].list[0] {
+			l = r
+		}
+		if h[k].list[0] <= h[l].list[0] {
+			return
+		}
+		h[k], h[l] = h[l], h[k]
+		k = l
+	}
+}
+
+// merger merges cursors into list order.
+type merger struct {
+	d    *dict
+	curs []*cursor
+}
+
+// peek returns the cursor whose match comes first, or nil.
+func (m *merger) peek() *cursor {
+	var best *cursor
+	for _, cur := range m.curs {
+		if cur.pos < 0 {
+			continue
+		}
+		if best == nil || m.less(cur, best) {
+			best = cur
+		}
+	}
+	return best
+}
+
+// pop skips the first match and returns its cursor, or nil.
+func (m *merger) pop() *cursor {
+	cur := m.peek()
+	if cur != nil {
+		cur.next()
+	}
+	return cur
+}
+
+func (m *merger) less(a, b *cursor) bool {
+	sa, sb := a.src.seg, b.src.seg
+	return m.d.cmp(&sa.recs[a.pos], sa.raw(a.pos), &sb.recs[b.pos], sb.raw(b.pos)) < 0
+}
+
+// selectStart finds, for exact sources of at most one list each, how many
+// candidates of each source come before the start-th match overall (the
+// k-th element of a union of sorted lists, by bisection). ok is false when a
+// source does not allow it; the caller then steps over the matches.
+func selectStart(d *dict, srcs []source, k int) (splits []int, ok bool) {
+	if k == 0 {
+		return make([]int, len(srcs)), true
+	}
+	seqs := make([]seq, len(srcs))
+	for i := range srcs {
+		src := &srcs[i]
+		if !src.exact() || len(src.lists) > 1 {
+			return nil, false
+		}
+		seqs[i] = seq{seg: src.seg, lo: src.lo, n: src.hi - src.lo}
+		if src.lists != nil {
+			seqs[i].list = []uint32{}
+			if len(src.lists) == 1 {
+				seqs[i].list = src.lists[0]
+			}
+			seqs[i].n = len(seqs[i].list)
+		}
+	}
+	lo := make([]int, len(seqs))
+	hi := make([]int, len(seqs))
+	ranks := make([]int, len(seqs))
+	for i := range seqs {
+		hi[i] = seqs[i].n
+	}
+	for {
+		j, width := -1, 0
+		for i := range seqs {
+			if w := hi[i] - lo[i]; w > width {
+				j, width = i, w
+			}
+		}
+		if j < 0 {
+			return lo, true
+		}
+		mid := lo[j] + (width+1)/2
+		pv := pivot{seg: seqs[j].seg, pos: seqs[j].pos(mid)}
+		cnt := 0
+		for i := range seqs {
+			if i == j {
+				ranks[i] = mid
+			} else {
+				ranks[i] = seqs[i].rank(d, &pv)
+			}
+			cnt += ranks[i]
+		}
+		if cnt < k { // the pivot and everything before it are skipped
+			for i := range seqs {
+				lo[i] = max(lo[i], ranks[i])
+			}
+			lo[j] = mid + 1
+		} else { // the pivot and everything after it are kept
+			for i := range seqs {
+				hi[i] = min(hi[i], ranks[i])
+			}
+			hi[j] = mid
+		}
+	}
+}
+
+// seq is an exact source seen as an indexable sorted sequence.
+type seq struct {
+	seg  *segment
+	lo   int
+	list []uint32 // nil: positions lo, lo+1, ...
+	n    int
+}
+
+func (q *seq) pos(i int) int {
+	if q.list != nil {
+		return int(q.list[i])
+	}
+	return q.lo + i
+}
+
+// rank returns how many elements of q sort before the pivot.
+func (q *seq) rank(d *dict, pv *pivot) int {
+	return sort.Search(q.n, func(i int) bool { return pv.cmp(d, q.seg, q.pos(i)) >= 0 })
+}
+
+// pivot is a task compared against many others; its UPID text is rendered
+// at most once.
+type pivot struct {
+	seg      *segment
+	pos      int
+	text     []byte
+	rendered bool
+	buf      [160]byte
+}
+
+// cmp compares the task at (s, pos) with the pivot.
+func (pv *pivot) cmp(d *dict, s *segment, pos int) int {
+	e, p := &s.recs[pos], &pv.seg.recs[pv.pos]
+	if e.start != p.start {
+		if e.start > p.start {
+			return -1
+		}
+		return 1
+	}
+	if !pv.rendered {
+		pv.text = d.appendUPID(pv.buf[:0], p, pv.seg.raw(pv.pos))
+		pv.rendered = true
+	}
+	var buf [160]byte
+	if c := bytes.Compare(d.appendUPID(buf[:0], e, s.raw(pos)), pv.text); c != 0 {
+		return c
+	}
+	return strings.Compare(d.remotes[e.remote], d.remotes[p.remote])
+}

@@ -1,0 +1,93 @@
+package sim
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// Defaults for the zero fields of Config.
+const (
+	DefaultNodesPerCluster = 3
+	DefaultHistory         = 7 * 24 * time.Hour
+	DefaultTaskRate        = 6
+	DefaultIndexSize       = 1500
+)
+
+// Config describes a fleet. The zero value is an empty fleet.
+type Config struct {
+	Seed            int64
+	PVEClusters     int // PVE remotes, each with NodesPerCluster nodes
+	NodesPerCluster int // default 3
+	PBSServers      int // PBS remotes, one node each
+
+	// Now is the fleet's clock; default time.Now. Activity is generated
+	// up to Now() whenever a remote is asked, so advancing the clock by
+	// days runs days of activity. The fleet never goes back in time: a
+	// clock that does is treated as standing still.
+	Now func() time.Time
+	// History is how much activity exists before the first Now(),
+	// default 7 days.
+	History time.Duration
+	// TaskRate is the mean number of tasks a PVE node starts per hour
+	// outside the nightly backup, default 6, at most 1000 (a PBS server:
+	// half of it); more by day, fewer at night.
+	TaskRate float64
+	// IndexSize is how many finished tasks a node keeps (PVE's index and
+	// index.1 hold about 1000-2000), default 1500; older ones fall off.
+	IndexSize int
+
+	// InMemory serves on an in-memory network (see Fleet.DialContext)
+	// instead of loopback sockets, for tests inside testing/synctest.
+	// Create and start the fleet inside the bubble that uses it.
+	InMemory bool
+	// IdleTimeout closes keep-alive connections idle this long; 0 keeps
+	// them open until the client closes them.
+	IdleTimeout time.Duration
+	// AuthFailureDelay delays 401 answers. pveproxy and PBS delay them by
+	// 3 s; the default 0 answers at once.
+	AuthFailureDelay time.Duration
+
+	// Logger receives server start/stop and fault changes at debug
+	// level; the zero value logs nothing.
+	Logger zerolog.Logger
+}
+
+// withDefaults fills the zero fields and checks the rest.
+func (c Config) withDefaults() (Config, error) {
+	if c.PVEClusters < 0 || c.PBSServers < 0 || c.NodesPerCluster < 0 || c.IndexSize < 0 || c.History < 0 || c.TaskRate < 0 {
+		return c, fmt.Errorf("negative size, history or rate in config")
+	}
+	if c.NodesPerCluster == 0 {
+		c.NodesPerCluster = DefaultNodesPerCluster
+	}
+	if c.NodesPerCluster > maxNodes {
+		return c, fmt.Errorf("%d nodes per cluster: at most %d", c.NodesPerCluster, maxNodes)
+	}
+	if c.TaskRate > maxTaskRate {
+		return c, fmt.Errorf("task rate %g per hour: at most %d", c.TaskRate, maxTaskRate)
+	}
+	if c.PVEClusters+c.PBSServers > maxRemotes {
+		return c, fmt.Errorf("%d remotes: at most %d", c.PVEClusters+c.PBSServers, maxRemotes)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.History == 0 {
+		c.History = DefaultHistory
+	}
+	if c.TaskRate == 0 {
+		c.TaskRate = DefaultTaskRate
+	}
+	if c.IndexSize == 0 {
+		c.IndexSize = DefaultIndexSize
+	}
+	return c, nil
+}
+
+const (
+	maxNodes    = 64     // nodes per cluster, AddNode included
+	maxRemotes  = 100000 // remotes per fleet
+	maxTaskRate = 1000   // tasks per node and hour: keeps pids and PBS task counters apart
+)

@@ -1,0 +1,67 @@
+// Package sim is a simulated fleet of Proxmox VE clusters and Proxmox
+// Backup Servers, the other side of the wire for taskfleet's client,
+// poller and benchmark tests. It must not import the client package.
+//
+// Every node of a PVE cluster, and every PBS server, is an HTTPS server
+// with its own self-signed certificate at its own address: distinct
+// loopback addresses 127.0.x.y:8006 (PBS :8007), or, with
+// Config.InMemory, the same addresses on an in-memory network
+// (internal/memnet) so tests can run inside a testing/synctest bubble
+// where time is virtual.
+//
+// The servers answer the task endpoints of the real products with their
+// real parameters, order and response shapes, as recorded in the
+// fixtures beside the repository (../shared/fixtures/proxmox):
+//
+//	PVE  GET /api2/json/nodes
+//	     GET /api2/json/cluster/status
+//	     GET /api2/json/cluster/tasks
+//	     GET /api2/json/nodes/{node}/tasks
+//	     GET /api2/json/nodes/{node}/tasks/{upid}/status
+//	PBS  GET /api2/json/nodes/localhost/tasks
+//	     GET /api2/json/nodes/localhost/tasks/{upid}/status
+//	both GET /api2/json/version
+//
+// and behave like pveproxy where it matters to a client: bodies over
+// 1 KiB are gzip-compressed when the client accepts it, the connection
+// is closed after a response with status >= 400 and after 100 requests,
+// a request for another node of the cluster is answered (PVE proxies it;
+// for an offline node with 595 and the socket error as the reason
+// phrase), and API tokens are checked (401 otherwise).
+//
+// # Activity
+//
+// Task activity is generated lazily, up to the current time of the
+// injectable clock (Config.Now), so a test can run days of activity in
+// seconds by advancing the clock. It is deterministic: the tasks of one
+// node on one UTC day depend only on the seed, the remote, the node and
+// the day, so adding a node or changing the history window does not
+// change any other task. A PVE node runs guest operations around the
+// clock (more by day), consoles, an apt update each morning, and a
+// nightly backup job at about 01:00 that backs up each of its guests in
+// turn (one vzdump task per guest). A PBS server receives the guests'
+// backups at night and runs its prune, sync, verify and garbage
+// collection jobs. Tasks run for seconds to an hour, then finish with a
+// realistic mix of statuses (about 90% OK).
+//
+// Like a real node, each node holds only its most recent
+// Config.IndexSize finished tasks (PVE's index and index.1) plus the
+// running ones; older tasks fall off. The fleet remembers every task it
+// ever produced, compactly, so tests can compare what a client fetched
+// with [Fleet.GroundTruth] and [Fleet.Held].
+//
+// # Faults
+//
+// [Fleet.SetFault] switches faults per remote or per node at run time:
+// latency per request and per new connection, hanging, error statuses,
+// malformed, truncated, oversized and trickling bodies, a wrong
+// certificate, and a node going offline. [Fleet.AddNode] and
+// [Fleet.RemoveNode] change a cluster's membership.
+//
+// # Stopping
+//
+// Each node server runs one accept loop and one goroutine per
+// connection; [Fleet.Close] (and a node going offline or being removed)
+// closes the listener and every connection, wakes every waiting handler,
+// and waits until all of those goroutines have returned.
+package sim

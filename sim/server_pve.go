@@ -1,0 +1,331 @@
+package sim
+
+import (
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/taskfleet/taskfleet/task"
+)
+
+// pveTaskItem is an item of a PVE task list (and of /cluster/tasks), with
+// the field names and JSON types of pve/responses/*.
+type pveTaskItem struct {
+	UPID      string `json:"upid"`
+	Node      string `json:"node"`
+	PID       uint32 `json:"pid"`
+	PStart    uint64 `json:"pstart"`
+	StartTime int64  `json:"starttime"`
+	Type      string `json:"type"`
+	ID        string `json:"id"`
+	User      string `json:"user"`
+	TokenID   string `json:"tokenid,omitempty"`
+	EndTime   int64  `json:"endtime,omitempty"`
+	Status    string `json:"status,omitempty"`
+	Saved     string `json:"saved,omitempty"` // "0"/"1", a string: read from the active file
+}
+
+// pveTaskStatus is the answer of GET /nodes/{node}/tasks/{upid}/status.
+type pveTaskStatus struct {
+	UPID       string `json:"upid"`
+	Node       string `json:"node"`
+	PID        uint32 `json:"pid"`
+	PStart     uint64 `json:"pstart"`
+	StartTime  int64  `json:"starttime"`
+	Type       string `json:"type"`
+	ID         string `json:"id"`
+	User       string `json:"user"`
+	TokenID    string `json:"tokenid,omitempty"`
+	Status     string `json:"status"`
+	ExitStatus string `json:"exitstatus,omitempty"`
+}
+
+// routePVE answers an authenticated PVE API request.
+func (s *nodeServer) routePVE(r *http.Request, segs []string, fl Fault) reply {
+	if r.Method != http.MethodGet {
+		return s.notFound(r)
+	}
+	switch classify(segs) {
+	case epNodeList:
+		if errs := newParamReader(r.URL.Query(), false).errs; len(errs) > 0 {
+			return s.paramError(errs)
+		}
+		return s.pveNodes()
+	case epClusterStatus:
+		return s.pveClusterStatus()
+	case epClusterTasks:
+		return s.pveClusterTasks()
+	case epTaskList, epTaskStatus:
+		target, rep, ok := s.pveTarget(segs[1])
+		if !ok {
+			return rep
+		}
+		if len(segs) == 3 {
+			return s.pveTasks(r, target, fl)
+		}
+		return s.pveTaskStatus(target, segs[3])
+	}
+	if len(segs) == 1 && segs[0] == "version" {
+		return jsonReply(map[string]string{"version": "8.3.2", "release": "8.3", "repoid": "3e76eec21c4a14a7"}, -1, 0)
+	}
+	return s.notFound(r)
+}
+
+var nodeNamePattern = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?$`)
+
+// pveTarget resolves the {node} of a path: this node, or another node of
+// the cluster this one proxies to.
+func (s *nodeServer) pveTarget(name string) (*node, reply, bool) {
+	if name == "localhost" || name == s.n.name {
+		return s.n, reply{}, true
+	}
+	if !nodeNamePattern.MatchString(name) {
+		return nil, s.paramError(map[string]string{"node": "invalid format - value does not look like a valid node name"}), false
+	}
+	_, n := s.f.lookup(s.n.remote.id, name)
+	if n == nil {
+		return nil, pveError(http.StatusInternalServerError, "hostname lookup '"+name+"' failed - failed to get address info for: "+name+": Name or service not known", nil), false
+	}
+	if !n.online() {
+		return nil, reply{status: 595, reason: "Connection refused"}, false
+	}
+	return n, reply{}, true
+}
+
+var warningsPattern = regexp.MustCompile(`^WARNINGS: [0-9]+$`)
+
+// pveClass classifies a status as pve-common's upid_normalize_status_type.
+func pveClass(status string) task.StatusClass {
+	switch {
+	case status == "" || status == "unexpected status":
+		return task.StatusUnknown
+	case status == "OK":
+		return task.StatusOK
+	case warningsPattern.MatchString(status):
+		return task.StatusWarning
+	}
+	return task.StatusError
+}
+
+// pveTasks answers GET /nodes/{node}/tasks like PVE::API2::Tasks:
+// running tasks first (source active|all), then the index newest
+// finished first (archive|all); filters, then start/limit paging; total
+// counts every match; limit=0 returns nothing.
+func (s *nodeServer) pveTasks(r *http.Request, n *node, fl Fault) reply {
+	lq, errs := parsePVEList(r.URL.Query())
+	if len(errs) > 0 {
+		return s.paramError(errs)
+	}
+	a := n.act
+	now := s.f.now()
+	a.mu.Lock()
+	a.advance(now)
+	var items []any
+	count := 0
+	visit := func(rp *rec, running bool) {
+		full := a.userName(rp)
+		user, tokenID := full, ""
+		status := ""
+		if !running {
+			// Archived token tasks are split into user and tokenid;
+			// active ones keep the full user.
+			if owner, name, ok := strings.Cut(full, "!"); ok {
+				user, tokenID = owner, name
+			}
+			status = statuses[rp.status]
+		}
+		if lq.userFilter != "" && !strings.Contains(strings.ToLower(user), strings.ToLower(lq.userFilter)) {
+			return
+		}
+		typ := a.typeName(rp)
+		if lq.typeFilter != "" && typ != lq.typeFilter {
+			return
+		}
+		id := a.ids[rp.id]
+		if lq.vmid != "" && id != lq.vmid {
+			return
+		}
+		if lq.hasSince && int64(rp.start) < lq.since || lq.hasUntil && int64(rp.start) > lq.until {
+			return
+		}
+		// The class is taken before RUNNING is filled in: running tasks
+		// are "unknown" to the filters.
+		cls := pveClass(status)
+		if lq.errors && cls == task.StatusOK || !lq.errors && lq.hasStatusFilt && !lq.statusFilter.Has(cls) {
+			return
+		}
+		if count >= lq.start && count < lq.start+lq.limit {
+			u := a.upid(rp)
+			it := pveTaskItem{
+				UPID: u.String(), Node: n.name, PID: u.PID, PStart: u.PStart, StartTime: u.StartTime,
+				Type: typ, ID: id, User: user, TokenID: tokenID, Status: status,
+			}
+			if running {
+				it.Status, it.Saved = statusRunning, "0"
+			} else {
+				it.EndTime = rp.end()
+			}
+			items = append(items, it)
+		}
+		count++
+	}
+	if lq.source != "archive" {
+		for i := len(a.running) - 1; i >= 0; i-- {
+			visit(&a.running[i], true)
+		}
+	}
+	if lq.source != "active" {
+		for k := range a.index.len() {
+			visit(a.index.newest(k), false)
+		}
+	}
+	a.mu.Unlock()
+	served := len(items)
+	if fl.BadItems {
+		items = append(badPVEItems(n.name, now), items...)
+	}
+	if items == nil {
+		items = []any{}
+	}
+	return jsonReply(items, count, served)
+}
+
+// badPVEItems are the items of the BadItems fault: an invalid upid, and a
+// valid one (of no real task) without starttime.
+func badPVEItems(node string, now int64) []any {
+	bad := task.UPID{Kind: task.PVE, Node: node, PID: 1, PStart: 1, StartTime: now, Type: "qmstart", ID: "100", User: "root@pam"}
+	return []any{
+		map[string]any{"upid": "UPID:" + node + ":not-a-upid", "node": node, "pid": 1, "pstart": 1, "starttime": now, "type": "qmstart", "id": "100", "user": "root@pam", "endtime": now, "status": "OK"},
+		map[string]any{"upid": bad.String(), "node": node, "pid": 1, "pstart": 1, "type": "qmstart", "id": "100", "user": "root@pam", "endtime": now, "status": "OK"},
+	}
+}
+
+// pveTaskStatus answers GET /nodes/{node}/tasks/{upid}/status.
+func (s *nodeServer) pveTaskStatus(n *node, upid string) reply {
+	u, err := task.ParsePVE(upid)
+	if err != nil {
+		return s.paramError(map[string]string{"upid": "unable to parse worker upid"})
+	}
+	a := n.act
+	now := s.f.now()
+	a.mu.Lock()
+	a.advance(now)
+	var rp rec
+	found := u.Node == n.name
+	if found {
+		rp, found = a.find(u)
+	}
+	frontier := a.frontier
+	a.mu.Unlock()
+	if !found {
+		return s.paramError(map[string]string{"upid": "no such task"})
+	}
+	st := pveTaskStatus{
+		UPID: upid, Node: u.Node, PID: u.PID, PStart: u.PStart, StartTime: u.StartTime,
+		Type: u.Type, ID: u.ID, User: u.User, Status: "running",
+	}
+	if owner, name, ok := strings.Cut(u.User, "!"); ok {
+		st.User, st.TokenID = owner, name
+	}
+	if rp.end() <= frontier {
+		st.Status, st.ExitStatus = "stopped", statuses[rp.status]
+	}
+	return jsonReply(st, -1, 0)
+}
+
+// pveClusterTasks answers GET /cluster/tasks: per online node its running
+// tasks, topped up with its most recently finished ones to 25.
+func (s *nodeServer) pveClusterTasks() reply {
+	const perNode = 25
+	now := s.f.now()
+	items := []any{}
+	for _, n := range s.f.nodesOf(s.n.remote) {
+		if !n.online() {
+			continue
+		}
+		a := n.act
+		a.mu.Lock()
+		a.advance(now)
+		add := func(rp *rec, running bool) {
+			u := a.upid(rp)
+			it := pveTaskItem{
+				UPID: u.String(), Node: n.name, PID: u.PID, PStart: u.PStart, StartTime: u.StartTime,
+				Type: u.Type, ID: u.ID, User: u.User, Saved: "1",
+			}
+			if owner, name, ok := strings.Cut(u.User, "!"); ok {
+				it.User, it.TokenID = owner, name
+			}
+			if running {
+				it.Saved = "0"
+			} else {
+				it.EndTime, it.Status = rp.end(), statuses[rp.status]
+			}
+			items = append(items, it)
+		}
+		for i := len(a.running) - 1; i >= 0; i-- {
+			add(&a.running[i], true)
+		}
+		for k := 0; k < a.index.len() && len(a.running)+k < perNode; k++ {
+			add(a.index.newest(k), false)
+		}
+		a.mu.Unlock()
+	}
+	return jsonReply(items, -1, len(items))
+}
+
+// pveNodes answers GET /nodes.
+func (s *nodeServer) pveNodes() reply {
+	now := s.f.now()
+	items := []any{}
+	for _, n := range s.f.nodesOf(s.n.remote) {
+		if !n.online() {
+			items = append(items, map[string]any{"id": "node/" + n.name, "node": n.name, "status": "offline", "type": "node"})
+			continue
+		}
+		p := n.act.p
+		hw := rand.New(rand.NewPCG(p.seed, 0x4877))
+		load := rand.New(rand.NewPCG(p.seed, uint64(now/60)))
+		maxcpu := 16 * (1 + hw.IntN(4))
+		maxmem := int64(64+64*hw.IntN(8)) << 30
+		maxdisk := int64(100+hw.IntN(400)) << 30
+		items = append(items, map[string]any{
+			"node": n.name, "status": "online", "type": "node", "id": "node/" + n.name, "level": "",
+			"cpu": 0.01 + 0.5*load.Float64(), "maxcpu": maxcpu,
+			"mem": int64(float64(maxmem) * (0.3 + 0.5*load.Float64())), "maxmem": maxmem,
+			"disk": int64(float64(maxdisk) * (0.1 + 0.5*hw.Float64())), "maxdisk": maxdisk,
+			"uptime": now - p.boot(now), "ssl_fingerprint": n.fingerprint,
+		})
+	}
+	return jsonReply(items, -1, 0)
+}
+
+// pveClusterStatus answers GET /cluster/status: the cluster and its nodes.
+func (s *nodeServer) pveClusterStatus() reply {
+	nodes := s.f.nodesOf(s.n.remote)
+	online := 0
+	var items []any
+	for _, n := range nodes {
+		up := 0
+		if n.online() {
+			up = 1
+			online++
+		}
+		local := 0
+		if n == s.n {
+			local = 1
+		}
+		host, _, _ := net.SplitHostPort(n.address())
+		items = append(items, map[string]any{
+			"type": "node", "id": "node/" + n.name, "name": n.name, "ip": host,
+			"level": "", "local": local, "nodeid": n.num, "online": up,
+		})
+	}
+	quorate := 0
+	if online*2 > len(nodes) {
+		quorate = 1
+	}
+	cluster := map[string]any{"type": "cluster", "id": "cluster", "name": s.n.remote.id, "nodes": len(nodes), "quorate": quorate, "version": len(nodes) + 2}
+	return jsonReply(append([]any{cluster}, items...), -1, 0)
+}
