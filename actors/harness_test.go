@@ -18,9 +18,9 @@ type harness struct {
 	t      *testing.T
 	fleet  *sim.Fleet
 	frozen atomic.Int64 // the fleet's clock stands at this Unix time when not 0
-	cfg   *config.Config
-	sys   *System
-	opts  Options
+	cfg    *config.Config
+	sys    *System
+	opts   Options
 }
 
 func newHarness(t *testing.T, sc sim.Config, opts Options) *harness {

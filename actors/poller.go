@@ -49,18 +49,18 @@ type poller struct {
 	client remoteClient
 	health Health
 
-	gen       uint64
-	busy      bool                    // a poll is in flight (fetching or applying)
-	cancel    context.CancelFunc      // cancels the fetch goroutine; nil when none runs
-	done      chan struct{}           // closed when the fetch goroutine has returned
-	result    *messages.FetchFinished // the fetch whose batch the writer is applying
-	applying  time.Time               // when that batch was sent
-	nodes     []string                // node list, renewed by each refresh
-	pending   bool                    // a refresh came due while busy or backing off
-	waiters   []*actor.PID            // RefreshRemote senders waiting for the next refresh
-	inflight  []*actor.PID            // waiters whose refresh is in flight
-	backoff   backoff
-	nextTry   time.Time // no poll before this (backoff)
+	gen      uint64
+	busy     bool                    // a poll is in flight (fetching or applying)
+	cancel   context.CancelFunc      // cancels the fetch goroutine; nil when none runs
+	done     chan struct{}           // closed when the fetch goroutine has returned
+	result   *messages.FetchFinished // the fetch whose batch the writer is applying
+	applying time.Time               // when that batch was sent
+	nodes    []string                // node list, renewed by each refresh
+	pending  bool                    // a refresh came due while busy or backing off
+	waiters  []*actor.PID            // RefreshRemote senders waiting for the next refresh
+	inflight []*actor.PID            // waiters whose refresh is in flight
+	backoff  backoff
+	nextTry  time.Time // no poll before this (backoff)
 }
 
 func newPoller(d *pollerDeps) actor.Producer {
