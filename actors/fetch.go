@@ -111,10 +111,11 @@ func (j *fetchJob) run(ctx context.Context) *messages.FetchFinished {
 	}
 
 	type nodeFetch struct {
-		node  string
-		tasks []task.Task
-		reqs  int
-		err   error
+		node    string
+		tasks   []task.Task
+		reqs    int
+		skipped []error
+		err     error
 	}
 	var (
 		mu      sync.Mutex
@@ -128,7 +129,7 @@ func (j *fetchJob) run(ctx context.Context) *messages.FetchFinished {
 			f.err = fmt.Errorf("node %s is offline", n)
 		} else {
 			r, err := j.client.FetchTasks(ctx, n, since[n])
-			f.tasks, f.reqs, f.err = r.Tasks, r.Requests, err
+			f.tasks, f.reqs, f.skipped, f.err = r.Tasks, r.Requests, r.Skipped, err
 		}
 		mu.Lock()
 		fetched = append(fetched, f)
@@ -138,6 +139,7 @@ func (j *fetchJob) run(ctx context.Context) *messages.FetchFinished {
 	okNodes := map[string]bool{}
 	for _, f := range fetched {
 		res.Requests += f.reqs
+		res.Skipped = append(res.Skipped, f.skipped...)
 		res.Batch.Tasks = append(res.Batch.Tasks, f.tasks...)
 		res.Batch.Nodes = append(res.Batch.Nodes, messages.NodeResult{Node: f.node, OK: f.err == nil && complete[f.node]})
 		if f.err != nil {

@@ -227,6 +227,10 @@ func (p *poller) fetched(c actor.Context, m *messages.FetchFinished) {
 	p.cancel = nil
 	p.health.LastFetchDuration = m.Duration
 	p.deps.metrics.PollDuration(p.deps.remote.ID, m.Duration)
+	for _, err := range m.Skipped {
+		// The rest of the page was kept; the item is the remote's fault.
+		p.deps.log.Warn().Err(err).Msg("malformed task item skipped")
+	}
 	if m.Refresh && len(m.Nodes) > 0 {
 		p.nodes, p.health.Nodes = m.Nodes, m.Nodes
 	}

@@ -1,10 +1,10 @@
 package actors
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -77,6 +77,7 @@ type Env struct {
 	newClient   func(config.Remote) (remoteClient, error)
 	pollerHook  func(remote string, msg any)
 	writerHook  func(msg any, applied bool)
+	running     atomic.Bool   // the supervisor has spawned its children
 	restartBase time.Duration // first restart delay after a panic
 	restartMax  time.Duration // ceiling of the restart delay
 	applyLimit  time.Duration
@@ -139,6 +140,7 @@ func (s *supervisor) start(c actor.Context) {
 	s.journal.last = now
 	s.periodicWork(c, now)
 	s.ticker = startTicker(c.ActorSystem().Root, c.Self(), s.cfg.Polling.Tick)
+	s.env.running.Store(true)
 }
 
 func (s *supervisor) spawnPoller(c actor.Context, r config.Remote) {
@@ -282,5 +284,3 @@ func (s *supervisor) finishShutdown(c actor.Context) {
 		s.shutdown = nil
 	}
 }
-
-var errShutdown = errors.New("taskfleet is shutting down")

@@ -134,8 +134,9 @@ func orDefault(d, def time.Duration) time.Duration {
 	return def
 }
 
-// Ready reports whether the cache has been loaded and queries answer.
-func (s *System) Ready() bool { return s.latest.Load() != nil }
+// Ready reports whether the cache has been loaded and the pollers spawned:
+// queries answer and commands reach their actors.
+func (s *System) Ready() bool { return s.env.running.Load() && s.latest.Load() != nil }
 
 // Snapshot returns the latest cache snapshot, or nil before Ready.
 func (s *System) Snapshot() *cache.Snapshot { return s.latest.Load() }

@@ -21,8 +21,10 @@
 // restarts pollers and the writer when they panic.
 //
 // Readers (the HTTP API) never send messages to query tasks: they read the
-// cache's latest immutable snapshot. Commands that change state (TrackTask,
-// RefreshRemote) are requests answered by a paired result message.
+// cache's latest immutable snapshot. Commands that change state are
+// requests answered by a paired result message: TrackTask goes to the cache
+// writer (the poller picks tracked tasks up from the next snapshot, so a
+// hanging remote cannot delay the answer), RefreshRemote to a poller.
 //
 // Messages are plain data: no channels, no PIDs except where a reply must
 // go somewhere other than the sender.

@@ -118,5 +118,6 @@ type FetchFinished struct {
 	Batch    TasksFetched
 	Requests int
 	Duration time.Duration
-	Err      error // nil when every request succeeded
+	Skipped  []error // malformed task items left out of the batch
+	Err      error   // nil when every request succeeded
 }
