@@ -68,50 +68,26 @@ func ParseUPID(s string) (UPID, error) {
 }
 
 // ParsePVE parses a Proxmox VE UPID.
-func ParsePVE(s string) (UPID, error) {
-	f, err := splitUPID(s, 7)
-	if err != nil {
-		return UPID{}, err
-	}
-	u := UPID{Kind: PVE, Node: f[0], Type: f[4], ID: f[5], User: f[6]}
-	if err := checkNode(s, f[0]); err != nil {
-		return UPID{}, err
-	}
-	pid, err := parseHex(s, "pid", f[1], 8, 8)
-	if err != nil {
-		return UPID{}, err
-	}
-	u.PID = uint32(pid)
-	if u.PStart, err = parseHex(s, "pstart", f[2], 8, 9); err != nil {
-		return UPID{}, err
-	}
-	st, err := parseHex(s, "starttime", f[3], 8, 8)
-	if err != nil {
-		return UPID{}, err
-	}
-	u.StartTime = int64(st)
-	if err := checkField(s, "type", f[4], false, false); err != nil {
-		return UPID{}, err
-	}
-	if err := checkField(s, "id", f[5], true, false); err != nil {
-		return UPID{}, err
-	}
-	if err := checkField(s, "user", f[6], false, false); err != nil {
-		return UPID{}, err
-	}
-	if u.String() != s {
-		u.raw = s
-	}
-	return u, nil
-}
+func ParsePVE(s string) (UPID, error) { return parse(s, PVE) }
 
 // ParsePBS parses a Proxmox Backup Server UPID.
-func ParsePBS(s string) (UPID, error) {
-	f, err := splitUPID(s, 8)
+func ParsePBS(s string) (UPID, error) { return parse(s, PBS) }
+
+// parse parses a UPID of kind k. The two grammars differ only in PBS's
+// extra task id, its escaped worker id, and '/' being allowed in its fields.
+func parse(s string, k Kind) (UPID, error) {
+	pbs := k == PBS
+	names := [3]string{"type", "id", "user"}
+	n := 7
+	if pbs {
+		names = [3]string{"worker type", "worker id", "auth id"}
+		n = 8
+	}
+	f, err := splitUPID(s, n)
 	if err != nil {
 		return UPID{}, err
 	}
-	u := UPID{Kind: PBS, Node: f[0], Type: f[5], User: f[7]}
+	u := UPID{Kind: k, Node: f[0]}
 	if err := checkNode(s, f[0]); err != nil {
 		return UPID{}, err
 	}
@@ -123,25 +99,28 @@ func ParsePBS(s string) (UPID, error) {
 	if u.PStart, err = parseHex(s, "pstart", f[2], 8, 9); err != nil {
 		return UPID{}, err
 	}
-	if u.TaskID, err = parseHex(s, "task id", f[3], 8, 16); err != nil {
-		return UPID{}, err
+	rest := f[3:]
+	if pbs {
+		if u.TaskID, err = parseHex(s, "task id", rest[0], 8, 16); err != nil {
+			return UPID{}, err
+		}
+		rest = rest[1:]
 	}
-	st, err := parseHex(s, "starttime", f[4], 8, 8)
+	st, err := parseHex(s, "starttime", rest[0], 8, 8)
 	if err != nil {
 		return UPID{}, err
 	}
 	u.StartTime = int64(st)
-	if err := checkField(s, "worker type", f[5], false, true); err != nil {
-		return UPID{}, err
+	for i, v := range rest[1:] {
+		if err := checkField(s, names[i], v, i == 1, pbs); err != nil {
+			return UPID{}, err
+		}
 	}
-	if err := checkField(s, "worker id", f[6], true, true); err != nil {
-		return UPID{}, err
-	}
-	if u.ID, err = UnescapeWorkerID(f[6]); err != nil {
-		return UPID{}, &UPIDError{Input: s, Part: "worker id", Reason: err.Error()}
-	}
-	if err := checkField(s, "auth id", f[7], false, true); err != nil {
-		return UPID{}, err
+	u.Type, u.ID, u.User = rest[1], rest[2], rest[3]
+	if pbs {
+		if u.ID, err = UnescapeWorkerID(rest[2]); err != nil {
+			return UPID{}, &UPIDError{Input: s, Part: "worker id", Reason: err.Error()}
+		}
 	}
 	if u.String() != s {
 		u.raw = s
