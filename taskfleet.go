@@ -54,8 +54,9 @@ func WithDialer(dial func(ctx context.Context, network, addr string) (net.Conn, 
 	return func(o *actors.Options) { o.DialContext = dial }
 }
 
-// Start starts taskfleet for cfg and returns once its cache is loaded, or
-// with ctx's error when ctx ends first (taskfleet is stopped again then).
+// Start starts taskfleet for cfg and returns once its cache is loaded. It
+// returns an error, with taskfleet stopped again, when the cache cannot be
+// opened (the writer's failure) or ctx ends first.
 func Start(ctx context.Context, cfg *config.Config, opts ...Option) (*Service, error) {
 	var o actors.Options
 	for _, opt := range opts {
@@ -68,13 +69,18 @@ func Start(ctx context.Context, cfg *config.Config, opts ...Option) (*Service, e
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
 	for !s.Ready() {
+		var why error
 		select {
 		case <-ctx.Done():
+			why = ctx.Err()
+		case <-t.C:
+			why = s.WriterFailure()
+		}
+		if why != nil {
 			stopCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
 			_ = s.Stop(stopCtx)
-			return nil, fmt.Errorf("start: cache not loaded: %w", ctx.Err())
-		case <-t.C:
+			return nil, fmt.Errorf("start: cache not loaded: %w", why)
 		}
 	}
 	return s, nil

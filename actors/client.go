@@ -6,14 +6,16 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"time"
 
 	"github.com/taskfleet/taskfleet/config"
+	"github.com/taskfleet/taskfleet/metrics"
 	"github.com/taskfleet/taskfleet/proxmox"
 )
 
 // newClient builds a remote's client from its configuration: its own
 // transport and connection pool, the remote's cap, and the shared budget.
-func newClient(r config.Remote, p config.Polling, budget proxmox.Limiter, dial func(ctx context.Context, network, addr string) (net.Conn, error)) (remoteClient, error) {
+func newClient(r config.Remote, p config.Polling, budget proxmox.Limiter, dial func(ctx context.Context, network, addr string) (net.Conn, error), m *metrics.Metrics) (remoteClient, error) {
 	cfg := proxmox.Config{
 		Remote:         r.ID,
 		Kind:           r.Type,
@@ -23,6 +25,7 @@ func newClient(r config.Remote, p config.Polling, budget proxmox.Limiter, dial f
 		RequestTimeout: p.RequestTimeout,
 		DialContext:    dial,
 		Limiter:        budget,
+		ObserveRequest: func(d time.Duration) { m.ObserveRequest(r.ID, d) },
 	}
 	for _, e := range r.Endpoints {
 		cfg.Endpoints = append(cfg.Endpoints, proxmox.Endpoint{URL: e.URL, Fingerprint: e.Fingerprint})

@@ -22,6 +22,7 @@ type remoteClient interface {
 	Nodes(ctx context.Context) ([]proxmox.Node, error)
 	FetchTasks(ctx context.Context, node string, since int64) (proxmox.FetchResult, error)
 	TaskStatus(ctx context.Context, upid task.UPID) (proxmox.TaskStatus, error)
+	Stats() proxmox.Stats
 	Close()
 }
 

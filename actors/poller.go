@@ -61,6 +61,7 @@ type poller struct {
 	inflight []*actor.PID            // waiters whose refresh is in flight
 	backoff  backoff
 	nextTry  time.Time // no poll before this (backoff)
+	conns    int64     // the client's NewConns when last reported to metrics
 }
 
 func newPoller(d *pollerDeps) actor.Producer {
@@ -227,6 +228,11 @@ func (p *poller) fetched(c actor.Context, m *messages.FetchFinished) {
 	p.cancel = nil
 	p.health.LastFetchDuration = m.Duration
 	p.deps.metrics.PollDuration(p.deps.remote.ID, m.Duration)
+	st := p.client.Stats()
+	p.deps.metrics.SetConnectionsOpen(p.deps.remote.ID, int(st.OpenConns))
+	for ; p.conns < st.NewConns; p.conns++ {
+		p.deps.metrics.ConnectionOpened(p.deps.remote.ID)
+	}
 	for _, err := range m.Skipped {
 		// The rest of the page was kept; the item is the remote's fault.
 		p.deps.log.Warn().Err(err).Msg("malformed task item skipped")

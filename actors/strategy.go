@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -41,7 +42,7 @@ func (s *supervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, c
 	}
 	d = time.Duration(float64(min(d, s.env.restartMax)) * (0.5 + rand.Float64()))
 
-	ev := s.env.Log.Error().Interface("reason", reason).Int("failures", st.failures).Dur("restart_in", d).Str("actor", child.Id)
+	ev := s.env.Log.Error().Str("reason", fmt.Sprint(reason)).Int("failures", st.failures).Dur("restart_in", d).Str("actor", child.Id)
 	if remote, ok := s.remoteOf(child); ok {
 		ev = ev.Str("remote", remote)
 		if cell := s.cells[remote]; cell != nil {
@@ -52,6 +53,9 @@ func (s *supervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, c
 			cell.store(h)
 		}
 		s.env.Metrics.PollerRestarted(remote)
+	} else if child.Equal(s.writer) {
+		err := fmt.Errorf("cache writer failed: %v", reason)
+		s.env.writerErr.Store(&err)
 	}
 	ev.Msgf("actor panicked while handling %T", msg)
 	// The child's mailbox stays suspended until the restart; messages

@@ -77,9 +77,10 @@ type Env struct {
 	newClient   func(config.Remote) (remoteClient, error)
 	pollerHook  func(remote string, msg any)
 	writerHook  func(msg any, applied bool)
-	running     atomic.Bool   // the supervisor has spawned its children
-	restartBase time.Duration // first restart delay after a panic
-	restartMax  time.Duration // ceiling of the restart delay
+	running     atomic.Bool           // the supervisor has spawned its children
+	writerErr   atomic.Pointer[error] // the cache writer's last failure, nil while it works
+	restartBase time.Duration         // first restart delay after a panic
+	restartMax  time.Duration         // ceiling of the restart delay
 	applyLimit  time.Duration
 }
 
@@ -123,7 +124,8 @@ func (s *supervisor) start(c actor.Context) {
 	s.failures = map[string]*restartState{}
 	// Children survive nothing of a previous incarnation (a restarting
 	// actor stops its children), so everything is spawned afresh.
-	props := actor.PropsFromProducer(newWriter(s.env.Cache, s.env.Log.With().Str("actor", WriterName).Logger(), s.env.Metrics, s.env.writerHook))
+	props := actor.PropsFromProducer(newWriter(s.env.Cache, s.env.Log.With().Str("actor", WriterName).Logger(), s.env.Metrics, s.env.writerHook,
+		func() { s.env.writerErr.Store(nil) }))
 	w, err := c.SpawnNamed(props, WriterName)
 	if err != nil {
 		panic(fmt.Errorf("spawn cache writer: %w", err))
@@ -147,6 +149,7 @@ func (s *supervisor) spawnPoller(c actor.Context, r config.Remote) {
 	cell := s.cells[r.ID]
 	if cell == nil {
 		cell = &healthCell{}
+		cell.store(Health{Remote: r.ID, Kind: r.Type, State: StateStarting})
 		s.cells[r.ID] = cell
 	}
 	d := &pollerDeps{
@@ -276,7 +279,13 @@ func (s *supervisor) finishShutdown(c actor.Context) {
 		return
 	}
 	if s.writer != nil {
-		c.Poison(s.writer)
+		if s.env.writerErr.Load() != nil {
+			// A failing writer never gets to its mailbox (it panics in
+			// Started); Stop is a system message and still reaches it.
+			c.Stop(s.writer)
+		} else {
+			c.Poison(s.writer)
+		}
 		return
 	}
 	if s.shutdown != nil {

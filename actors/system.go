@@ -106,7 +106,7 @@ func Start(cfg *config.Config, opts Options) (*System, error) {
 		applyLimit:  orDefault(opts.applyLimit, 2*cfg.Polling.RequestTimeout+time.Minute),
 	}
 	env.newClient = func(r config.Remote) (remoteClient, error) {
-		return newClient(r, cfg.Polling, env.Budget.ForRemote(), opts.DialContext)
+		return newClient(r, cfg.Polling, env.Budget.ForRemote(), opts.DialContext, opts.Metrics)
 	}
 	s.env = env
 	name := opts.Name
@@ -137,6 +137,16 @@ func orDefault(d, def time.Duration) time.Duration {
 // Ready reports whether the cache has been loaded and the pollers spawned:
 // queries answer and commands reach their actors.
 func (s *System) Ready() bool { return s.env.running.Load() && s.latest.Load() != nil }
+
+// WriterFailure returns why the cache writer last failed (it is restarted
+// with backoff), or nil while it works: a host can tell a cache that cannot
+// be opened from one that is still loading.
+func (s *System) WriterFailure() error {
+	if err := s.env.writerErr.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
 
 // Snapshot returns the latest cache snapshot, or nil before Ready.
 func (s *System) Snapshot() *cache.Snapshot { return s.latest.Load() }
@@ -290,11 +300,30 @@ func (s *System) request(ctx context.Context, pid *actor.PID, msg any) (any, err
 		}
 	}
 	f := s.sys.Root.RequestFuture(pid, msg, timeout)
-	res, err := f.Result()
-	if errors.Is(err, actor.ErrTimeout) && ctx.Err() != nil {
+	if ctx.Done() == nil {
+		return f.Result()
+	}
+	// Wait for the answer or for ctx; the goroutine ends with the future
+	// (its answer or its timeout), so it outlives a cancelled ctx by at
+	// most the timeout.
+	type answer struct {
+		res any
+		err error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		res, err := f.Result()
+		ch <- answer{res, err}
+	}()
+	select {
+	case a := <-ch:
+		if errors.Is(a.err, actor.ErrTimeout) && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return a.res, a.err
+	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	return res, err
 }
 
 func (s *System) childPID(name string) *actor.PID {

@@ -28,12 +28,13 @@ type writerActor struct {
 	log     zerolog.Logger
 	metrics *metrics.Metrics
 	hook    func(msg any, applied bool) // test knob: called before each message and after a batch is applied; may panic
+	opened  func()                      // called once the cache is open
 	w       *cache.Writer
 }
 
-func newWriter(opts cache.Options, log zerolog.Logger, m *metrics.Metrics, hook func(any, bool)) actor.Producer {
+func newWriter(opts cache.Options, log zerolog.Logger, m *metrics.Metrics, hook func(any, bool), opened func()) actor.Producer {
 	return func() actor.Actor {
-		return &writerActor{opts: opts, log: log, metrics: m, hook: hook}
+		return &writerActor{opts: opts, log: log, metrics: m, hook: hook, opened: opened}
 	}
 }
 
@@ -48,9 +49,10 @@ func (a *writerActor) Receive(c actor.Context) {
 		if err != nil {
 			// Escalate to supervision: restarted with backoff, and the
 			// failure is logged there.
-			panic(fmt.Errorf("open cache: %w", err))
+			panic(err)
 		}
 		a.w = w
+		a.opened()
 		a.observe()
 	case *actor.Stopping:
 		a.close()

@@ -58,7 +58,8 @@ type RefreshResult struct {
 type RemoteStatus struct {
 	Remote string `json:"remote"`
 	Type   string `json:"type"` // "pve" or "pbs"
-	// State is the poller's state, e.g. "ok", "failing", "backfilling".
+	// State is the poller's state: "starting", "up", "down", "degraded"
+	// (some nodes failed) or "crashing" (the poller panicked and restarts).
 	State               string   `json:"state"`
 	LastSuccess         int64    `json:"last_success,omitempty"`    // Unix time of the last successful fetch; 0: never
 	LastError           string   `json:"last_error,omitempty"`      // message of the last failure

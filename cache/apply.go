@@ -2,7 +2,6 @@ package cache
 
 import (
 	"errors"
-	"fmt"
 	"maps"
 	"slices"
 
@@ -21,28 +20,6 @@ type prepared struct {
 	nodes  []NodeResult
 }
 
-// validateTask checks what the cache relies on: the remote id, the task's
-// remote and a UPID with a kind, node, type and user (as task.ParseUPID
-// guarantees).
-func validateTask(remote string, t *task.Task) error {
-	if err := task.ValidateRemoteID(remote); err != nil {
-		return err
-	}
-	if t.Remote != remote {
-		return fmt.Errorf("task %s of remote %q in a batch of %q", t.UPID, t.Remote, remote)
-	}
-	u := &t.UPID
-	switch {
-	case u.Kind != task.PVE && u.Kind != task.PBS:
-		return fmt.Errorf("task of remote %q: upid has no kind", remote)
-	case u.Node == "" || u.Type == "" || u.User == "":
-		return fmt.Errorf("task %s: upid lacks node, type or user", u)
-	case u.Kind == task.PVE && u.TaskID != 0:
-		return fmt.Errorf("task %s: PVE upid with a task id", u)
-	}
-	return nil
-}
-
 // prepare validates a batch and interns its strings.
 func (w *Writer) prepare(remote string, tasks []task.Task, nodes []NodeResult) (*prepared, error) {
 	if err := task.ValidateRemoteID(remote); err != nil {
@@ -59,9 +36,10 @@ func (w *Writer) prepare(remote string, tasks []task.Task, nodes []NodeResult) (
 		}
 	}
 	p := &prepared{remote: remote, recs: make([]rec, len(tasks)), raws: make([]*task.UPID, len(tasks)), nodes: nodes}
+	code := w.in.remote(remote)
 	for i := range tasks {
 		var raw bool
-		p.recs[i], raw = w.in.toRec(&tasks[i])
+		p.recs[i], raw = w.in.toRecOf(code, &tasks[i])
 		if raw {
 			p.raws[i] = &tasks[i].UPID
 		}
@@ -73,33 +51,50 @@ func (w *Writer) prepare(remote string, tasks []task.Task, nodes []NodeResult) (
 func (w *Writer) applyPrepared(p *prepared) {
 	d := w.in.view()
 	set := w.active[p.remote]
-	maxFinished := map[string]int64{}
-	finished := map[recKey]bool{}
+	hasRunning := false
+	for i := range p.recs {
+		if p.recs[i].end == 0 {
+			hasRunning = true
+			break
+		}
+	}
+	maxFinished := map[uint32]int64{} // by node code; pbsNodeCode for PBS
 	var (
+		finished map[recKey]bool // finished in this batch, when it also has running tasks
 		newRecs  []rec
 		newRaws  map[int]*task.UPID
 		untracks []task.UPID
 	)
+	if hasRunning {
+		finished = map[recKey]bool{}
+	}
 	for i := range p.recs {
 		r, raw := &p.recs[i], p.raws[i]
 		if r.end == 0 {
 			continue
 		}
-		node := d.nodeKey(r)
+		node := r.node
+		if r.flags&flagPBS != 0 {
+			node = pbsNodeCode
+		}
 		if v, ok := maxFinished[node]; !ok || r.start > v {
 			maxFinished[node] = r.start
 		}
-		k := keyOf(r, raw)
-		finished[k] = true
-		if set[k] != nil {
-			w.removeActive(p.remote, k)
+		if hasRunning || len(set) > 0 {
+			k := keyOf(r, raw)
+			if hasRunning {
+				finished[k] = true
+			}
+			if set[k] != nil {
+				w.removeActive(p.remote, k)
+			}
 		}
 		if list := w.tracked[p.remote]; len(list) > 0 {
 			if j := trackedIndexRec(d, list, r, raw); j >= 0 {
 				untracks = append(untracks, list[j])
 			}
 		}
-		if _, ok := w.periodOf(r.start); !ok || w.containsFinished(r, raw) {
+		if _, ok := w.periodOf(r.start); !ok {
 			continue
 		}
 		if raw != nil {
@@ -127,15 +122,56 @@ func (w *Writer) applyPrepared(p *prepared) {
 		}
 		w.addActive(*r, raw)
 	}
-	for _, n := range p.nodes {
-		if n.OK {
-			w.advanceCutoff(p.remote, n.Node, maxFinished)
+	if len(p.nodes) > 0 {
+		byName := make(map[string]int64, len(maxFinished))
+		for code, v := range maxFinished {
+			name := pbsNodeKey
+			if code != pbsNodeCode {
+				name = d.nodes[code]
+			}
+			// A PVE node named "localhost" and the PBS key share a cutoff.
+			if old, ok := byName[name]; !ok || v > old {
+				byName[name] = v
+			}
+		}
+		for _, n := range p.nodes {
+			if n.OK {
+				w.advanceCutoff(p.remote, n.Node, byName)
+			}
 		}
 	}
 	if len(newRecs) > 0 {
-		w.pushRecent(newSegment(d, sortRun(d, newRecs, newRaws)))
+		if r := w.dropKnown(sortRun(d, newRecs, newRaws)); r.len() > 0 {
+			w.pushRecent(newSegment(d, r))
+		}
 	}
 }
+
+// dropKnown returns the tasks of a sorted run that the archive and the
+// recent segments do not hold yet.
+func (w *Writer) dropKnown(r run) run {
+	keep := make([]bool, r.len())
+	for i := range keep {
+		keep[i] = true
+	}
+	for _, p := range w.periods {
+		if seg := w.base[p]; seg != nil {
+			seg.markKnown(&r, keep)
+		}
+	}
+	for _, seg := range w.recent {
+		seg.markKnown(&r, keep)
+	}
+	for _, k := range keep {
+		if !k {
+			return r.filter(keep)
+		}
+	}
+	return r
+}
+
+// pbsNodeCode stands for the node key of PBS tasks in maxFinished.
+const pbsNodeCode = ^uint32(0)
 
 // advanceCutoff applies the cutoff rule to a node fetched successfully:
 // the newest start time of its finished tasks, but not past the start of

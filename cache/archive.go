@@ -147,7 +147,7 @@ func (w *Writer) writeArchive(period int64) error {
 			enc.Reset(out)
 			dst = enc
 		}
-		buf := w.buf[:0]
+		buf := make([]byte, 0, 80<<10)
 		for i := range seg.recs {
 			buf = d.appendLine(buf, &seg.recs[i], seg.raw(i))
 			if len(buf) >= 64<<10 {
@@ -160,7 +160,6 @@ func (w *Writer) writeArchive(period int64) error {
 		if _, err := dst.Write(buf); err != nil {
 			return err
 		}
-		w.buf = buf[:0]
 		if compressed {
 			return enc.Close()
 		}

@@ -95,8 +95,7 @@ func (w *Writer) checkpoint() error {
 	w.cutoffsShared = true
 	w.stats.Merges++
 	w.stats.LastMerge = time.Since(start)
-	w.log.Debug().Int("files", len(grow)+len(shrink)).Int("tasks", tasks).
-		Dur("duration", w.stats.LastMerge).Msg("task cache journal merged")
+	w.log.Debug().Int("tasks", tasks).Dur("duration", w.stats.LastMerge).Msg("task cache journal merged")
 	return nil
 }
 

@@ -22,9 +22,9 @@ func (w *Writer) maybeCompact() {
 	old := w.in.view()
 	nw := newInterner()
 	remap := func(r rec) rec {
-		r.remote, _ = nw.remotes.code(old.remotes[r.remote])
-		r.node, _ = nw.nodes.code(old.nodes[r.node])
-		r.typ, _ = nw.types.code(old.types[r.typ])
+		r.remote = nw.remote(old.remotes[r.remote])
+		r.node = nw.node(old.nodes[r.node])
+		r.typ = nw.typ(old.types[r.typ])
 		r.id = nw.id(old.ids[r.id])
 		r.user = nw.user(old.users[r.user])
 		r.status = nw.status(old.statuses[r.status])
@@ -56,7 +56,7 @@ func (w *Writer) maybeCompact() {
 	}
 	w.active = active
 	w.activeDirty = true
-	w.log.Info().Int("strings_before", size).Int("strings_after", nw.size()).Msg("task cache string tables compacted")
+	w.log.Info().Int("strings", nw.size()).Msg("task cache string tables compacted")
 }
 
 // liveStrings counts the distinct strings the archive and the running tasks

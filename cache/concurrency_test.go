@@ -1,8 +1,10 @@
 package cache
 
 import (
+	"math/rand"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/taskfleet/taskfleet/task"
 )
@@ -87,4 +89,69 @@ func TestLatestAcrossRestart(t *testing.T) {
 	if w.Latest() != latest || latest.Load().Len() != 1 {
 		t.Fatal("the reopened Writer must publish to the same Latest")
 	}
+}
+
+// TestConcurrentReaders queries from other goroutines while the Writer
+// applies batches, tracks tasks, merges and rotates; under -race it checks
+// that snapshots share nothing the Writer changes.
+func TestConcurrentReaders(t *testing.T) {
+	clock := newClock(t0 + 3*3600)
+	w := openTest(t, t.TempDir(), clock)
+	defer w.Close()
+	latest := w.Latest()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				s := latest.Load()
+				s.Query(task.Filter{Limit: 20, Start: 3})
+				s.Query(task.Filter{Remote: "east", Errors: true})
+				s.Statistics(task.Filter{TypeFilter: "vz"})
+				s.Cutoff("east", "n1")
+				s.Nodes("east")
+				s.Tracked("east")
+				s.AllTracked()
+				s.Running("east")
+				s.Remotes()
+			}
+		})
+	}
+	g := &gen{rng: rand.New(rand.NewSource(3)), base: t0}
+	m := &model{tasks: map[string]task.Task{}}
+	for i := range 40 {
+		b := g.batch(m)
+		if err := w.Apply(b); err != nil {
+			t.Fatal(err)
+		}
+		m.apply(b, w.periods[0])
+		if len(b.Tasks) > 0 {
+			u := b.Tasks[0].UPID
+			if err := w.Track(b.Remote, u); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Untrack(b.Remote, u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		switch i % 10 {
+		case 4:
+			if err := w.ApplyJournal(); err != nil {
+				t.Fatal(err)
+			}
+		case 9:
+			clock.Advance(time.Hour)
+			if _, err := w.MaybeRotate(); err != nil {
+				t.Fatal(err)
+			}
+			m.retain(w.periods[0])
+		}
+	}
+	close(stop)
+	wg.Wait()
 }

@@ -49,7 +49,9 @@ func corruptionSetup(t *testing.T, dir string, clock *fakeClock) (merged []task.
 			t.Fatal(err)
 		}
 	}
-	w.closeFiles() // a crash: the journal is not merged
+	if err := w.Abandon(); err != nil { // as after a crash: the journal is not merged
+		t.Fatal(err)
+	}
 	return merged, journal
 }
 
@@ -239,6 +241,7 @@ func TestCorruption(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			clock := newClock(t0 + 3*3600 + 1800)
 			merged, journal := corruptionSetup(t, dir, clock)
@@ -342,4 +345,3 @@ func TestCorruptionErrorUnwrap(t *testing.T) {
 		t.Fatalf("Error() = %q, want %q", err.Error(), want)
 	}
 }
-

@@ -69,8 +69,12 @@ func crashOps() []func(h *crashHarness) error {
 			pveTask(remote, "n1", 5, t0+3600+100, "vzstart", "103", "root@pam", t0+3600+101, "unknown"),
 			pveTask(remote, "n1", 6, t0+3600+101, "qmstop", "104", "root@pam", t0+3600+102, "OK"),
 		}}),
-		func(h *crashHarness) error { return h.w.Track(pbs, pbsTask(pbs, "backup1", 9, t0+3*3600+5, "verify", "store1", "root@pam", 0, "").UPID) },
-		func(h *crashHarness) error { return h.w.Untrack(pbs, pbsTask(pbs, "backup1", 9, t0+3*3600+5, "verify", "store1", "root@pam", 0, "").UPID) },
+		func(h *crashHarness) error {
+			return h.w.Track(pbs, pbsTask(pbs, "backup1", 9, t0+3*3600+5, "verify", "store1", "root@pam", 0, "").UPID)
+		},
+		func(h *crashHarness) error {
+			return h.w.Untrack(pbs, pbsTask(pbs, "backup1", 9, t0+3*3600+5, "verify", "store1", "root@pam", 0, "").UPID)
+		},
 		apply(Batch{Remote: remote, Nodes: ok, Tasks: many(t0+3*3600+200, 30)}), // past JournalMaxBytes
 		apply(Batch{Remote: "west", Nodes: []NodeResult{{Node: "w1", OK: true}}, Tasks: []task.Task{
 			pveTask("west", "w1", 1, t0+3*3600+300, "aptupdate", "", "root@pam", t0+3*3600+330, "OK"),
@@ -139,6 +143,7 @@ func TestCrashConsistency(t *testing.T) {
 	}
 	for _, mode := range modes {
 		t.Run(mode.name, func(t *testing.T) {
+			t.Parallel()
 			for k := 1; k <= total; k++ {
 				fsys := newMemFS("/cache")
 				fsys.crashAt = k

@@ -79,8 +79,9 @@
 //	crc     = CRC-32C (Castagnoli) of payload
 //	payload = header line "\n" { task line "\n" }
 //
-// The header is a JSON object with a sequence number "seq" (increasing by
-// one per record, never reused) and an operation "op":
+// The header is a JSON object with a sequence number "seq" (one more than
+// the previous record's, or than the state's journal_seq for the first
+// record after a checkpoint) and an operation "op":
 //
 //	{"seq":7,"op":"apply","remote":"east","nodes":[{"node":"n1","ok":true}],"tasks":2}
 //	    a Batch: the "tasks" task lines that follow and the node results

@@ -30,14 +30,22 @@ func (t *strtab) code(s string) (uint32, bool) {
 }
 
 // interner holds the Writer's string tables and the values derived from each
-// string once (lower-cased user, status class, escaped worker id), so that
-// queries and the line encoder never recompute them.
+// string once (lower-cased user, status class, escaped worker id, JSON
+// string contents), so that queries and the line encoder never recompute
+// them.
 type interner struct {
 	remotes, nodes, types, ids, users, statuses strtab
 
 	userLower   []string           // strings.ToLower of users.strs[i]
 	statusClass []task.StatusClass // task.ClassifyStatus of statuses.strs[i]
 	idEscaped   []string           // task.EscapeWorkerID of ids.strs[i] (PBS form)
+	json        jsonForms
+}
+
+// jsonForms are the strings as they appear inside JSON strings (escaped,
+// without quotes), per code.
+type jsonForms struct {
+	remotes, nodes, types, ids, idEscaped, users, statuses []string
 }
 
 func newInterner() *interner {
@@ -47,10 +55,41 @@ func newInterner() *interner {
 	}
 }
 
+// jsonContent returns s escaped for the inside of a JSON string.
+func jsonContent(s string) string {
+	b := appendJSONString(nil, []byte(s))
+	return string(b[1 : len(b)-1])
+}
+
+func (in *interner) remote(s string) uint32 {
+	c, added := in.remotes.code(s)
+	if added {
+		in.json.remotes = append(in.json.remotes, jsonContent(s))
+	}
+	return c
+}
+
+func (in *interner) node(s string) uint32 {
+	c, added := in.nodes.code(s)
+	if added {
+		in.json.nodes = append(in.json.nodes, jsonContent(s))
+	}
+	return c
+}
+
+func (in *interner) typ(s string) uint32 {
+	c, added := in.types.code(s)
+	if added {
+		in.json.types = append(in.json.types, jsonContent(s))
+	}
+	return c
+}
+
 func (in *interner) user(s string) uint32 {
 	c, added := in.users.code(s)
 	if added {
 		in.userLower = append(in.userLower, strings.ToLower(s))
+		in.json.users = append(in.json.users, jsonContent(s))
 	}
 	return c
 }
@@ -59,6 +98,7 @@ func (in *interner) status(s string) uint32 {
 	c, added := in.statuses.code(s)
 	if added {
 		in.statusClass = append(in.statusClass, task.ClassifyStatus(s))
+		in.json.statuses = append(in.json.statuses, jsonContent(s))
 	}
 	return c
 }
@@ -66,7 +106,10 @@ func (in *interner) status(s string) uint32 {
 func (in *interner) id(s string) uint32 {
 	c, added := in.ids.code(s)
 	if added {
-		in.idEscaped = append(in.idEscaped, task.EscapeWorkerID(s))
+		esc := task.EscapeWorkerID(s)
+		in.idEscaped = append(in.idEscaped, esc)
+		in.json.ids = append(in.json.ids, jsonContent(s))
+		in.json.idEscaped = append(in.json.idEscaped, jsonContent(esc))
 	}
 	return c
 }
@@ -85,6 +128,7 @@ func (in *interner) view() *dict {
 		remotes: in.remotes.strs, nodes: in.nodes.strs, types: in.types.strs,
 		ids: in.ids.strs, users: in.users.strs, statuses: in.statuses.strs,
 		userLower: in.userLower, statusClass: in.statusClass, idEscaped: in.idEscaped,
+		json: in.json,
 	}
 }
 
@@ -95,6 +139,7 @@ type dict struct {
 	userLower   []string
 	statusClass []task.StatusClass
 	idEscaped   []string
+	json        jsonForms
 }
 
 // lookup returns the code of s in strs by a linear scan (readers have no

@@ -61,15 +61,28 @@ type record struct {
 
 // frame appends a framed record with header h and the task lines in lines.
 func frame(dst []byte, h *recordHeader, lines []byte) ([]byte, error) {
+	dst, start, err := beginFrame(dst, h)
+	if err != nil {
+		return nil, err
+	}
+	return endFrame(append(dst, lines...), start)
+}
+
+// beginFrame appends the frame header placeholder and the header line of a
+// record; the caller appends the task lines and calls endFrame with start.
+func beginFrame(dst []byte, h *recordHeader) (out []byte, start int, err error) {
 	head, err := json.Marshal(h)
 	if err != nil {
-		return nil, fmt.Errorf("encode journal record: %w", err)
+		return nil, 0, fmt.Errorf("encode journal record: %w", err)
 	}
-	start := len(dst)
+	start = len(dst)
 	dst = append(dst, make([]byte, frameHeaderLen)...)
 	dst = append(dst, head...)
-	dst = append(dst, '\n')
-	dst = append(dst, lines...)
+	return append(dst, '\n'), start, nil
+}
+
+// endFrame fills in the length and checksum of the record at start.
+func endFrame(dst []byte, start int) ([]byte, error) {
 	payload := dst[start+frameHeaderLen:]
 	if len(payload) > maxRecordLen {
 		return nil, fmt.Errorf("encode journal record: %d bytes, limit %d", len(payload), maxRecordLen)

@@ -19,26 +19,53 @@ import (
 // accepts any key order, spaces, unknown keys and nulls, so that files written
 // by hand or by Proxmox Datacenter Manager are read too.
 
-// appendLine appends the task line of r and a newline.
+// appendLine appends the task line of r and a newline. It copies the
+// interned strings' JSON forms, so it scans no string.
 func (d *dict) appendLine(b []byte, r *rec, raw *task.UPID) []byte {
-	var scratch [224]byte
-	u := scratch[:0]
-	if r.flags&flagPBS != 0 {
-		u = append(u, "pbs:"...)
+	j := &d.json
+	pbs := r.flags&flagPBS != 0
+	b = append(b, `{"upid":"`...)
+	if pbs {
+		b = append(b, "pbs:"...)
 	} else {
-		u = append(u, "pve:"...)
+		b = append(b, "pve:"...)
 	}
-	u = append(u, d.remotes[r.remote]...)
-	u = append(u, '!')
-	u = d.appendUPID(u, r, raw)
-	b = append(b, `{"upid":`...)
-	b = appendJSONString(b, u)
-	b = append(b, `,"starttime":`...)
+	b = append(b, j.remotes[r.remote]...)
+	b = append(b, '!')
+	if raw != nil {
+		s := appendJSONString(nil, []byte(raw.String()))
+		b = append(b, s[1:len(s)-1]...)
+	} else {
+		b = append(b, "UPID:"...)
+		b = append(b, j.nodes[r.node]...)
+		b = append(b, ':')
+		b = appendHex8(b, uint64(r.pid))
+		b = append(b, ':')
+		b = appendHex8(b, r.pstart)
+		b = append(b, ':')
+		if pbs {
+			b = appendHex8(b, r.taskID)
+			b = append(b, ':')
+		}
+		b = appendHex8(b, uint64(r.start))
+		b = append(b, ':')
+		b = append(b, j.types[r.typ]...)
+		b = append(b, ':')
+		if pbs {
+			b = append(b, j.idEscaped[r.id]...)
+		} else {
+			b = append(b, j.ids[r.id]...)
+		}
+		b = append(b, ':')
+		b = append(b, j.users[r.user]...)
+		b = append(b, ':')
+	}
+	b = append(b, `","starttime":`...)
 	b = strconv.AppendInt(b, r.start, 10)
-	status := d.statuses[r.status]
-	if r.end != 0 || status != "" {
-		b = append(b, `,"status":`...)
-		b = appendJSONString(b, []byte(status))
+	if r.end != 0 || d.statuses[r.status] != "" {
+		b = append(b, `,"status":"`...)
+		b = append(b, j.statuses[r.status]...)
+		b = append(b, '"')
 	}
 	if r.end != 0 {
 		b = append(b, `,"endtime":`...)
@@ -65,42 +92,55 @@ func appendTaskLine(b []byte, t *task.Task) []byte {
 	return append(b, "}\n"...)
 }
 
+// jsonSafe marks the ASCII bytes a JSON string holds as they are.
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendJSONString appends s as a JSON string. Invalid UTF-8 becomes U+FFFD,
 // as encoding/json does.
 func appendJSONString(b, s []byte) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
+	start := 0 // s[start:i] is safe and not yet appended
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			switch {
-			case c == '"' || c == '\\':
+			if jsonSafe[c] {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
 				b = append(b, '\\', c)
-			case c < 0x20:
-				switch c {
-				case '\n':
-					b = append(b, '\\', 'n')
-				case '\r':
-					b = append(b, '\\', 'r')
-				case '\t':
-					b = append(b, '\\', 't')
-				default:
-					b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-				}
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
 			default:
-				b = append(b, c)
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
 			}
 			i++
+			start = i
 			continue
 		}
 		r, size := utf8.DecodeRune(s[i:])
 		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
 			b = append(b, `\ufffd`...)
-		} else {
-			b = append(b, s[i:i+size]...)
+			i++
+			start = i
+			continue
 		}
 		i += size
 	}
+	b = append(b, s[start:]...)
 	return append(b, '"')
 }
 

@@ -283,6 +283,7 @@ func checkQueries(t *testing.T, g *gen, s *Snapshot, m *model, step string) {
 func TestQueryProperty(t *testing.T) {
 	for seed := int64(1); seed <= 3; seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			clock := newClock(t0 + 3*3600 + 100)
 			opts := func(o *Options) { o.Rotation, o.Retention = time.Hour, 4 }

@@ -61,6 +61,11 @@ func (d *dict) nodeKey(r *rec) string {
 // toRec interns the strings of t into a rec. raw reports whether the UPID
 // text must be kept (it is not canonical).
 func (in *interner) toRec(t *task.Task) (r rec, raw bool) {
+	return in.toRecOf(in.remote(t.Remote), t)
+}
+
+// toRecOf is toRec for a task whose remote's code is known.
+func (in *interner) toRecOf(remote uint32, t *task.Task) (r rec, raw bool) {
 	u := &t.UPID
 	r = rec{
 		start:  u.StartTime,
@@ -69,9 +74,9 @@ func (in *interner) toRec(t *task.Task) (r rec, raw bool) {
 		taskID: u.TaskID,
 		pid:    u.PID,
 	}
-	r.remote, _ = in.remotes.code(t.Remote)
-	r.node, _ = in.nodes.code(u.Node)
-	r.typ, _ = in.types.code(u.Type)
+	r.remote = remote
+	r.node = in.node(u.Node)
+	r.typ = in.typ(u.Type)
 	r.id = in.id(u.ID)
 	r.user = in.user(u.User)
 	r.status = in.status(t.Status)

@@ -91,8 +91,7 @@ func (w *Writer) open() error {
 			rc.stateLost = true
 		}
 	} else if !fresh {
-		w.log.Warn().Str("file", StateFile).Msg("task cache state file missing, cutoffs and tracked tasks are lost")
-		rc.stateLost = true
+		rc.stateLost = true // archives without a state: cutoffs and tracked tasks are gone
 	}
 	w.ckptCutoffs = w.cutoffs
 	w.cutoffsShared = true
@@ -406,18 +405,24 @@ func (w *Writer) replay(r *record) error {
 // fetches repair what was lost. They go through the journal so that a crash
 // before the next checkpoint does not undo them.
 func (w *Writer) writeRepairs(rc *recovery) error {
-	var hs []recordHeader
+	type repair struct {
+		h   recordHeader
+		msg string
+	}
+	var rs []repair
 	if rc.stateLost {
-		hs = append(hs, recordHeader{Op: opReset})
+		rs = append(rs, repair{recordHeader{Op: opReset}, "task cache state lost: every node is fetched over the whole retention"})
 	}
 	if rc.resetJournal {
-		hs = append(hs, recordHeader{Op: opReset, Cutoffs: w.ckptCutoffs})
+		rs = append(rs, repair{recordHeader{Op: opReset, Cutoffs: w.ckptCutoffs},
+			"task cache journal damaged: cutoffs back to the last checkpoint"})
 	}
 	if rc.lowerBefore != math.MaxInt64 {
-		hs = append(hs, recordHeader{Op: opLower, Before: rc.lowerBefore})
+		rs = append(rs, repair{recordHeader{Op: opLower, Before: rc.lowerBefore},
+			"task cache archive damaged: cutoffs back to the start of the damaged period"})
 	}
-	for i := range hs {
-		h := &hs[i]
+	for i := range rs {
+		h := &rs[i].h
 		h.Seq = w.seq + 1
 		if err := w.writeRecord(h, nil); err != nil {
 			return err
@@ -425,7 +430,7 @@ func (w *Writer) writeRepairs(rc *recovery) error {
 		if err := w.replay(&record{recordHeader: *h}); err != nil {
 			return err
 		}
-		w.log.Warn().Str("op", h.Op).Int64("before", h.Before).Msg("task cache cutoffs lowered to refetch damaged data")
+		w.log.Warn().Msg(rs[i].msg)
 	}
 	return nil
 }

@@ -50,6 +50,7 @@ func (w *Writer) advancePeriods(cur int64) {
 	for i := range kept {
 		kept[i] = cur - int64(len(kept)-1-i)*w.rot
 	}
+	newestSeg := w.base[oldNewest]
 	for _, p := range w.periods {
 		if p < kept[0] {
 			delete(w.base, p)
@@ -58,7 +59,7 @@ func (w *Writer) advancePeriods(cur int64) {
 		}
 	}
 	var moved run
-	if seg := w.base[oldNewest]; seg != nil {
+	if seg := newestSeg; seg != nil {
 		// The old newest period took every later start time; split off
 		// the tasks that belong to the new periods.
 		cut := sortSearchStart(seg, oldNewest+w.rot)

@@ -40,6 +40,7 @@ func archiveFiles(t *testing.T, dir string) (plain, zst []int64, other []string)
 // PlainFiles plain and the others compressed, every task inside the
 // retention present (in its file too), nothing older.
 func TestThirtyDays(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	const day = 24 * 3600
 	start := int64(1_700_006_400) // a midnight
@@ -205,5 +206,35 @@ func TestRotationMovesLateStarts(t *testing.T) {
 		if ce := scanLines("", data, true, func(tk *task.Task) { got = append(got, *tk) }); ce != nil || len(got) != 1 || got[0] != c.want {
 			t.Fatalf("%s holds %v (%v), want %s", archiveName(c.period, false), got, ce, ident(c.want))
 		}
+	}
+}
+
+// TestLongDowntime reopens a cache after more than its retention: every old
+// file goes, the new set is complete, running tasks stay.
+func TestLongDowntime(t *testing.T) {
+	dir := t.TempDir()
+	clock := newClock(t0 + 1800)
+	w := openTest(t, dir, clock) // hourly periods, 4 kept
+	run := pveTask("east", "n1", 1, t0+10, "vzdump", "", "root@pam", 0, "")
+	fin := pveTask("east", "n1", 2, t0+20, "vzdump", "", "root@pam", t0+30, "OK")
+	// A task that started after the newest period, before the rotation.
+	late := pveTask("east", "n1", 3, t0+3600+20, "vzdump", "", "root@pam", t0+3600+30, "OK")
+	if err := w.Apply(Batch{Remote: "east", Tasks: []task.Task{run, fin, late}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Abandon(); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(10 * time.Hour)
+	w = openTest(t, dir, clock)
+	defer w.Close()
+	now := clock.Unix()
+	plain, zst, _ := archiveFiles(t, dir)
+	cur := now - now%3600
+	if want := []int64{cur - 3600, cur}; !slices.Equal(plain, want) || !slices.Equal(zst, []int64{cur - 3*3600, cur - 2*3600}) {
+		t.Fatalf("files plain %v zst %v, want plain %v", plain, zst, want)
+	}
+	if got := all(w.Latest().Load()); len(got) != 1 || got[0] != run {
+		t.Fatalf("tasks after a long downtime:\n%swant only the running one", describe(got))
 	}
 }

@@ -2,7 +2,6 @@ package cache
 
 import (
 	"slices"
-	"sort"
 
 	"github.com/taskfleet/taskfleet/task"
 )
@@ -21,6 +20,7 @@ type rawUPID struct {
 // was built with; every later dict is a superset.
 type segment struct {
 	run
+	filter bloom // of the tasks, for large segments (see bloom)
 
 	minStart, maxStart int64
 	counts             [nslots]int32 // per status slot
@@ -55,163 +55,9 @@ func (p *postings) list(code uint32) []uint32 {
 	return p.pos[p.off[code]:p.off[code+1]]
 }
 
-// run is a sorted list of tasks: a segment without its indexes.
-type run struct {
-	recs []rec
-	raws []rawUPID // sorted by pos
-}
-
-func (s *run) len() int { return len(s.recs) }
-
-// raw returns the kept UPID of the task at pos, or nil when it is canonical.
-func (s *run) raw(pos int) *task.UPID {
-	if s.recs[pos].flags&flagRaw == 0 {
-		return nil
-	}
-	i := sort.Search(len(s.raws), func(i int) bool { return s.raws[i].pos >= uint32(pos) })
-	return &s.raws[i].upid
-}
-
 // at returns the task at pos.
 func (s *segment) at(d *dict, pos int) task.Task {
 	return d.task(&s.recs[pos], s.raw(pos))
-}
-
-// find returns the position of the task r (same remote and UPID) or -1.
-func (s *run) find(r *rec, raw *task.UPID) int {
-	if len(s.recs) == 0 || r.start > s.recs[0].start || r.start < s.recs[len(s.recs)-1].start {
-		return -1
-	}
-	// recs are sorted by start descending.
-	i := sort.Search(len(s.recs), func(i int) bool { return s.recs[i].start <= r.start })
-	for ; i < len(s.recs) && s.recs[i].start == r.start; i++ {
-		if sameTask(&s.recs[i], s.raw(i), r, raw) {
-			return i
-		}
-	}
-	return -1
-}
-
-// startRange returns the positions [lo, hi) of tasks started within
-// [since, until].
-func (s *run) startRange(since, until int64) (lo, hi int) {
-	lo = sort.Search(len(s.recs), func(i int) bool { return s.recs[i].start <= until })
-	hi = sort.Search(len(s.recs), func(i int) bool { return s.recs[i].start < since })
-	if hi < lo {
-		hi = lo
-	}
-	return lo, hi
-}
-
-// sortRun sorts recs (with their raw UPIDs, keyed by index into recs) into
-// list order and drops repeated tasks, keeping the first occurrence.
-func sortRun(d *dict, recs []rec, raws map[int]*task.UPID) run {
-	n := len(recs)
-	idx := make([]int32, n)
-	for i := range idx {
-		idx[i] = int32(i)
-	}
-	rawOf := func(i int32) *task.UPID {
-		if recs[i].flags&flagRaw == 0 {
-			return nil
-		}
-		return raws[int(i)]
-	}
-	// Sort by start time first (cheap), then order each group of equal
-	// start times by the full comparison, which renders UPID texts.
-	slices.SortStableFunc(idx, func(a, b int32) int {
-		sa, sb := recs[a].start, recs[b].start
-		switch {
-		case sa > sb:
-			return -1
-		case sa < sb:
-			return 1
-		}
-		return 0
-	})
-	for i := 0; i < n; {
-		j := i + 1
-		for j < n && recs[idx[j]].start == recs[idx[i]].start {
-			j++
-		}
-		if j-i > 1 {
-			slices.SortStableFunc(idx[i:j], func(a, b int32) int {
-				return d.cmp(&recs[a], rawOf(a), &recs[b], rawOf(b))
-			})
-		}
-		i = j
-	}
-	out := run{recs: make([]rec, 0, n)}
-	for k, i := range idx {
-		r := &recs[i]
-		if k > 0 {
-			p := idx[k-1]
-			if recs[p].start == r.start && sameTask(&recs[p], rawOf(p), r, rawOf(i)) {
-				continue
-			}
-		}
-		if raw := rawOf(i); raw != nil {
-			out.raws = append(out.raws, rawUPID{pos: uint32(len(out.recs)), upid: *raw})
-		}
-		out.recs = append(out.recs, *r)
-	}
-	return out
-}
-
-// runOf returns the tasks of s in [lo, hi) as a run sharing nothing with s.
-func (s *run) runOf(lo, hi int) run {
-	out := run{recs: slices.Clone(s.recs[lo:hi])}
-	for _, rw := range s.raws {
-		if int(rw.pos) >= lo && int(rw.pos) < hi {
-			out.raws = append(out.raws, rawUPID{pos: rw.pos - uint32(lo), upid: rw.upid})
-		}
-	}
-	return out
-}
-
-// mergeRuns merges sorted segments into one run. A task present in more
-// than one keeps the copy of the earliest segment in segs.
-func mergeRuns(d *dict, segs ...*run) run {
-	total := 0
-	for _, s := range segs {
-		total += s.len()
-	}
-	out := run{recs: make([]rec, 0, total)}
-	heads := make([]int, len(segs))
-	for {
-		best := -1
-	pick:
-		for i, s := range segs {
-			if heads[i] >= s.len() {
-				continue
-			}
-			if best < 0 {
-				best = i
-				continue
-			}
-			b := segs[best]
-			switch c := d.cmp(&s.recs[heads[i]], s.raw(heads[i]), &b.recs[heads[best]], b.raw(heads[best])); {
-			case c < 0:
-				best = i
-			case c == 0:
-				// The same task again: keep the earlier segment's copy
-				// and look at the heads afresh.
-				heads[i]++
-				best = -1
-				goto pick
-			}
-		}
-		if best < 0 {
-			return out
-		}
-		s := segs[best]
-		p := heads[best]
-		heads[best]++
-		if raw := s.raw(p); raw != nil {
-			out.raws = append(out.raws, rawUPID{pos: uint32(len(out.recs)), upid: *raw})
-		}
-		out.recs = append(out.recs, s.recs[p])
-	}
 }
 
 // newSegment builds the indexes of a sorted run.
@@ -251,6 +97,12 @@ func newSegment(d *dict, r run) *segment {
 		return uint32(sl), indexedSlot(sl)
 	})
 	s.buildPairs(d, nt)
+	if n >= bloomMinTasks {
+		s.filter = newBloom(n)
+		for i := range s.recs {
+			s.filter.add(taskHash(&s.recs[i]))
+		}
+	}
 	return s
 }
 

@@ -97,6 +97,7 @@ func TestCutoffRules(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			dir := t.TempDir()
 			clock := newClock(t0 + 1800)
 			w := openTest(t, dir, clock)
@@ -284,6 +285,10 @@ func TestInvalidBatch(t *testing.T) {
 		"zero_upid":      {Remote: "east", Tasks: []task.Task{{Remote: "east"}}},
 		"unnamed_node":   {Remote: "east", Nodes: []NodeResult{{OK: true}}},
 		"pve_with_taskd": {Remote: "east", Tasks: []task.Task{func() task.Task { x := good; x.UPID.TaskID = 3; return x }()}},
+		"colon_in_type":  {Remote: "east", Tasks: []task.Task{func() task.Task { x := good; x.UPID.Type = "a:b"; return x }()}},
+		"space_in_user":  {Remote: "east", Tasks: []task.Task{func() task.Task { x := good; x.UPID.User = "a b@pam"; return x }()}},
+		"bad_node":       {Remote: "east", Tasks: []task.Task{func() task.Task { x := good; x.UPID.Node = "-n"; return x }()}},
+		"huge_start":     {Remote: "east", Tasks: []task.Task{func() task.Task { x := good; x.UPID.StartTime = 1 << 40; return x }()}},
 	} {
 		if err := w.Apply(b); err == nil || errors.Is(err, ErrFailed) {
 			t.Errorf("%s: Apply = %v, want a validation error", name, err)
@@ -477,5 +482,25 @@ func TestCompaction(t *testing.T) {
 	}
 	if got := all(w.Latest().Load()); !slices.Equal(got, reference(want, task.Filter{}).Tasks) {
 		t.Fatalf("after compaction:\n%s", describe(got))
+	}
+}
+
+// TestCheckUPID checks that the cheap validation of constructed UPIDs
+// agrees with parsing their text back (what replaying the journal does).
+func TestCheckUPID(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	parts := []string{"", "a", ":", " ", "/", "-", "é", "\xff", "\t", "x-y", "Z9", "\u00a0"}
+	pick := func() string { return parts[rng.Intn(len(parts))] + parts[rng.Intn(len(parts))] }
+	for range 20000 {
+		u := task.UPID{Kind: task.Kind(1 + rng.Intn(2)), Node: pick(), Type: pick(), ID: pick(), User: pick(),
+			PID: rng.Uint32(), PStart: uint64(rng.Int63n(1 << 37)), StartTime: rng.Int63n(1<<33) - 1<<31}
+		if u.Kind == task.PBS || rng.Intn(10) == 0 {
+			u.TaskID = uint64(rng.Intn(3))
+		}
+		err := checkUPID(&u)
+		p, perr := task.ParseUPID(u.String())
+		if ok := perr == nil && p == u; (err == nil) != ok {
+			t.Fatalf("checkUPID(%+v) = %v, but parsing %q gives %+v, %v", u, err, u.String(), p, perr)
+		}
 	}
 }

@@ -102,7 +102,8 @@ func (s *Snapshot) Remotes() []string {
 	return out
 }
 
-// Tracked returns the tracked tasks of a remote, newest first.
+// Tracked returns the tracked tasks of a remote, newest first (none for
+// ""; AllTracked returns those of every remote).
 func (s *Snapshot) Tracked(remote string) []task.UPID {
 	return slices.Clone(s.tracked[remote])
 }

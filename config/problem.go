@@ -96,10 +96,11 @@ func (ps *problems) add(path, format string, args ...any) {
 }
 
 // addSecret registers a secret value so that it is redacted from every
-// problem. Values shorter than 4 bytes are not treated as secrets: they
-// would redact ordinary words, and no message echoes a value anyway.
+// problem. Values shorter than 8 bytes are not treated as secrets: they
+// would redact parts of ordinary words ("short" in "shorter"), and no
+// message echoes a value anyway; valid secrets have at least 16.
 func (ps *problems) addSecret(s string) {
-	if len(s) >= 4 {
+	if len(s) >= 8 {
 		ps.secrets = append(ps.secrets, s)
 	}
 }

@@ -43,6 +43,7 @@ type Stats struct {
 	NewConns  int64 // connections established (TCP connect and TLS handshake done)
 	BytesRead int64 // bytes read from the network (TLS records, compressed bodies)
 	BodyBytes int64 // response body bytes after decompression
+	OpenConns int64 // connections open now
 }
 
 // New validates cfg, applies the defaults and builds the remote's one
@@ -110,6 +111,7 @@ func (c *Client) Stats() Stats {
 		NewConns:  c.stats.newConns.Load(),
 		BytesRead: c.stats.bytesRead.Load(),
 		BodyBytes: c.stats.bodyBytes.Load(),
+		OpenConns: c.stats.openConns.Load(),
 	}
 }
 

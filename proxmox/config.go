@@ -93,6 +93,9 @@ type Config struct {
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Limiter is the global budget; nil means no global cap.
 	Limiter Limiter
+	// ObserveRequest, when set, is called after every HTTP exchange with
+	// its duration, body included (for a request-duration metric).
+	ObserveRequest func(d time.Duration)
 }
 
 // withDefaults returns c with zero fields set to their defaults.

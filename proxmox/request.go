@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // call is one GET request of the API.
@@ -99,6 +100,10 @@ func (c *Client) attempt(ctx context.Context, ep *endpoint, cl call, decode func
 	req.Header.Set("Accept", "application/json")
 	req.Header.Set("User-Agent", "taskfleet")
 	c.stats.requests.Add(1)
+	if obs := c.cfg.ObserveRequest; obs != nil {
+		start := time.Now()
+		defer func() { obs(time.Since(start)) }()
+	}
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return c.transportError(ctx, rctx, cl.node, target, err)

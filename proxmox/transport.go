@@ -18,6 +18,7 @@ type counters struct {
 	newConns  atomic.Int64
 	bytesRead atomic.Int64
 	bodyBytes atomic.Int64
+	openConns atomic.Int64
 }
 
 // connectError marks a failure to establish a connection (dial or TLS
@@ -57,7 +58,8 @@ func (d *dialer) dialTLS(ctx context.Context, network, addr string) (net.Conn, e
 	if err != nil {
 		return nil, &connectError{phase: "dial", timeout: d.dialTimeout, err: err}
 	}
-	conn := tls.Client(&countingConn{Conn: raw, n: &d.stats.bytesRead}, cfg)
+	cc := &countingConn{Conn: raw, n: &d.stats.bytesRead, open: &d.stats.openConns}
+	conn := tls.Client(cc, cfg)
 	hctx, cancel := context.WithTimeout(ctx, d.handshakeTimeout)
 	err = conn.HandshakeContext(hctx)
 	cancel()
@@ -66,13 +68,26 @@ func (d *dialer) dialTLS(ctx context.Context, network, addr string) (net.Conn, e
 		return nil, &connectError{phase: "tls handshake", timeout: d.handshakeTimeout, err: err}
 	}
 	d.stats.newConns.Add(1)
+	d.stats.openConns.Add(1)
+	cc.counted = true
 	return conn, nil
 }
 
-// countingConn counts the bytes read from the network.
+// countingConn counts the bytes read from the network and, once its
+// handshake succeeded, the connection as open until it is closed.
 type countingConn struct {
 	net.Conn
-	n *atomic.Int64
+	n       *atomic.Int64
+	open    *atomic.Int64
+	counted bool // set before the conn is shared, read on Close
+	closed  atomic.Bool
+}
+
+func (c *countingConn) Close() error {
+	if c.counted && c.closed.CompareAndSwap(false, true) {
+		c.open.Add(-1)
+	}
+	return c.Conn.Close()
 }
 
 func (c *countingConn) Read(p []byte) (int, error) {

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/taskfleet/taskfleet/internal/bench"
+)
+
+const benchAbout = `Measure taskfleet against a simulated fleet in this process and print the
+results as tables (--json: as JSON): 1. sweep time against its physical
+bound, 2. freshness of the task list, 3. list and statistics latency against
+SQLite and a PDM-style scan of the archive, 4. ingest rate, 5. memory,
+6. a sweep of 10,000 remotes. The default sizes take about five minutes on a
+2-core machine; --quick runs tiny sizes in seconds. docs/benchmarks.md holds
+the latest full run.`
+
+// runBench is the bench command.
+func runBench(args []string, stdout, stderr io.Writer) int {
+	fs := newFlagSet("bench", "[flags]", benchAbout, stderr)
+	quick := fs.Bool("quick", false, "tiny sizes: every section in a few seconds")
+	jsonOut := fs.Bool("json", false, "print the report as JSON instead of tables")
+	var only stringList
+	fs.Var(&only, "only", "run only these sections (comma-separated): "+strings.Join(bench.Sections, ","))
+	var sweeps stringList
+	fs.Var(&sweeps, "sweep", `sweep cases instead of the default ones, REMOTESxCAP[@loopback], e.g. "5000x20" (comma-separated)`)
+	rtt := fs.Duration("rtt", 0, "round-trip time injected into the simulated remotes (default 50ms, 5ms with --quick)")
+	dir := fs.String("dir", "", "directory for the temporary caches and databases (default: the system's temporary directory)")
+	quiet := fs.Bool("quiet", false, "no progress lines on stderr")
+	if code, done := parseFlags(fs, args); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageError(fs, "unexpected argument %q", fs.Arg(0))
+	}
+	cfg := bench.Defaults()
+	if *quick {
+		cfg = bench.Quick()
+	}
+	cfg.Sections, cfg.Dir = only, *dir
+	if len(sweeps) > 0 {
+		cases, err := parseSweepCases(sweeps)
+		if err != nil {
+			return usageError(fs, "--sweep: %v", err)
+		}
+		cfg.Sweep.Cases = cases
+	}
+	if *rtt < 0 {
+		return usageError(fs, "--rtt %v: must not be negative", *rtt)
+	}
+	if *rtt > 0 {
+		cfg.Sweep.RTT, cfg.Freshness.RTT, cfg.Scale.RTT = *rtt, *rtt, *rtt
+	}
+	if !*quiet {
+		cfg.Progress = stderr
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	start := time.Now()
+	report, err := bench.Run(ctx, cfg)
+	if report == nil {
+		fmt.Fprintf(stderr, "taskfleet bench: %v\n", err)
+		return exitUsage
+	}
+	report.Command = "taskfleet bench " + strings.Join(args, " ")
+	if *jsonOut {
+		if werr := report.WriteJSON(stdout); werr != nil {
+			fmt.Fprintf(stderr, "taskfleet bench: %v\n", werr)
+			return exitFailure
+		}
+	} else if werr := report.WriteText(stdout); werr != nil {
+		fmt.Fprintf(stderr, "taskfleet bench: %v\n", werr)
+		return exitFailure
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "taskfleet bench: %v\n", err)
+		return exitFailure
+	}
+	if !*quiet {
+		fmt.Fprintf(stderr, "taskfleet bench: done in %.0fs\n", time.Since(start).Seconds())
+	}
+	return exitOK
+}
+
+// parseSweepCases parses "5000x20" and "100x20@loopback".
+func parseSweepCases(items []string) ([]bench.SweepCase, error) {
+	var out []bench.SweepCase
+	for _, it := range items {
+		spec, network, _ := strings.Cut(it, "@")
+		if network == "" {
+			network = bench.NetworkMemory
+		}
+		if network != bench.NetworkMemory && network != bench.NetworkLoopback {
+			return nil, fmt.Errorf("%q: network %q, want %s or %s", it, network, bench.NetworkMemory, bench.NetworkLoopback)
+		}
+		n, c, ok := strings.Cut(spec, "x")
+		remotes, err1 := strconv.Atoi(n)
+		capacity, err2 := strconv.Atoi(c)
+		if !ok || err1 != nil || err2 != nil || remotes < 1 || capacity < 1 {
+			return nil, fmt.Errorf("%q: want REMOTESxCAP, e.g. 1000x20", it)
+		}
+		out = append(out, bench.SweepCase{Remotes: remotes, GlobalCap: capacity, Network: network})
+	}
+	return out, nil
+}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/taskfleet/taskfleet/internal/bench"
+)
+
+func TestParseSweepCases(t *testing.T) {
+	got, err := parseSweepCases([]string{"5000x20", "100x100@loopback"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []bench.SweepCase{
+		{Remotes: 5000, GlobalCap: 20, Network: bench.NetworkMemory},
+		{Remotes: 100, GlobalCap: 100, Network: bench.NetworkLoopback},
+	}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+		t.Errorf("parseSweepCases = %+v, want %+v", got, want)
+	}
+	for _, bad := range []string{"5000", "x20", "0x20", "10x0", "10x5@tcp", "axb"} {
+		if _, err := parseSweepCases([]string{bad}); err == nil {
+			t.Errorf("parseSweepCases(%q) accepted", bad)
+		}
+	}
+}
+
+func TestBenchUsage(t *testing.T) {
+	for _, args := range [][]string{{"--bogus"}, {"extra"}, {"--sweep", "nope"}, {"--rtt", "-1s"}} {
+		var out, errb bytes.Buffer
+		if code := runBench(args, &out, &errb); code != exitUsage {
+			t.Errorf("runBench(%q) = %d, want %d; stderr:\n%s", args, code, exitUsage, errb.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := runBench([]string{"--quick", "--only", "nonsense"}, &out, &errb); code == exitOK {
+		t.Errorf("unknown section accepted")
+	}
+}
+
+// TestBenchQuickJSON runs two quick sections through the command and
+// checks that the JSON report parses and holds them.
+func TestBenchQuickJSON(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := runBench([]string{"--quick", "--json", "--quiet", "--only", "queries,ingest", "--dir", t.TempDir()}, &out, &errb)
+	if code != exitOK {
+		t.Fatalf("runBench = %d; stderr:\n%s", code, errb.String())
+	}
+	var r bench.Report
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		t.Fatalf("report is not JSON: %v\n%s", err, out.String())
+	}
+	if r.Queries == nil || len(r.Queries.Lists) == 0 || r.Ingest == nil || r.Sweep != nil {
+		t.Errorf("report sections: queries %v, ingest %v, sweep %v", r.Queries != nil, r.Ingest != nil, r.Sweep != nil)
+	}
+	if !strings.HasPrefix(r.Command, "taskfleet bench --quick") {
+		t.Errorf("command = %q", r.Command)
+	}
+}

@@ -1,0 +1,318 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/taskfleet/taskfleet/api"
+	"github.com/taskfleet/taskfleet/task"
+)
+
+// API paths the client uses.
+const (
+	pathList       = "/api2/json/remotes/tasks/list"
+	pathStatistics = "/api2/json/remotes/tasks/statistics"
+	pathTrack      = "/api2/json/remotes/tasks/track"
+	pathRefresh    = "/api2/json/remotes/tasks/refresh"
+)
+
+// filterFlags are the task filters of list and stats.
+type filterFlags struct {
+	remote, node, typ, user string
+	status                  stringList
+	running, errors         bool
+	since, until            string
+}
+
+// register adds the filter flags to fs.
+func (f *filterFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.remote, "remote", "", "only tasks of this remote `id`")
+	fs.StringVar(&f.node, "node", "", "only tasks of this `node`")
+	fs.StringVar(&f.typ, "type", "", "only tasks whose worker type contains this `text` (vz matches vzdump)")
+	fs.StringVar(&f.user, "user", "", "only tasks whose user contains this `text`, case-insensitive")
+	fs.Var(&f.status, "status", "only finished tasks of these `classes`: ok, warning, error, unknown (repeat or comma separate)")
+	fs.BoolVar(&f.running, "running", false, "only running tasks")
+	fs.BoolVar(&f.errors, "errors", false, "only finished tasks that did not end OK")
+	fs.StringVar(&f.since, "since", "", "only tasks started at or after this `time` (Unix seconds, 2006-01-02[ 15:04], RFC 3339, or a duration ago: 24h)")
+	fs.StringVar(&f.until, "until", "", "only tasks started at or before this `time` (as --since)")
+}
+
+// params returns the filters as API parameters.
+func (f *filterFlags) params(now time.Time) (url.Values, error) {
+	p := url.Values{}
+	set := func(k, v string) {
+		if v != "" {
+			p.Set(k, v)
+		}
+	}
+	set("remote", f.remote)
+	set("node", f.node)
+	set("typefilter", f.typ)
+	set("userfilter", f.user)
+	if len(f.status) > 0 {
+		p.Set("statusfilter", strings.Join(f.status, ","))
+	}
+	if f.running {
+		p.Set("running", "1")
+	}
+	if f.errors {
+		p.Set("errors", "1")
+	}
+	for _, w := range []struct{ name, value string }{{"since", f.since}, {"until", f.until}} {
+		if w.value == "" {
+			continue
+		}
+		t, err := parseWhen(w.value, now)
+		if err != nil {
+			return nil, usageErr{fmt.Errorf("--%s: %w", w.name, err)}
+		}
+		p.Set(w.name, strconv.FormatInt(t, 10))
+	}
+	return p, nil
+}
+
+// listFlags registers the flags of tasks list and returns its action.
+func listFlags(fs *flag.FlagSet) func(context.Context, *client, io.Writer) error {
+	var f filterFlags
+	f.register(fs)
+	limit := fs.Int("limit", task.DefaultLimit, "show at most this many tasks; 0: all")
+	start := fs.Int("start", 0, "skip this many matching tasks")
+	return func(ctx context.Context, c *client, out io.Writer) error {
+		now := time.Now()
+		p, err := f.params(now)
+		if err != nil {
+			return err
+		}
+		p.Set("limit", strconv.Itoa(*limit))
+		p.Set("start", strconv.Itoa(*start))
+		a, err := c.call(ctx, http.MethodGet, pathList, p)
+		if err != nil {
+			return err
+		}
+		if c.json {
+			return printJSON(out, a.Data)
+		}
+		var items []api.TaskListItem
+		if err := json.Unmarshal(a.Data, &items); err != nil {
+			return fmt.Errorf("decode tasks: %w", err)
+		}
+		total := len(items)
+		if a.Total != nil {
+			total = *a.Total
+		}
+		return printTasks(out, items, *start, total, now)
+	}
+}
+
+// printTasks prints a table of tasks and a line with the total.
+func printTasks(out io.Writer, items []api.TaskListItem, start, total int, now time.Time) error {
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "STARTED\tREMOTE\tNODE\tTYPE\tID\tUSER\tSTATUS\tDURATION")
+	for _, it := range items {
+		remote := ""
+		if ru, err := task.ParseRemoteUPID(it.UPID); err == nil {
+			remote = ru.Remote
+		}
+		id := "-"
+		if it.WorkerID != nil && *it.WorkerID != "" {
+			id = *it.WorkerID
+		}
+		status, end := "RUNNING", now.Unix()
+		if it.Status != nil {
+			status = clipText(*it.Status, 48)
+		}
+		if it.EndTime != nil {
+			end = *it.EndTime
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+			time.Unix(it.StartTime, 0).In(now.Location()).Format(time.DateTime),
+			remote, it.Node, it.WorkerType, id, it.User, status, shortDuration(end-it.StartTime))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	switch {
+	case len(items) == 0:
+		_, err := fmt.Fprintf(out, "no tasks shown, %s match\n", thousands(total))
+		return err
+	default:
+		_, err := fmt.Fprintf(out, "tasks %d-%d of %s\n", start+1, start+len(items), thousands(total))
+		return err
+	}
+}
+
+// shortDuration formats seconds as "45s", "3m12s", "2h05m" or "3d04h".
+func shortDuration(s int64) string {
+	switch {
+	case s < 0:
+		return "-"
+	case s < 60:
+		return fmt.Sprintf("%ds", s)
+	case s < 3600:
+		return fmt.Sprintf("%dm%02ds", s/60, s%60)
+	case s < 86400:
+		return fmt.Sprintf("%dh%02dm", s/3600, s%3600/60)
+	}
+	return fmt.Sprintf("%dd%02dh", s/86400, s%86400/3600)
+}
+
+// statsFlags registers the flags of tasks stats and returns its action.
+func statsFlags(fs *flag.FlagSet) func(context.Context, *client, io.Writer) error {
+	var f filterFlags
+	f.register(fs)
+	return func(ctx context.Context, c *client, out io.Writer) error {
+		p, err := f.params(time.Now())
+		if err != nil {
+			return err
+		}
+		a, err := c.call(ctx, http.MethodGet, pathStatistics, p)
+		if err != nil {
+			return err
+		}
+		if c.json {
+			return printJSON(out, a.Data)
+		}
+		var st task.Statistics
+		if err := json.Unmarshal(a.Data, &st); err != nil {
+			return fmt.Errorf("decode statistics: %w", err)
+		}
+		return printStatistics(out, st)
+	}
+}
+
+// printStatistics prints the counts by type, then by remote: names left
+// aligned, counts right aligned.
+func printStatistics(out io.Writer, st task.Statistics) error {
+	w := len("REMOTE")
+	for _, m := range []map[string]task.Counts{st.ByType, st.ByRemote} {
+		for k := range m {
+			w = max(w, len(k))
+		}
+	}
+	var b strings.Builder
+	for i, t := range []struct {
+		title  string
+		counts map[string]task.Counts
+	}{{"TYPE", st.ByType}, {"REMOTE", st.ByRemote}} {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "%-*s  %8s  %8s  %8s  %8s  %8s\n", w, t.title, "OK", "WARNING", "ERROR", "UNKNOWN", "TOTAL")
+		var sum task.Counts
+		row := func(name string, n task.Counts) {
+			fmt.Fprintf(&b, "%-*s  %8d  %8d  %8d  %8d  %8d\n", w, name, n.OK, n.Warning, n.Error, n.Unknown, n.OK+n.Warning+n.Error+n.Unknown)
+		}
+		for _, k := range slices.Sorted(maps.Keys(t.counts)) {
+			n := t.counts[k]
+			sum = task.Counts{OK: sum.OK + n.OK, Warning: sum.Warning + n.Warning, Error: sum.Error + n.Error, Unknown: sum.Unknown + n.Unknown}
+			row(k, n)
+		}
+		row("all", sum)
+	}
+	_, err := io.WriteString(out, b.String())
+	return err
+}
+
+// trackFlags registers the flags of tasks track and returns its action.
+func trackFlags(fs *flag.FlagSet) func(context.Context, *client, io.Writer) error {
+	remote := fs.String("remote", "", "the task's remote `id` (optional with a pve:REMOTE!UPID:... upid)")
+	upid := fs.String("upid", "", "the task's `UPID` (required)")
+	return func(ctx context.Context, c *client, out io.Writer) error {
+		if *upid == "" {
+			return usageErr{fmt.Errorf("--upid is required")}
+		}
+		p := url.Values{"upid": {*upid}}
+		if *remote != "" {
+			p.Set("remote", *remote)
+		}
+		a, err := c.call(ctx, http.MethodPost, pathTrack, p)
+		if err != nil {
+			return err
+		}
+		if c.json {
+			return printJSON(out, a.Data)
+		}
+		var tracked string
+		if err := json.Unmarshal(a.Data, &tracked); err != nil {
+			return fmt.Errorf("decode answer: %w", err)
+		}
+		_, err = fmt.Fprintf(out, "tracking %s\n", tracked)
+		return err
+	}
+}
+
+// refreshFlags registers the flags of tasks refresh and returns its action.
+// With --wait, a remote whose refresh failed makes it fail.
+func refreshFlags(fs *flag.FlagSet) func(context.Context, *client, io.Writer) error {
+	var remotes stringList
+	fs.Var(&remotes, "remote", "refresh this remote `id` (repeat or comma separate; default: all)")
+	wait := fs.Bool("wait", false, "wait until every refresh has finished or failed")
+	return func(ctx context.Context, c *client, out io.Writer) error {
+		p := url.Values{}
+		if len(remotes) > 0 {
+			p.Set("remotes", strings.Join(remotes, ","))
+		}
+		if *wait {
+			p.Set("wait", "1")
+		}
+		a, err := c.call(ctx, http.MethodPost, pathRefresh, p)
+		if err != nil {
+			return err
+		}
+		var results []api.RefreshResult
+		if err := json.Unmarshal(a.Data, &results); err != nil {
+			return fmt.Errorf("decode answer: %w", err)
+		}
+		if c.json {
+			err = printJSON(out, a.Data)
+		} else {
+			err = printRefresh(out, results, remotes, *wait)
+		}
+		if err != nil {
+			return err
+		}
+		failed := 0
+		for _, r := range results {
+			if r.Error != "" {
+				failed++
+			}
+		}
+		if failed > 0 {
+			return fmt.Errorf("%d of %d remotes failed", failed, len(results))
+		}
+		return nil
+	}
+}
+
+// printRefresh prints the outcome of a refresh.
+func printRefresh(out io.Writer, results []api.RefreshResult, remotes []string, wait bool) error {
+	if !wait {
+		which := "every remote"
+		if len(remotes) > 0 {
+			which = strings.Join(remotes, ", ")
+		}
+		_, err := fmt.Fprintf(out, "refresh scheduled: %s\n", which)
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "REMOTE\tTASKS\tDURATION\tERROR")
+	for _, r := range results {
+		errText := "-"
+		if r.Error != "" {
+			errText = r.Error
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%.2fs\t%s\n", r.Remote, r.Tasks, r.Duration, errText)
+	}
+	return tw.Flush()
+}

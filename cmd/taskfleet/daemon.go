@@ -1,0 +1,321 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	stdlog "log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/taskfleet/taskfleet"
+	"github.com/taskfleet/taskfleet/api"
+	"github.com/taskfleet/taskfleet/config"
+	"github.com/taskfleet/taskfleet/metrics"
+)
+
+// Shutdown bounds.
+const (
+	// httpGrace is how long in-flight API requests may take to finish once
+	// the server stops accepting new ones; then their contexts are
+	// cancelled and their connections closed.
+	httpGrace = 10 * time.Second
+	// defaultStopTimeout bounds the service's stop: cancelling fetches,
+	// applying queued batches and the journal, syncing the files.
+	defaultStopTimeout = time.Minute
+)
+
+// daemon is what serve and demo run: the taskfleet service, its HTTP API,
+// reloading on SIGHUP and the backfill progress. addTo wires them into a
+// run.Group; the caller adds the termination signal before and its own
+// subsystems (the demo's simulated fleet) after.
+type daemon struct {
+	cfg         *config.Config
+	listener    net.Listener // the API's, already bound
+	log         zerolog.Logger
+	stopTimeout time.Duration
+	backend     *backend
+	metrics     *metrics.Metrics
+	handler     swapHandler
+
+	// refreshAtStart asks every remote for a refresh as soon as the cache
+	// is loaded instead of at the first tick (the demo).
+	refreshAtStart bool
+	// activityEvery, when positive, logs the number of cached tasks at
+	// this interval once the backfill is complete (the demo).
+	activityEvery time.Duration
+	// started, when set, is called once the service answers queries.
+	started func(*taskfleet.Service)
+
+	stopErr error // the service's stop failed; read after the group ran
+}
+
+// newDaemon prepares a daemon for cfg, read from path, serving its API
+// on ln: the metrics registry and the API handler. Nothing runs yet.
+func newDaemon(path string, cfg *config.Config, ln net.Listener, log zerolog.Logger) *daemon {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	d := &daemon{
+		cfg:         cfg,
+		listener:    ln,
+		log:         log,
+		stopTimeout: defaultStopTimeout,
+		metrics:     metrics.New(reg),
+		backend:     newBackend(path, cfg, ln.Addr(), log.With().Str("component", "reload").Logger()),
+	}
+	promHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+	apiLog := log.With().Str("component", "api").Logger()
+	newAPI := func(c *config.Config) http.Handler {
+		return api.New(d.backend, api.Options{Tokens: apiTokens(c), Logger: apiLog, Metrics: promHandler})
+	}
+	d.handler.set(newAPI(cfg))
+	d.backend.onReload = func(c *config.Config) { d.handler.set(newAPI(c)) }
+	d.metrics.SetBackfill(0, len(cfg.Remotes))
+	return d
+}
+
+// apiTokens converts the configured [[api_token]]s for the API.
+func apiTokens(cfg *config.Config) []api.Token {
+	out := make([]api.Token, 0, len(cfg.APITokens))
+	for _, t := range cfg.APITokens {
+		tok := api.Token{ID: t.ID, Secret: t.Secret.Reveal()}
+		if !t.AllRemotes() {
+			tok.Remotes = t.Remotes
+		}
+		out = append(out, tok)
+	}
+	return out
+}
+
+// addTo adds the daemon's subsystems to g. run.Group interrupts its actors
+// in the order they were added and each interrupt below returns only once
+// its subsystem has stopped, so this order is the stop order:
+//
+//  1. the HTTP API, first: no new request may reach the service while it
+//     stops, and in-flight requests (a refresh with wait) finish against
+//     a running service;
+//  2. the reloader and 3. the backfill progress, which call the service;
+//  4. the service last: it cancels in-flight fetches, applies the queued
+//     batches and the journal and syncs the files, so nothing is torn.
+func (d *daemon) addTo(g *run.Group) {
+	{ // HTTP API, stopped first: no new request may reach the service
+		// while it stops, and requests in flight finish against a running one.
+		log := d.log.With().Str("component", "api").Logger()
+		reqCtx, cancelRequests := context.WithCancel(context.Background())
+		srv := &http.Server{
+			Handler:           &d.handler,
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          stdlog.New(log, "", 0),
+			BaseContext:       func(net.Listener) context.Context { return reqCtx },
+		}
+		g.Add(func() error {
+			log.Info().Str("listen", d.listener.Addr().String()).Int("remotes", len(d.cfg.Remotes)).
+				Int("api_tokens", len(d.cfg.APITokens)).Str("cache_dir", d.cfg.Server.CacheDir).Msg("taskfleet starting: api listening")
+			if err := srv.Serve(d.listener); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("serve api: %w", err)
+			}
+			return nil
+		}, func(error) {
+			defer cancelRequests()
+			log.Info().Msg("stopping api")
+			ctx, cancel := context.WithTimeout(context.Background(), httpGrace)
+			defer cancel()
+			if err := srv.Shutdown(ctx); err != nil {
+				log.Warn().Err(err).Dur("grace", httpGrace).Msg("api requests still running after the grace period: cancelled")
+				cancelRequests()
+				_ = srv.Close()
+			}
+			log.Info().Msg("api stopped")
+		})
+	}
+	{ // Reload on SIGHUP, stopped before the service because a reload
+		// calls it. Registered now: SIGHUP's default action ends the process.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		quit, done := make(chan struct{}), make(chan struct{})
+		g.Add(func() error {
+			defer close(done)
+			for {
+				select {
+				case <-hup:
+					d.reload()
+				case <-quit:
+					return nil
+				}
+			}
+		}, func(error) {
+			// Ignored rather than reset: a SIGHUP during the shutdown
+			// (log rotation) must not kill the process mid-stop.
+			signal.Ignore(syscall.SIGHUP)
+			signal.Stop(hup)
+			close(quit)
+			<-done
+			d.log.Info().Str("component", "reload").Msg("reloader stopped")
+		})
+	}
+	{ // Backfill progress (logs and taskfleet_remotes_backfilled), stopped
+		// before the service it reads.
+		p := &progress{log: d.log.With().Str("component", "backfill").Logger(), metrics: d.metrics, activityEvery: d.activityEvery}
+		quit, done := make(chan struct{}), make(chan struct{})
+		g.Add(func() error {
+			defer close(done)
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-t.C:
+					if s := d.backend.service(); s != nil {
+						p.update(time.Now(), d.backend.Remotes(), s.Snapshot())
+					}
+				case <-quit:
+					return nil
+				}
+			}
+		}, func(error) {
+			close(quit)
+			<-done
+			p.log.Info().Msg("backfill progress stopped")
+		})
+	}
+	{ // The service (actors and cache), stopped last, once nothing calls
+		// it: its stop cancels in-flight fetches, applies the queued batches
+		// and the journal and syncs the files, so no file is left torn. Its
+		// execute starts it, waits for the interrupt and stops it; the
+		// interrupt returns once it has stopped (or has given up starting).
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		g.Add(func() error {
+			defer close(done)
+			return d.runService(ctx)
+		}, func(error) {
+			cancel()
+			<-done
+		})
+	}
+}
+
+// runService starts the service, serves it until ctx ends and stops it.
+// A stop failure is kept in d.stopErr: the group has returned its first
+// error by then.
+func (d *daemon) runService(ctx context.Context) error {
+	log := d.log.With().Str("component", "service").Logger()
+	began := time.Now()
+	s, err := taskfleet.Start(ctx, d.cfg, taskfleet.WithLogger(d.log), taskfleet.WithMetrics(d.metrics))
+	if err != nil {
+		if ctx.Err() != nil {
+			log.Info().Msg("stopped while loading the cache")
+			return nil
+		}
+		return fmt.Errorf("start service: %w", err)
+	}
+	d.backend.setService(s)
+	log.Info().Dur("duration", time.Since(began)).Int("tasks", s.Snapshot().Len()).Msg("cache loaded; serving")
+	if d.refreshAtStart {
+		if _, err := s.Refresh(ctx, false); err != nil {
+			log.Warn().Err(err).Msg("initial refresh not scheduled")
+		}
+	}
+	if d.started != nil {
+		d.started(s)
+	}
+	<-ctx.Done()
+	log.Info().Msg("stopping service")
+	began = time.Now()
+	stopCtx, cancel := context.WithTimeout(context.Background(), d.stopTimeout)
+	defer cancel()
+	if err := s.Stop(stopCtx); err != nil {
+		d.stopErr = fmt.Errorf("stop service: %w", err)
+		log.Error().Err(err).Dur("duration", time.Since(began)).Msg("service stop failed")
+		return d.stopErr
+	}
+	log.Info().Dur("duration", time.Since(began)).Msg("service stopped")
+	return nil
+}
+
+// reload reloads the configuration on SIGHUP and logs the outcome; an
+// invalid file is logged problem by problem and the daemon keeps running
+// with its configuration.
+func (d *daemon) reload() {
+	log := d.log.With().Str("component", "reload").Logger()
+	log.Info().Str("file", d.backend.path).Msg("SIGHUP: reloading the configuration")
+	err := d.backend.Reload()
+	if err == nil {
+		return
+	}
+	var verr *config.ValidationError
+	if errors.As(err, &verr) {
+		logProblems(log, verr)
+		log.Error().Int("problems", len(verr.Problems)).Msg("reload rejected: keeping the running configuration")
+		return
+	}
+	log.Error().Err(err).Msg("reload failed: keeping the running configuration")
+}
+
+// logProblems logs each problem of an invalid configuration.
+func logProblems(log zerolog.Logger, verr *config.ValidationError) {
+	for _, p := range verr.Problems {
+		ev := log.Error().Str("file", p.File)
+		if p.Line > 0 {
+			ev = ev.Int("line", p.Line)
+		}
+		if p.Remote != "" {
+			ev = ev.Str("remote", p.Remote)
+		}
+		if p.Field != "" {
+			ev = ev.Str("field", p.Field)
+		}
+		ev.Msg("invalid configuration: " + p.Message)
+	}
+}
+
+// wait runs g and turns its outcome into an exit code: a termination
+// signal or the end of ctx is a clean stop, unless the service failed to
+// stop.
+func (d *daemon) wait(g *run.Group) int {
+	err := g.Run()
+	switch {
+	case err == nil, errors.Is(err, run.ErrSignal), errors.Is(err, context.Canceled):
+		if err != nil {
+			d.log.Info().Str("reason", err.Error()).Msg("taskfleet stopped")
+		}
+	default:
+		d.log.Error().Err(err).Msg("taskfleet failed")
+		return exitFailure
+	}
+	if d.stopErr != nil {
+		return exitFailure
+	}
+	return exitOK
+}
+
+// swapHandler is an http.Handler that a reload can replace (the API with
+// new tokens) while requests are served.
+type swapHandler struct {
+	h atomic.Pointer[http.Handler]
+}
+
+// set makes h serve the following requests.
+func (s *swapHandler) set(h http.Handler) { s.h.Store(&h) }
+
+// ServeHTTP serves r with the current handler.
+func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.h.Load()).ServeHTTP(w, r)
+}
+
+// termination returns the run.Group actor that ends the group on SIGINT or
+// SIGTERM, or when ctx ends.
+func termination(ctx context.Context) (func() error, func(error)) {
+	return run.SignalHandler(ctx, os.Interrupt, syscall.SIGTERM)
+}

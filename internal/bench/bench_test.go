@@ -1,0 +1,69 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestQuick runs every section at the quick sizes, so that the benchmark
+// code cannot rot, and checks that the report holds what it must.
+func TestQuick(t *testing.T) {
+	cfg := Quick()
+	cfg.Dir = t.TempDir()
+	var progress bytes.Buffer
+	cfg.Progress = &progress
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	r, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Run: %v\nprogress:\n%s", err, progress.String())
+	}
+	if len(r.Sweep) != len(cfg.Sweep.Cases) {
+		t.Errorf("%d sweep results, want %d", len(r.Sweep), len(cfg.Sweep.Cases))
+	}
+	for _, s := range append(r.Sweep, *r.Scale) {
+		for _, run := range []SweepRun{s.Backfill, s.Steady} {
+			if run.Failed > 0 || run.Requests == 0 || run.Bound <= 0 || run.Wall < run.Bound/2 {
+				t.Errorf("sweep %+v: %+v", s.SweepCase, run)
+			}
+		}
+		if s.Backfill.NewConns == 0 {
+			t.Errorf("sweep %+v: backfill opened no connections", s.SweepCase)
+		}
+	}
+	if f := r.Freshness; f.Tracked.N+f.Tracked.Missing != cfg.Freshness.Tracked || f.Foreign.N+f.Foreign.Missing != cfg.Freshness.Foreign {
+		t.Errorf("freshness counts: %+v", f)
+	}
+	if q := r.Queries; len(q.Lists) != 9 || q.Statistics.Cache.N == 0 || q.Checked == 0 {
+		t.Errorf("queries: %+v", q)
+	}
+	if in := r.Ingest; len(in.Rows) != 2*len(cfg.Ingest.BatchSizes) {
+		t.Errorf("ingest rows: %+v", in.Rows)
+	}
+	if m := r.Memory; m.HeapPerTask <= 0 || m.Both <= 0 || m.CachedTasks == 0 {
+		t.Errorf("memory: %+v", m)
+	}
+	var text, js bytes.Buffer
+	if err := r.WriteText(&text); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"## 1. Sweep", "## 2. Freshness", "## 3. Queries", "## 4. Ingest", "## 5. Memory", "## 6. Scale", "## Goals"} {
+		if !strings.Contains(text.String(), s) {
+			t.Errorf("text report lacks %q", s)
+		}
+	}
+	if err := r.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	var back map[string]any
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+		t.Fatalf("JSON report does not parse: %v", err)
+	}
+	if testing.Verbose() {
+		t.Logf("\n%s", text.String())
+	}
+}
