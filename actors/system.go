@@ -136,7 +136,7 @@ func orDefault(d, def time.Duration) time.Duration {
 
 // Ready reports whether the cache has been loaded and the pollers spawned:
 // queries answer and commands reach their actors.
-func (s *System) Ready() bool { return s.env.running.Load() && s.latest.Load() != nil }
+func (s *System) Ready() bool { return s.env.running.Load() && s.env.cacheOpen.Load() }
 
 // WriterFailure returns why the cache writer last failed (it is restarted
 // with backoff), or nil while it works: a host can tell a cache that cannot

@@ -3,7 +3,6 @@ package actors
 import (
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
 	"github.com/rs/zerolog"
@@ -83,12 +82,9 @@ func (a *writerActor) Receive(c actor.Context) {
 			a.log.Error().Err(err).Str("remote", m.Remote).Msg("drop remote from cache")
 		}
 	case *messages.CheckRotation:
-		start := time.Now()
-		rotated, err := a.w.MaybeRotate()
-		if err != nil {
+		// The cache logs a rotation itself.
+		if _, err := a.w.MaybeRotate(); err != nil {
 			a.log.Error().Err(err).Msg("rotate archive")
-		} else if rotated {
-			a.log.Info().Dur("duration", time.Since(start)).Msg("archive rotated")
 		}
 	case *messages.ApplyJournal:
 		if err := a.w.ApplyJournal(); err != nil {

@@ -282,17 +282,22 @@ func BenchmarkMemory(b *testing.B) {
 	b.ReportMetric(bench.reopen.Seconds(), "open-s")
 }
 
-// BenchmarkIngest applies batches of 10k new tasks of one remote (a
-// backfill of 7 days) to a cache already holding 1M tasks. "apply" times Apply alone (journal
-// append, fsync, in-memory update, new snapshot) and merges the journal
-// untimed whenever it passes the default 5 MiB, as Apply itself would;
-// "apply_with_merges" lets Apply do those merges (rewriting today's
-// archive file) and times them too.
+// BenchmarkIngest applies batches of 10k new tasks of one remote to a
+// cache already holding 1M tasks: a backfill of 7 days, or a day. "apply"
+// times Apply alone (journal append, fsync, in-memory update, new
+// snapshot) and merges the journal untimed whenever it passes the default
+// 5 MiB, as Apply itself would; "with_merges" lets Apply do those merges
+// (rewriting the archive files of the periods the batches touched) and
+// times them too.
 func BenchmarkIngest(b *testing.B) {
 	for _, mode := range []struct {
 		name        string
+		days        int
 		timedMerges bool
-	}{{"apply", false}, {"apply_with_merges", true}} {
+	}{
+		{"apply_7days", 7, false}, {"apply_1day", 1, false},
+		{"with_merges_7days", 7, true}, {"with_merges_1day", 1, true},
+	} {
 		b.Run(mode.name, func(b *testing.B) {
 			o := benchOptions(benchDir(b))
 			w, err := Open(o)
@@ -310,8 +315,7 @@ func BenchmarkIngest(b *testing.B) {
 			seed := int64(100)
 			next := func() Batch {
 				seed++
-				// A remote's backfill: 10k tasks over the 7 days.
-				ts := synth.Synthetic(10_000, 1, 7, seed)
+				ts := synth.Synthetic(10_000, 1, mode.days, seed)
 				for i := range ts {
 					ts[i].Remote = fmt.Sprintf("ingest-%d", seed)
 				}
@@ -343,6 +347,49 @@ func BenchmarkIngest(b *testing.B) {
 			b.ReportMetric(float64(cpu.Nanoseconds())/float64(tasks), "cpu-ns/task")
 		})
 	}
+}
+
+// BenchmarkMerge times ApplyJournal, the hourly merge, on a cache of 1M
+// tasks (about 145k in today's file): before each merge, 5 MiB of new tasks
+// of today (the journal's default limit, about 30k tasks) are applied
+// untimed in batches of 1000. The merge rewrites today's file.
+func BenchmarkMerge(b *testing.B) {
+	o := benchOptions(benchDir(b))
+	w, err := Open(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	loadSynthetic(b, w, synth.Synthetic(benchTasks, benchRemotes, benchDays, 4))
+	if err := w.ApplyJournal(); err != nil {
+		b.Fatal(err)
+	}
+	seed := int64(1000)
+	var elapsed time.Duration
+	merged := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		for w.jsize < DefaultJournalMaxBytes {
+			seed++
+			ts := synth.Synthetic(1000, 1, 1, seed)
+			bt := Batch{Remote: retag(ts, fmt.Sprintf("merge-%d", seed))[0].Remote, Tasks: ts}
+			if err := w.Apply(bt); err != nil {
+				b.Fatal(err)
+			}
+			merged += len(ts)
+		}
+		b.StartTimer()
+		t := time.Now()
+		if err := w.ApplyJournal(); err != nil {
+			b.Fatal(err)
+		}
+		elapsed += time.Since(t)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(elapsed.Milliseconds())/float64(b.N), "ms/merge")
+	b.ReportMetric(float64(merged)/float64(b.N), "tasks/merge")
+	b.ReportMetric(float64(w.base[w.newest()].len()), "tasks-today")
 }
 
 // BenchmarkRotation rotates a cache holding 7 days of 150k tasks each (the

@@ -21,6 +21,7 @@ type CorruptionError struct {
 	Err    error  // what is wrong
 }
 
+// Error describes the damage and where it is.
 func (e *CorruptionError) Error() string {
 	return fmt.Sprintf("corrupt cache file %s at offset %d: %v", e.File, e.Offset, e.Err)
 }

@@ -156,7 +156,7 @@ func TestCrashConsistency(t *testing.T) {
 				after := fsys.crashState(mode.keepNames, mode.torn)
 				checkRecovered(t, fmt.Sprintf("crash at step %d (%s) in operation %d", k, step, done),
 					after.crashState(true, false), clock, states[done], states[done+1])
-				if k%15 == 0 {
+				if k%20 == 0 {
 					// Lose power again during the recovery, at each of its steps.
 					probe := after.crashState(true, false)
 					probe.steps = 0

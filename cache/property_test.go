@@ -236,7 +236,7 @@ func checkQueries(t *testing.T, g *gen, s *Snapshot, m *model, step string) {
 		t.Fatalf("%s: Len = %d, want %d", step, s.Len(), len(tasks))
 	}
 	filters := []task.Filter{{}, {Running: true}, {Errors: true}, {Limit: 50}}
-	for range 25 {
+	for range 20 {
 		filters = append(filters, g.filter())
 	}
 	for _, f := range filters {
@@ -293,21 +293,21 @@ func TestQueryProperty(t *testing.T) {
 			m := &model{tasks: map[string]task.Task{}}
 			var old *Snapshot
 			var oldTasks []task.Task
-			for step := range 50 {
+			for step := range 40 {
 				name := fmt.Sprintf("step %d", step)
 				switch op := g.rng.Intn(20); {
-				case op == 0:
+				case op == 0 || step == 12:
 					if err := w.ApplyJournal(); err != nil {
 						t.Fatal(err)
 					}
 					name += " (merge)"
-				case op == 1:
+				case op == 1 || step == 18:
 					if err := w.Close(); err != nil {
 						t.Fatal(err)
 					}
 					w = openTest(t, dir, clock, opts)
 					name += " (reopen)"
-				case op == 2 && step > 20:
+				case op == 2 && step > 20 || step == 26:
 					clock.Advance(time.Hour)
 					if _, err := w.MaybeRotate(); err != nil {
 						t.Fatal(err)

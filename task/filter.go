@@ -8,7 +8,7 @@ const DefaultLimit = 50
 // Filter selects tasks. It carries Proxmox Datacenter Manager's TaskFilters
 // plus remote, node and the set of remotes the caller may see.
 //
-// Where PDM is vague or lax, taskfleet decides (see docs/semantics.md):
+// Where PDM is vague or lax, taskfleet decides (see docs/cache.md):
 // Errors selects finished tasks whose status is not ok (PDM also returns
 // running tasks); StatusFilter, like PBS, never matches running tasks;
 // UserFilter is a case-insensitive substring of the full user, token
@@ -77,9 +77,6 @@ func (f *Filter) Match(t *Task) bool {
 // containsFold reports whether sub is within s, ignoring ASCII and Unicode
 // simple case differences.
 func containsFold(s, sub string) bool {
-	if len(sub) > len(s) {
-		return false
-	}
 	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
 }
 

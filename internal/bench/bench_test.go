@@ -43,6 +43,12 @@ func TestQuick(t *testing.T) {
 	}
 	if in := r.Ingest; len(in.Rows) != 2*len(cfg.Ingest.BatchSizes) {
 		t.Errorf("ingest rows: %+v", in.Rows)
+	} else {
+		for _, row := range in.Rows {
+			if row.TasksPerSec <= 0 || row.Engine == "cache" && (row.JournalBytes <= 0 || row.DiskFloor <= 0) {
+				t.Errorf("ingest row %+v", row)
+			}
+		}
 	}
 	if m := r.Memory; m.HeapPerTask <= 0 || m.Both <= 0 || m.CachedTasks == 0 {
 		t.Errorf("memory: %+v", m)

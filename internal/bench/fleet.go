@@ -30,14 +30,44 @@ const (
 // memory sections: PVE clusters only, low activity, so that a sweep
 // measures request scheduling rather than JSON volume.
 type FleetConfig struct {
-	Remotes         int              `json:"remotes"`
-	NodesPerCluster int              `json:"nodes_per_cluster"`
-	TaskRate        float64          `json:"task_rate"`  // tasks per node and hour outside the nightly backup
-	IndexSize       int              `json:"index_size"` // finished tasks each node keeps
-	History         time.Duration    `json:"history_ns"` // activity before the start
-	Network         string           `json:"network"`
-	Seed            int64            `json:"seed"`
-	Now             func() time.Time `json:"-"` // the fleet's clock; nil: time.Now
+	Remotes         int           `json:"remotes"`
+	NodesPerCluster int           `json:"nodes_per_cluster"`
+	TaskRate        float64       `json:"task_rate"`  // tasks per node and hour outside the nightly backup
+	IndexSize       int           `json:"index_size"` // finished tasks each node keeps
+	History         time.Duration `json:"history_ns"` // activity before the start
+	Network         string        `json:"network"`
+	Seed            int64         `json:"seed"`
+	// Start is what the fleet's clock shows when the fleet starts; it
+	// then runs with the wall clock. Zero: the wall clock itself. The
+	// time of day matters: from about 01:00 to 05:00 UTC every node runs
+	// its nightly backup (about one running task per node), by day
+	// about one node in twenty has a task running, and the running tasks
+	// are work for taskfleet on every sweep. Pinning it makes runs at
+	// different hours comparable.
+	Start time.Time `json:"start"`
+	// Now, when set, is the fleet's clock (Start is then ignored).
+	Now func() time.Time `json:"-"`
+}
+
+// PinnedStart returns the latest instant before now at the given time of
+// day (UTC), for FleetConfig.Start.
+func PinnedStart(now time.Time, timeOfDay time.Duration) time.Time {
+	day := now.UTC().Truncate(24 * time.Hour)
+	t := day.Add(timeOfDay)
+	if t.After(now) {
+		t = t.Add(-24 * time.Hour)
+	}
+	return t
+}
+
+// clock returns the fleet's clock: Now, or the wall clock shifted to
+// Start, or nil for the wall clock.
+func (c FleetConfig) clock() func() time.Time {
+	if c.Now != nil || c.Start.IsZero() {
+		return c.Now
+	}
+	off := c.Start.Sub(time.Now())
+	return func() time.Time { return time.Now().Add(off) }
 }
 
 // simFleet is a started fleet.
@@ -60,7 +90,7 @@ func startFleet(cfg FleetConfig) (*simFleet, error) {
 		f, err = sim.New(sim.Config{
 			Seed: cfg.Seed, PVEClusters: cfg.Remotes, NodesPerCluster: cfg.NodesPerCluster,
 			TaskRate: cfg.TaskRate, IndexSize: cfg.IndexSize, History: cfg.History,
-			InMemory: cfg.Network == NetworkMemory, Now: cfg.Now,
+			InMemory: cfg.Network == NetworkMemory, Now: cfg.clock(),
 		})
 		if err == nil {
 			err = f.Start()

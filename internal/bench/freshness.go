@@ -71,11 +71,15 @@ func runFreshness(ctx context.Context, cfg FreshnessConfig, parent string, progr
 	t0 := time.Now()
 	fc := cfg.Fleet
 	fc.Remotes = cfg.Remotes
+	base := fc.Start // what the fleet's clock shows at t0
+	if base.IsZero() {
+		base = t0
+	}
 	fc.Now = func() time.Time {
-		return t0.Add(time.Duration(float64(time.Since(t0)) * cfg.ClockRate))
+		return base.Add(time.Duration(float64(time.Since(t0)) * cfg.ClockRate))
 	}
 	wallOf := func(fleetTime time.Time) time.Time {
-		return t0.Add(time.Duration(float64(fleetTime.Sub(t0)) / cfg.ClockRate))
+		return t0.Add(time.Duration(float64(fleetTime.Sub(base)) / cfg.ClockRate))
 	}
 	fl, err := startFleet(fc)
 	if err != nil {
@@ -91,7 +95,9 @@ func runFreshness(ctx context.Context, cfg FreshnessConfig, parent string, progr
 	}
 	defer stopService(svc, dir)
 	progress("freshness: backfill")
-	withSide(labelTaskfleet, func(context.Context) { _, err = svc.Refresh(ctx, true) })
+	rctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+	withSide(labelTaskfleet, func(context.Context) { _, err = svc.Refresh(rctx, true) })
+	cancel()
 	if err != nil {
 		return nil, err
 	}

@@ -106,7 +106,6 @@ func runIngest(ctx context.Context, ds *dataset, cfg IngestConfig, progress func
 			}
 			row.Batch = Summarise(samples)
 			row.TasksPerSec = float64(tasks) / total.Seconds()
-			res.Rows = append(res.Rows, row)
 			if engine == "cache" {
 				cacheTime += total
 				cacheTasks += tasks
@@ -118,6 +117,7 @@ func runIngest(ctx context.Context, ds *dataset, cfg IngestConfig, progress func
 				row.DiskFloorBatch = per
 				row.DiskFloor = float64(tasks) / float64(len(batches)) / per.Seconds()
 			}
+			res.Rows = append(res.Rows, row)
 		}
 	}
 	start := time.Now()

@@ -73,7 +73,9 @@ func runDaemonMemory(ctx context.Context, cfg MemoryConfig, res *MemoryResult, p
 	}()
 	for i := range max(cfg.Sweeps, 1) {
 		progress(fmt.Sprintf("memory: refresh %d of %d remotes", i+1, cfg.Remotes))
-		withSide(labelTaskfleet, func(context.Context) { _, err = svc.Refresh(ctx, true) })
+		rctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+		withSide(labelTaskfleet, func(context.Context) { _, err = svc.Refresh(rctx, true) })
+		cancel()
 		if err != nil {
 			return err
 		}

@@ -54,10 +54,21 @@ func (r *Report) goals() []Goal {
 			Where: fmt.Sprintf("%d tasks", m.HeapTasks)})
 	}
 	for _, s := range append(append([]SweepResult(nil), r.Sweep...), scaleSlice(r.Scale)...) {
+		if len(s.SteadyAll) == 0 {
+			continue
+		}
 		add(Goal{Name: "new connections in a steady sweep <= C", Target: float64(s.GlobalCap), Measured: float64(s.Steady.NewConns),
 			Unit: "conns", Max: true, Where: fmt.Sprintf("%d remotes, C=%d, %s", s.Remotes, s.GlobalCap, s.Network)})
 	}
 	return out
+}
+
+// clockStart describes where a fleet's clock starts.
+func clockStart(c FleetConfig) string {
+	if c.Start.IsZero() {
+		return "the wall clock"
+	}
+	return c.Start.UTC().Format("15:04 UTC")
 }
 
 func scaleSlice(s *SweepResult) []SweepResult {
@@ -86,8 +97,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	if len(r.Sweep) > 0 {
 		c := r.Config.Sweep
 		p.title("1. Sweep",
-			fmt.Sprintf("PVE clusters of %d nodes, RTT %v per request and per new connection, per-remote cap c=%d; sim: %g tasks/node/h, %d finished tasks kept per node, %v history.",
-				c.Fleet.NodesPerCluster, c.RTT, c.RemoteCap, c.Fleet.TaskRate, c.Fleet.IndexSize, c.Fleet.History),
+			fmt.Sprintf("PVE clusters of %d nodes, RTT %v per request and per new connection, per-remote cap c=%d; sim: %g tasks/node/h, %d finished tasks kept per node, %v history, clock from %s.",
+				c.Fleet.NodesPerCluster, c.RTT, c.RemoteCap, c.Fleet.TaskRate, c.Fleet.IndexSize, c.Fleet.History, clockStart(c.Fleet)),
 			"bound = max(ceil(K/C), max_r ceil(M_r/c)) x RTT over the requests K the remotes received; +conn counts each new connection as one more RTT.",
 			"CPU = process CPU (getrusage) incl. the in-process sim; taskfleet/sim/other = CPU profile samples by goroutine label.")
 		p.sweepTable(r.Sweep)
@@ -95,8 +106,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	if f := r.Freshness; f != nil {
 		c := f.Config
 		p.title("2. Freshness",
-			fmt.Sprintf("delay from a task ending on the sim to the list showing it finished; %d remotes, tick %v, refresh interval %v, RTT %v, fleet clock rate %g.",
-				c.Remotes, c.Tick, c.RefreshInterval, c.RTT, c.ClockRate))
+			fmt.Sprintf("delay from a task ending on the sim to the list showing it finished; %d remotes, tick %v, refresh interval %v, RTT %v, fleet clock from %s at rate %g.",
+				c.Remotes, c.Tick, c.RefreshInterval, c.RTT, clockStart(c.Fleet), c.ClockRate))
 		t := p.table("tasks", "n", "p50", "p99", "max", "p50 ticks", "p99 ticks", "missing")
 		for _, row := range []struct {
 			name string
@@ -147,7 +158,7 @@ func (r *Report) WriteText(w io.Writer) error {
 			t.row("Go heap of the cache", fmt.Sprintf("%.1f MiB for %d tasks = %.1f B/task", float64(m.HeapBytes)/(1<<20), m.HeapTasks, m.HeapPerTask))
 		}
 		if m.Config.Remotes > 0 {
-			t.row("daemon RSS, polling "+fmt.Sprint(m.Config.Remotes)+" remotes", fmt.Sprintf("%.1f MiB (%.1f MiB if the sim's growth is not counted)", mib(m.DaemonRSS), mib(m.DaemonRSSLow)))
+			t.row("daemon RSS, polling "+fmt.Sprint(m.Config.Remotes)+" remotes (sim clock from "+clockStart(m.Config.Fleet)+")", fmt.Sprintf("%.1f MiB (%.1f MiB if the sim's growth is not counted)", mib(m.DaemonRSS), mib(m.DaemonRSSLow)))
 			t.row("daemon Go heap", fmt.Sprintf("%.1f MiB", mib(m.DaemonHeap)))
 			t.row("RSS: base / sim only / sim+daemon / sim after stop", fmt.Sprintf("%.1f / %.1f / %.1f / %.1f MiB", mib(m.Base), mib(m.SimOnly), mib(m.Both), mib(m.SimAfter)))
 			t.row("cached tasks, goroutines", fmt.Sprintf("%d, %d", m.CachedTasks, m.Goroutines))
@@ -194,10 +205,17 @@ func offBy(g Goal) string {
 func (p *printer) sweepTable(rs []SweepResult) {
 	t := p.table("remotes", "C", "net", "sweep", "wall", "K", "bound", "ratio", "new conns", "bound+conn", "ratio", "CPU", "taskfleet", "sim", "other", "failed")
 	for _, s := range rs {
-		for _, run := range []struct {
+		runs := []struct {
 			name string
 			v    SweepRun
-		}{{"first", s.Backfill}, {"steady", s.Steady}} {
+		}{{"first", s.Backfill}}
+		if len(s.SteadyAll) > 0 {
+			runs = append(runs, struct {
+				name string
+				v    SweepRun
+			}{"steady", s.Steady})
+		}
+		for _, run := range runs {
 			v := run.v
 			split := []any{"-", "-", "-"}
 			if v.Split.OK {

@@ -58,19 +58,50 @@ const DefaultRTT = 50 * time.Millisecond
 // few tasks (each node keeps its 2 latest finished ones, one day of
 // history, half a task per hour), so that answers stay small and a sweep
 // measures request scheduling, not JSON volume.
+// The fleet's clock is pinned to DefaultTimeOfDay.
 func lowActivity() FleetConfig {
-	return FleetConfig{NodesPerCluster: 3, TaskRate: 0.5, IndexSize: 2, History: 24 * time.Hour, Network: NetworkMemory, Seed: 1}
+	return FleetConfig{NodesPerCluster: 3, TaskRate: 0.5, IndexSize: 2, History: 24 * time.Hour, Network: NetworkMemory, Seed: 1,
+		Start: PinnedStart(time.Now(), DefaultTimeOfDay)}
+}
+
+// freshnessFleet is lowActivity, except that each node keeps the default
+// 1500 finished tasks: with only 2, a task that finishes and is followed
+// by two more on its node falls off the node's list before a refresh can
+// see it finished, as on a real node after a long outage.
+func freshnessFleet() FleetConfig {
+	f := lowActivity()
+	f.IndexSize = 1500
+	return f
+}
+
+// DefaultTimeOfDay is the UTC time of day the simulated fleets' clocks
+// start at: daytime, outside the nightly backups (see FleetConfig.Start).
+const DefaultTimeOfDay = 14 * time.Hour
+
+// SetFleetStart sets the start of every simulated fleet's clock (zero:
+// the wall clock).
+func (c *Config) SetFleetStart(t time.Time) {
+	c.Sweep.Fleet.Start, c.Freshness.Fleet.Start, c.Memory.Fleet.Start = t, t, t
+}
+
+// LargeSweeps are the sweep cases left out of Defaults to keep the run
+// within about five minutes on a 2-core machine (the simulator shares the
+// process and its cores): 5000 remotes take 1.5 minutes at C=100 and
+// 3 minutes at C=20 there. Add them with Config.Sweep.Cases (the command's
+// --sweep 5000x20,5000x100).
+var LargeSweeps = []SweepCase{
+	{Remotes: 5000, GlobalCap: 20, Network: NetworkMemory},
+	{Remotes: 5000, GlobalCap: 100, Network: NetworkMemory},
 }
 
 // Defaults returns the full run: about five minutes on a quiet 2-core
-// machine.
+// machine. See LargeSweeps.
 func Defaults() Config {
 	return Config{
 		Sweep: SweepConfig{
 			Cases: []SweepCase{
 				{Remotes: 100, GlobalCap: 20, Network: NetworkMemory}, {Remotes: 100, GlobalCap: 100, Network: NetworkMemory},
 				{Remotes: 1000, GlobalCap: 20, Network: NetworkMemory}, {Remotes: 1000, GlobalCap: 100, Network: NetworkMemory},
-				{Remotes: 5000, GlobalCap: 100, Network: NetworkMemory},
 				{Remotes: 100, GlobalCap: 20, Network: NetworkLoopback},
 			},
 			RemoteCap: 5, RTT: DefaultRTT, SteadySweeps: 1, Fleet: lowActivity(),
@@ -78,18 +109,18 @@ func Defaults() Config {
 		Freshness: FreshnessConfig{
 			Remotes: 10, Tracked: 50, Foreign: 50, Tick: time.Second, RefreshInterval: 5 * time.Second,
 			RTT: DefaultRTT, Spread: 10 * time.Second, MinRun: time.Second, MaxRun: 4 * time.Second,
-			ClockRate: 0.9, Fleet: lowActivity(),
+			ClockRate: 0.9, Fleet: freshnessFleet(),
 		},
 		Queries: QueriesConfig{
 			Data:   DataConfig{Tasks: 1_000_000, Remotes: 1000, Days: 7, Seed: 1},
 			Limit:  50,
-			Cache:  SampleConfig{Min: 1000, Max: 5000, Budget: 500 * time.Millisecond},
+			Cache:  SampleConfig{Min: 1000, Max: 5000, Budget: 200 * time.Millisecond},
 			SQLite: SampleConfig{Min: 100, Max: 1000, Budget: 500 * time.Millisecond},
-			PDM:    SampleConfig{Min: 3, Max: 100, Budget: time.Second},
+			PDM:    SampleConfig{Min: 3, Max: 100, Budget: 500 * time.Millisecond},
 		},
 		Ingest: IngestConfig{BatchSizes: []int{1000, 10_000}, Tasks: 50_000},
 		Memory: MemoryConfig{Remotes: 1000, GlobalCap: 20, Sweeps: 2, Fleet: lowActivity()},
-		Scale:  ScaleConfig{Remotes: 10_000, GlobalCap: 200, RemoteCap: 5, RTT: DefaultRTT},
+		Scale:  ScaleConfig{Remotes: 10_000, GlobalCap: 200, RemoteCap: 5, RTT: DefaultRTT, SteadySweeps: 1},
 	}
 }
 
@@ -103,7 +134,7 @@ func Quick() Config {
 	c.Freshness = FreshnessConfig{
 		Remotes: 2, Tracked: 3, Foreign: 3, Tick: 200 * time.Millisecond, RefreshInterval: time.Second,
 		RTT: rtt, Spread: 500 * time.Millisecond, MinRun: time.Second, MaxRun: time.Second,
-		ClockRate: 0.9, Fleet: lowActivity(),
+		ClockRate: 0.9, Fleet: freshnessFleet(),
 	}
 	c.Queries.Data = DataConfig{Tasks: 20_000, Remotes: 50, Days: 7, Seed: 1}
 	c.Queries.Cache = SampleConfig{Min: 20, Max: 100, Budget: 50 * time.Millisecond}
@@ -111,7 +142,7 @@ func Quick() Config {
 	c.Queries.PDM = SampleConfig{Min: 2, Max: 10, Budget: 50 * time.Millisecond}
 	c.Ingest = IngestConfig{BatchSizes: []int{100, 1000}, Tasks: 2000}
 	c.Memory = MemoryConfig{Remotes: 20, GlobalCap: 10, Sweeps: 2, Fleet: lowActivity()}
-	c.Scale = ScaleConfig{Remotes: 40, GlobalCap: 10, RemoteCap: 5, RTT: rtt}
+	c.Scale = ScaleConfig{Remotes: 40, GlobalCap: 10, RemoteCap: 5, RTT: rtt, SteadySweeps: 1}
 	if raceEnabled {
 		c.Sweep.Cases = []SweepCase{{Remotes: 4, GlobalCap: 4, Network: NetworkMemory}, {Remotes: 2, GlobalCap: 4, Network: NetworkLoopback}}
 		c.Freshness.Remotes, c.Freshness.Tracked, c.Freshness.Foreign = 1, 2, 2

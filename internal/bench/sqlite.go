@@ -128,6 +128,19 @@ func (s *SQLite) SetSynchronous(mode string) error {
 	return err
 }
 
+// SetJournalMode switches the journal mode (OFF for a bulk load, WAL
+// afterwards).
+func (s *SQLite) SetJournalMode(mode string) error {
+	var got string
+	if err := s.db.QueryRow(`PRAGMA journal_mode = ` + mode).Scan(&got); err != nil {
+		return fmt.Errorf("journal_mode %s: %w", mode, err)
+	}
+	if !strings.EqualFold(got, mode) {
+		return fmt.Errorf("journal_mode %s: still %s", mode, got)
+	}
+	return nil
+}
+
 func (s *SQLite) stmt(q string) (*sql.Stmt, error) {
 	if st, ok := s.stmts[q]; ok {
 		return st, nil

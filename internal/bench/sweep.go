@@ -23,10 +23,10 @@ type SweepCase struct {
 // SweepConfig is the sweep section.
 type SweepConfig struct {
 	Cases        []SweepCase   `json:"cases"`
-	RemoteCap    int           `json:"remote_cap"` // per-remote cap c
-	RTT          time.Duration `json:"rtt_ns"`     // injected per request and per new connection
-	SteadySweeps int           `json:"steady_sweeps"`
-	Fleet        FleetConfig   `json:"fleet"` // Remotes and Network are set per case
+	RemoteCap    int           `json:"remote_cap"`    // per-remote cap c
+	RTT          time.Duration `json:"rtt_ns"`        // injected per request and per new connection
+	SteadySweeps int           `json:"steady_sweeps"` // after the first; 0: the first only
+	Fleet        FleetConfig   `json:"fleet"`         // Remotes and Network are set per case
 	// ProfileDir, when set, receives the CPU profile of every sweep
 	// (sweep-REMOTES-CAP-NETWORK-first.pprof, ...-steady1.pprof).
 	ProfileDir string `json:"-"`
@@ -40,7 +40,7 @@ type SweepResult struct {
 	RemoteCap int           `json:"remote_cap"`
 	RTT       time.Duration `json:"rtt_ns"`
 	Backfill  SweepRun      `json:"backfill"`
-	Steady    SweepRun      `json:"steady"`      // the median (by wall time) of the steady sweeps
+	Steady    SweepRun      `json:"steady"`      // the median (by wall time) of the steady sweeps; zero without any
 	SteadyAll []SweepRun    `json:"steady_runs"` // every steady sweep, in order
 }
 
@@ -74,6 +74,9 @@ type SweepRun struct {
 	FirstErr string `json:"first_error,omitempty"`
 }
 
+// refreshTimeout bounds one sweep.
+const refreshTimeout = 30 * time.Minute
+
 // bound computes the lower bound of a sweep from the per-remote request
 // counts.
 func bound(per []int64, globalCap, remoteCap int, rtt time.Duration) time.Duration {
@@ -96,8 +99,12 @@ func measureSweep(ctx context.Context, svc *taskfleet.Service, fl *simFleet, n, 
 		res []actors.RefreshResult
 		err error
 	)
+	// Without a deadline Service.Refresh waits only about two minutes
+	// per remote; a large sweep on a slow machine takes longer.
+	rctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+	defer cancel()
 	withSide(labelTaskfleet, func(context.Context) {
-		res, err = svc.Refresh(ctx, true)
+		res, err = svc.Refresh(rctx, true)
 	})
 	wall := time.Since(start)
 	split := prof.stop(profile)
@@ -162,16 +169,18 @@ func runSweepCase(ctx context.Context, fl *simFleet, c SweepCase, cfg SweepConfi
 	if res.Backfill, err = measureSweep(ctx, svc, fl, c.Remotes, c.GlobalCap, cfg.RemoteCap, cfg.RTT, profile("first")); err != nil {
 		return res, err
 	}
-	for i := range max(cfg.SteadySweeps, 1) {
+	for i := range cfg.SteadySweeps {
 		run, err := measureSweep(ctx, svc, fl, c.Remotes, c.GlobalCap, cfg.RemoteCap, cfg.RTT, profile(fmt.Sprintf("steady%d", i+1)))
 		if err != nil {
 			return res, err
 		}
 		res.SteadyAll = append(res.SteadyAll, run)
 	}
-	runs := slices.Clone(res.SteadyAll)
-	slices.SortFunc(runs, func(a, b SweepRun) int { return int(a.Wall - b.Wall) })
-	res.Steady = runs[(len(runs)-1)/2]
+	if len(res.SteadyAll) > 0 {
+		runs := slices.Clone(res.SteadyAll)
+		slices.SortFunc(runs, func(a, b SweepRun) int { return int(a.Wall - b.Wall) })
+		res.Steady = runs[(len(runs)-1)/2]
+	}
 	return res, nil
 }
 
