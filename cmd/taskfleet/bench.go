@@ -84,7 +84,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "taskfleet bench: %v\n", err)
 		return exitUsage
 	}
-	report.Command = "taskfleet bench " + strings.Join(args, " ")
+	report.Command = strings.TrimSpace("taskfleet bench " + strings.Join(args, " "))
 	if *jsonOut {
 		if werr := report.WriteJSON(stdout); werr != nil {
 			fmt.Fprintf(stderr, "taskfleet bench: %v\n", werr)

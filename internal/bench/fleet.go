@@ -120,8 +120,8 @@ func (s *simFleet) stats(n int) (sum sim.Stats, per []sim.Stats) {
 	return sum, per
 }
 
-// ServiceConfig is how the benchmark runs taskfleet against a fleet.
-type ServiceConfig struct {
+// serviceConfig is how the benchmark runs taskfleet against a fleet.
+type serviceConfig struct {
 	GlobalCap       int           `json:"global_cap"` // polling.max_connections
 	RemoteCap       int           `json:"remote_cap"` // polling.max_connections_per_remote
 	Tick            time.Duration `json:"tick_ns"`    // polling.tick
@@ -134,7 +134,7 @@ type ServiceConfig struct {
 // taskfleet.Start returns when the cache is loaded, which can be before the
 // supervisor has spawned all pollers, and a refresh sent to a poller not
 // spawned yet is lost.
-func startService(ctx context.Context, fl *simFleet, n int, sc ServiceConfig, parent string) (*taskfleet.Service, string, error) {
+func startService(ctx context.Context, fl *simFleet, n int, sc serviceConfig, parent string) (*taskfleet.Service, string, error) {
 	dir, err := os.MkdirTemp(parent, "taskfleet-bench-cache-")
 	if err != nil {
 		return nil, "", err

@@ -87,7 +87,7 @@ func runFreshness(ctx context.Context, cfg FreshnessConfig, parent string, progr
 	}
 	defer fl.close()
 	setFleetRTT(fl, cfg.RTT)
-	svc, dir, err := startService(ctx, fl, cfg.Remotes, ServiceConfig{
+	svc, dir, err := startService(ctx, fl, cfg.Remotes, serviceConfig{
 		GlobalCap: 20, RemoteCap: 5, Tick: cfg.Tick, RefreshInterval: cfg.RefreshInterval,
 	}, parent)
 	if err != nil {
@@ -161,9 +161,9 @@ func runFreshness(ctx context.Context, cfg FreshnessConfig, parent string, progr
 		case t.seen.IsZero():
 			res.Tracked.Missing++
 		case isForeign:
-			foreign = append(foreign, max(t.seen.Sub(t.ends), 0))
+			foreign = append(foreign, t.seen.Sub(t.ends))
 		default:
-			tracked = append(tracked, max(t.seen.Sub(t.ends), 0))
+			tracked = append(tracked, t.seen.Sub(t.ends))
 		}
 	}
 	res.Tracked.Latency = Summarise(tracked)

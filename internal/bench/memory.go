@@ -59,7 +59,7 @@ func runDaemonMemory(ctx context.Context, cfg MemoryConfig, res *MemoryResult, p
 	defer fl.close()
 	res.SimOnly = settledRSS()
 	heapSim := settledHeap()
-	svc, dir, err := startService(ctx, fl, cfg.Remotes, ServiceConfig{
+	svc, dir, err := startService(ctx, fl, cfg.Remotes, serviceConfig{
 		GlobalCap: cfg.GlobalCap, RemoteCap: 5, Tick: 10 * time.Second, RefreshInterval: 10 * time.Minute,
 	}, parent)
 	if err != nil {

@@ -19,13 +19,16 @@ type QueriesConfig struct {
 	// Samples per list kind and engine: at least Min, at most Max, and no
 	// new sample after Budget once Min are taken. PDM is the PDM scan's
 	// own setting (a scan can take a second; it gets fewer samples).
-	Cache, SQLite, PDM SampleConfig `json:"-"`
+	Cache  SampleConfig `json:"cache_samples"`
+	SQLite SampleConfig `json:"sqlite_samples"`
+	PDM    SampleConfig `json:"pdm_samples"`
 }
 
 // SampleConfig bounds the repetitions of one measurement.
 type SampleConfig struct {
-	Min, Max int
-	Budget   time.Duration
+	Min    int           `json:"min"`
+	Max    int           `json:"max"`
+	Budget time.Duration `json:"budget_ns"`
 }
 
 func (s SampleConfig) sampler() sampler { return sampler{min: s.Min, max: s.Max, budget: s.Budget} }
@@ -106,8 +109,9 @@ func statsFilter(days int) func(i int) task.Filter {
 	return func(i int) task.Filter { return task.Filter{Since: end - int64(days)*86400 + int64(i%3)} }
 }
 
-// RunQueries measures list and statistics latency on the three engines
-// over the same data. ds must hold the cache and the SQLite database.
+// runQueries measures list and statistics latency on the three engines
+// over the same data, after checking that they give the same answers. ds
+// must hold the cache and the SQLite database.
 func runQueries(ctx context.Context, ds *dataset, cfg QueriesConfig, progress func(string)) (*QueriesResult, error) {
 	snap := ds.w.Latest().Load()
 	pdm, err := NewPDMScan(ds.cacheDir())

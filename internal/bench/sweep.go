@@ -150,7 +150,7 @@ func runSweepCase(ctx context.Context, fl *simFleet, c SweepCase, cfg SweepConfi
 	if c.Remotes > len(fl.remotes) {
 		return res, fmt.Errorf("sweep: %d remotes wanted, fleet has %d", c.Remotes, len(fl.remotes))
 	}
-	svc, dir, err := startService(ctx, fl, c.Remotes, ServiceConfig{
+	svc, dir, err := startService(ctx, fl, c.Remotes, serviceConfig{
 		GlobalCap: c.GlobalCap, RemoteCap: cfg.RemoteCap,
 		// No tick falls into the measurement: every refresh is the
 		// benchmark's own Service.Refresh.
