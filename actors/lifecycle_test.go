@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/taskfleet/taskfleet/config"
-	"github.com/taskfleet/taskfleet/internal/fleettest"
 	"github.com/taskfleet/taskfleet/sim"
 )
 
@@ -107,7 +106,6 @@ func TestReconfigure(t *testing.T) {
 				t.Error("removed remote still in health")
 			}
 		}
-		_ = fleettest.Config
 		h.stop()
 	})
 }
