@@ -42,8 +42,8 @@ type apiTLS struct {
 	certFile, keyFile string // "" for a generated certificate
 	cert              atomic.Pointer[tls.Certificate]
 	fingerprint       atomic.Pointer[string] // SHA-256 of the leaf, AA:BB:...
-	created           bool   // generated at this start
-	replaced          string // why an existing generated certificate was replaced
+	created           bool                   // generated at this start
+	replaced          string                 // why an existing generated certificate was replaced
 }
 
 // loopbackCheckKey carries a test's notion of loopback in the context of
