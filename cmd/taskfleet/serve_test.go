@@ -466,8 +466,8 @@ func testReload(t *testing.T, e *serveEnv) {
 	}
 	appendFile(t, e.config, "\n[bogus]\nkey = 1\n")
 	r := c.do(http.MethodPost, "/api2/json/reload", opsSecret, nil)
-	if r.status != http.StatusInternalServerError || !strings.Contains(r.Message, "bogus: unknown key") {
-		t.Errorf("reload of an invalid file = %d %q, want 500 naming the problem", r.status, r.Message)
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.Message, "bogus: unknown key") {
+		t.Errorf("reload of an invalid file = %d %q, want 422 naming the problem", r.status, r.Message)
 	}
 	e.proc.signal(syscall.SIGHUP)
 	eventually(t, 10*time.Second, "SIGHUP with an invalid file not logged as rejected", func() bool {
