@@ -199,8 +199,9 @@ const (
 	// ReadHeaderTimeout bounds reading a request's head: a client
 	// trickling its headers is cut off after it.
 	ReadHeaderTimeout = 10 * time.Second
-	// ReadTimeout bounds reading a whole request, body included.
-	ReadTimeout = 30 * time.Second
+	// ReadTimeout bounds reading a whole request, body included: a body
+	// trickled slower is answered 408.
+	ReadTimeout = 20 * time.Second
 	// WriteTimeout bounds writing an answer; a streamed list extends it
 	// by StreamWriteTimeout at every chunk, so a long list that makes
 	// progress is not cut, and a stalled client is.

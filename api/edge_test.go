@@ -361,3 +361,31 @@ func BenchmarkRequestWhileTrickling(b *testing.B) {
 		})
 	}
 }
+
+// TestSlowBodyCut: a request body trickled slower than the read timeout
+// is answered 408 and its connection closed.
+func TestSlowBodyCut(t *testing.T) {
+	srv := httptest.NewUnstartedServer(New(newFake(t), Options{}))
+	ConfigureServer(srv.Config)
+	srv.Config.ReadTimeout = time.Second // shorter for the test
+	srv.Start()
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "POST /api2/json/remotes/tasks/refresh HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nremotes="); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.SetReadDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	answer, err := io.ReadAll(conn) // until the server closes the connection
+	if err != nil {
+		t.Fatalf("no answer to a stalled body: %v", err)
+	}
+	if !bytes.HasPrefix(answer, []byte("HTTP/1.1 408 ")) || !bytes.Contains(answer, []byte(`"message":"request body not received within 20s"`)) {
+		t.Errorf("answer to a stalled body:\n%s", answer)
+	}
+}

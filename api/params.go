@@ -10,6 +10,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -58,6 +59,9 @@ func readParams(w http.ResponseWriter, r *http.Request) (*params, *apiError) {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return nil, errorf(http.StatusRequestEntityTooLarge, "request body larger than %d bytes", MaxBodyBytes)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, errorf(http.StatusRequestTimeout, "request body not received within %s", ReadTimeout)
 		}
 		return nil, errorf(http.StatusBadRequest, "read request body: %v", err)
 	}
