@@ -15,9 +15,9 @@
 // {"data": null, "message": "...", "errors": {"param": "why"}} with the
 // status code saying what went wrong: 400 bad parameter, 401 missing or
 // wrong token, 403 out of the token's scope, 404 unknown path or remote,
-// 405 wrong method, 408 body too slow, 413 body too large, 414 request target too long, 415
-// unsupported body type, 422 reload of an invalid configuration, 431
-// headers too large, 500 the daemon failed (a generic message with the
+// 405 wrong method, 408 body too slow, 413 body too large, 414 request
+// target too long, 415 unsupported body type, 422 reload of an invalid
+// configuration, 431 headers too large, 500 the daemon failed (a generic message with the
 // request id; the detail is logged), 503 too many requests in flight
 // (with Retry-After). Parameters can be given in the query string, as a
 // form body or as a JSON object body, and are merged.
