@@ -34,10 +34,11 @@ type route struct {
 	handle handlerFunc
 }
 
-// server is the http.Handler returned by New.
+// server routes the endpoints; New puts the edge around it. Handlers log
+// through their request's logger (requestOf(r).log), which carries the
+// request id.
 type server struct {
 	b       Backend
-	log     zerolog.Logger
 	metrics http.Handler
 	creds   []credential
 	routes  map[string]route
@@ -67,7 +68,7 @@ func New(b Backend, opts Options) http.Handler {
 
 // newServer returns the endpoints' handler, without the edge.
 func newServer(b Backend, opts Options) *server {
-	s := &server{b: b, log: opts.Logger, metrics: opts.Metrics, creds: newCredentials(opts.Tokens)}
+	s := &server{b: b, metrics: opts.Metrics, creds: newCredentials(opts.Tokens)}
 	s.routes = map[string]route{
 		pathList:       {method: http.MethodGet, handle: s.list},
 		pathStatistics: {method: http.MethodGet, handle: s.statistics},
