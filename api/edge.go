@@ -202,9 +202,13 @@ const (
 	// ReadTimeout bounds reading a whole request, body included: a body
 	// trickled slower is answered 408.
 	ReadTimeout = 20 * time.Second
-	// WriteTimeout bounds writing an answer; a streamed list extends it
-	// by StreamWriteTimeout at every chunk, so a long list that makes
-	// progress is not cut, and a stalled client is.
+	// WriteTimeout bounds a request from the end of its head to the end
+	// of its answer. The API renews it when it starts writing (the work
+	// before is bounded by the backend and the request's context: a
+	// refresh with wait may take minutes): a JSON answer gets
+	// WriteTimeout from then, a streamed list StreamWriteTimeout per
+	// chunk, so a long list that makes progress is not cut, and a stalled
+	// client is. Other answers (/metrics) get it from the request's head.
 	WriteTimeout = 60 * time.Second
 	// StreamWriteTimeout bounds writing one chunk of a streamed answer.
 	StreamWriteTimeout = 30 * time.Second

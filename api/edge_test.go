@@ -3,6 +3,7 @@ package api
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -387,5 +388,40 @@ func TestSlowBodyCut(t *testing.T) {
 	}
 	if !bytes.HasPrefix(answer, []byte("HTTP/1.1 408 ")) || !bytes.Contains(answer, []byte(`"message":"request body not received within 20s"`)) {
 		t.Errorf("answer to a stalled body:\n%s", answer)
+	}
+}
+
+// slowRefresh is the fake backend whose Refresh takes delay.
+type slowRefresh struct {
+	*fakeBackend
+	delay time.Duration
+}
+
+func (b *slowRefresh) Refresh(ctx context.Context, wait bool, remotes ...string) ([]RefreshResult, error) {
+	select {
+	case <-time.After(b.delay):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return b.fakeBackend.Refresh(ctx, wait, remotes...)
+}
+
+// TestSlowHandlerOutlivesWriteTimeout: the write timeout bounds writing
+// the answer, not the backend's work (a refresh with wait can take
+// minutes).
+func TestSlowHandlerOutlivesWriteTimeout(t *testing.T) {
+	srv := httptest.NewUnstartedServer(New(&slowRefresh{fakeBackend: newFake(t), delay: 1500 * time.Millisecond}, Options{}))
+	ConfigureServer(srv.Config)
+	srv.Config.WriteTimeout = 500 * time.Millisecond // shorter for the test
+	srv.Start()
+	defer srv.Close()
+	resp, err := srv.Client().Post(srv.URL+"/api2/json/remotes/tasks/refresh?wait=1", "", nil)
+	if err != nil {
+		t.Fatalf("refresh longer than the write timeout: %v", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(`"remote":"east"`)) {
+		t.Errorf("refresh: %d %s, %v", resp.StatusCode, body, err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // apiError is an error answer: a status code, a message and, for bad
@@ -84,6 +85,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		status = http.StatusInternalServerError
 		body = []byte("{\"data\":null,\"message\":\"encode answer failed\"}\n")
 	}
+	setWriteDeadline(w)
 	h := w.Header()
 	h.Set("Content-Type", "application/json;charset=UTF-8")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
@@ -98,6 +100,11 @@ func writeReply(w http.ResponseWriter, r reply) {
 
 func writeError(w http.ResponseWriter, e *apiError) {
 	writeJSON(w, e.status, envelope{Message: e.message, Errors: e.params})
+}
+
+// setWriteDeadline gives writing an answer WriteTimeout from now.
+func setWriteDeadline(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(WriteTimeout))
 }
 
 // writeText writes a short plain-text answer (the probes).

@@ -95,11 +95,7 @@ func (s *server) writeList(w http.ResponseWriter, r *http.Request, q *request, c
 	if r.Method == http.MethodHead {
 		return
 	}
-	rc := http.NewResponseController(w)
-	// The read deadline would end the request's context in the middle of
-	// a long answer; the request is read by now.
-	_ = rc.SetReadDeadline(time.Time{})
-	dw := &deadlineWriter{w: w, rc: rc}
+	dw := &deadlineWriter{w: w, rc: http.NewResponseController(w)}
 	bw := bufio.NewWriterSize(dw, streamChunkBytes)
 	var enc listEncoder
 	if l.format == formatCSV {
