@@ -94,6 +94,7 @@ func TestLimitsAnswerJSON(t *testing.T) {
 		want   string // in the message or the errors
 	}{
 		{"1 MiB query string", get(list+"?typefilter="+huge, nil), http.StatusRequestURITooLong, "limit is 8192"},
+		{"1 MiB + 5 KiB query string", get(list+"?typefilter="+huge+huge[:5<<10], nil), http.StatusRequestURITooLong, "limit is 8192"},
 		{"9 KiB header", get(list, func(r *http.Request) { r.Header.Set("X-Big", huge[:9<<10]) }), http.StatusRequestHeaderFieldsTooLarge, "header 'X-Big'"},
 		{"70 headers", get(list, func(r *http.Request) {
 			for i := range 70 {
