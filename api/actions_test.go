@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -164,9 +165,15 @@ func TestReload(t *testing.T) {
 	if string(a.Data) != "null" || b.reloads != 1 {
 		t.Errorf("reload: data %s, backend reloads %d", a.Data, b.reloads)
 	}
-	b.reloadErr = errors.New("taskfleet.toml:3: server.listen: want host:port")
-	a = call{method: http.MethodPost, target: "/api2/json/reload", token: adminSecret}.do(t, h).wantStatus(t, http.StatusInternalServerError)
-	if a.Msg != "reload failed: taskfleet.toml:3: server.listen: want host:port" {
+	b.reloadErr = fmt.Errorf("%w: %w", ErrConfigRejected, errors.New("taskfleet.toml:3: server.listen: want host:port"))
+	a = call{method: http.MethodPost, target: "/api2/json/reload", token: adminSecret}.do(t, h).wantStatus(t, http.StatusUnprocessableEntity)
+	if !strings.Contains(a.Msg, "reload rejected") || !strings.Contains(a.Msg, "taskfleet.toml:3: server.listen: want host:port") {
 		t.Errorf("message = %q", a.Msg)
+	}
+	// Any other failure is a 5xx: the client gets the request id only.
+	b.reloadErr = errors.New("actor system: stop timed out")
+	a = call{method: http.MethodPost, target: "/api2/json/reload", token: adminSecret}.do(t, h).wantStatus(t, http.StatusInternalServerError)
+	if id := a.header.Get("X-Request-Id"); id == "" || !strings.Contains(a.Msg, id) || strings.Contains(a.Msg, "actor") {
+		t.Errorf("message = %q, request id %q", a.Msg, id)
 	}
 }

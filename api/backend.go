@@ -30,7 +30,8 @@ type Backend interface {
 	Refresh(ctx context.Context, wait bool, remotes ...string) ([]RefreshResult, error)
 	// Remotes returns the health of every configured remote.
 	Remotes() []RemoteStatus
-	// Reload re-reads the configuration and applies it.
+	// Reload re-reads the configuration and applies it. An invalid file
+	// returns an error wrapping ErrConfigRejected.
 	Reload() error
 	// Ready reports whether the cache is loaded and queries are answered.
 	Ready() bool
@@ -41,6 +42,12 @@ type Backend interface {
 // ErrUnknownRemote is returned (wrapped) by a Backend for a remote id that
 // is not configured; the API answers 404.
 var ErrUnknownRemote = errors.New("unknown remote")
+
+// ErrConfigRejected is returned (wrapped) by Backend.Reload when the
+// configuration file is invalid; the rest of the error's text must be fit
+// for the caller (it names the problems, never a secret). The API answers
+// 422 with it: a 5xx would hide the message.
+var ErrConfigRejected = errors.New("configuration rejected")
 
 // ErrInvalidTask is returned (wrapped) by Backend.Track for a UPID that
 // cannot be a task of the remote; the API answers 400.

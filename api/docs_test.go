@@ -13,7 +13,7 @@ func TestDocsCoverEveryEndpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := New(newFake(t), Options{}).(*server)
+	s := newServer(newFake(t), Options{})
 	paths := []string{"/livez", "/healthz", "/readyz"}
 	for p := range s.routes {
 		paths = append(paths, p)

@@ -184,7 +184,7 @@ func (b *fakeBackend) calls() int {
 }
 
 // mustUPID parses a UPID or fails the test.
-func mustUPID(t *testing.T, s string) task.UPID {
+func mustUPID(t testing.TB, s string) task.UPID {
 	t.Helper()
 	u, err := task.ParseUPID(s)
 	if err != nil {
@@ -194,7 +194,7 @@ func mustUPID(t *testing.T, s string) task.UPID {
 }
 
 // newFake returns a backend with three remotes and six tasks.
-func newFake(t *testing.T) *fakeBackend {
+func newFake(t testing.TB) *fakeBackend {
 	mk := func(remote, upid string, end int64, status string) task.Task {
 		return task.Task{Remote: remote, UPID: mustUPID(t, upid), EndTime: end, Status: status}
 	}

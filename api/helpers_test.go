@@ -30,6 +30,12 @@ type call struct {
 
 func (c call) do(t *testing.T, h http.Handler) answer {
 	t.Helper()
+	return c.doWith(t, h, nil)
+}
+
+// doWith is do with edit applied to the request before it is sent.
+func (c call) doWith(t *testing.T, h http.Handler, edit func(*http.Request)) answer {
+	t.Helper()
 	method := c.method
 	if method == "" {
 		method = http.MethodGet
@@ -45,10 +51,13 @@ func (c call) do(t *testing.T, h http.Handler) answer {
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	if edit != nil {
+		edit(req)
+	}
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	a := answer{status: rec.Code, header: rec.Header(), raw: rec.Body.String()}
-	if strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+	if method != http.MethodHead && strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
 		if err := json.Unmarshal(rec.Body.Bytes(), &a); err != nil {
 			t.Fatalf("%s %s: answer is not JSON: %v\n%s", method, c.target, err, a.raw)
 		}

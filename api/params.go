@@ -10,12 +10,22 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 )
 
 // MaxBodyBytes caps a request body.
 const MaxBodyBytes = 1 << 20
+
+// Bounds of parameters, wherever they come from: a longer value or more
+// values are answered 400 before any is used.
+const (
+	// MaxParamBytes caps one parameter value.
+	MaxParamBytes = 4 << 10
+	// MaxParamValues caps the number of parameter values of a request.
+	MaxParamValues = 256
+)
 
 // ignoredParams are accepted and ignored: ExtJS (the Proxmox web UI) adds
 // "_dc" to GET requests to defeat caches.
@@ -42,7 +52,7 @@ func readParams(w http.ResponseWriter, r *http.Request) (*params, *apiError) {
 		p.values[k] = append(p.values[k], v...)
 	}
 	if r.Body == nil || r.Body == http.NoBody {
-		return p, nil
+		return p.bounded()
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
@@ -50,10 +60,13 @@ func readParams(w http.ResponseWriter, r *http.Request) (*params, *apiError) {
 		if errors.As(err, &tooLarge) {
 			return nil, errorf(http.StatusRequestEntityTooLarge, "request body larger than %d bytes", MaxBodyBytes)
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, errorf(http.StatusRequestTimeout, "request body not received within %s", ReadTimeout)
+		}
 		return nil, errorf(http.StatusBadRequest, "read request body: %v", err)
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		return p, nil
+		return p.bounded()
 	}
 	mediaType := "application/x-www-form-urlencoded" // curl -d's type, also when none is sent
 	if ct := r.Header.Get("Content-Type"); ct != "" {
@@ -75,7 +88,25 @@ func readParams(w http.ResponseWriter, r *http.Request) (*params, *apiError) {
 			return nil, err
 		}
 	default:
-		return nil, errorf(http.StatusUnsupportedMediaType, "unsupported Content-Type %q: send application/json or application/x-www-form-urlencoded", mediaType)
+		return nil, errorf(http.StatusUnsupportedMediaType, "unsupported Content-Type %q: send application/json or application/x-www-form-urlencoded", clip(mediaType))
+	}
+	return p.bounded()
+}
+
+// bounded refuses more than MaxParamValues values and any value longer
+// than MaxParamBytes, naming the parameter (clipped).
+func (p *params) bounded() (*params, *apiError) {
+	n := 0
+	for name, vals := range p.values {
+		n += len(vals)
+		for _, v := range vals {
+			if len(v) > MaxParamBytes {
+				return nil, badParam(clip(name), "value of %d bytes: the limit is %d", len(v), MaxParamBytes)
+			}
+		}
+	}
+	if n > MaxParamValues {
+		return nil, errorf(http.StatusBadRequest, "%d parameter values: the limit is %d", n, MaxParamValues)
 	}
 	return p, nil
 }
@@ -109,7 +140,7 @@ func (p *params) addJSON(body []byte) *apiError {
 		}
 		if !ok {
 			p.used[k] = true
-			p.errs[k] = "want a string, number or boolean, or a list of them"
+			p.errs[clip(k)] = "want a string, number or boolean, or a list of them"
 			continue
 		}
 		p.values[k] = append(p.values[k], vals...)
@@ -215,7 +246,7 @@ func (p *params) list(name string) []string {
 func (p *params) done() *apiError {
 	for name := range p.values {
 		if !p.used[name] && !ignoredParams[name] {
-			p.fail(name, "property is not defined in schema and the schema does not allow additional properties")
+			p.fail(clip(name), "property is not defined in schema and the schema does not allow additional properties")
 		}
 	}
 	if len(p.errs) > 0 {

@@ -1,10 +1,12 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // apiError is an error answer: a status code, a message and, for bad
@@ -45,17 +47,45 @@ type envelope struct {
 // reply is a handler's successful answer.
 type reply struct {
 	data  any
-	total *int // the "total" attribute of lists
+	total *int      // the "total" attribute of lists
+	list  *taskList // a list of tasks, streamed; data and total unused
+}
+
+// internalError is the answer of a 500: a generic message with the
+// request id; the detail goes to the log only.
+func internalError(q *request) *apiError {
+	return &apiError{status: http.StatusInternalServerError, message: genericMessage(q)}
+}
+
+// genericMessage is the message of every 5xx caused by a failure inside
+// the daemon.
+func genericMessage(q *request) string {
+	if q.id == "" {
+		return "internal error"
+	}
+	return "internal error (request id " + q.id + "; the daemon's log has the details)"
+}
+
+// marshal encodes v as JSON without escaping <, > and & (the answers are
+// JSON, not HTML) and with a final newline.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // writeJSON writes v as the JSON body with status.
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	body, err := json.Marshal(v)
+	body, err := marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
-		body = []byte(`{"data":null,"message":"encode answer failed"}`)
+		body = []byte("{\"data\":null,\"message\":\"encode answer failed\"}\n")
 	}
-	body = append(body, '\n')
+	setWriteDeadline(w)
 	h := w.Header()
 	h.Set("Content-Type", "application/json;charset=UTF-8")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
@@ -70,6 +100,11 @@ func writeReply(w http.ResponseWriter, r reply) {
 
 func writeError(w http.ResponseWriter, e *apiError) {
 	writeJSON(w, e.status, envelope{Message: e.message, Errors: e.params})
+}
+
+// setWriteDeadline gives writing an answer WriteTimeout from now.
+func setWriteDeadline(w http.ResponseWriter) {
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(WriteTimeout))
 }
 
 // writeText writes a short plain-text answer (the probes).

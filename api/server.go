@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -20,6 +19,10 @@ type Options struct {
 	// Metrics is served at /metrics (typically promhttp.HandlerFor); nil
 	// answers 404 there.
 	Metrics http.Handler
+	// Edge holds the in-flight cap and the refusal counters; handlers
+	// that replace each other (a reload) share one. Nil: a new Edge with
+	// DefaultMaxInFlight.
+	Edge *Edge
 }
 
 // handlerFunc answers a request of an /api2/json endpoint.
@@ -31,10 +34,11 @@ type route struct {
 	handle handlerFunc
 }
 
-// server is the http.Handler returned by New.
+// server routes the endpoints; New puts the edge around it. Handlers log
+// through their request's logger (requestOf(r).log), which carries the
+// request id.
 type server struct {
 	b       Backend
-	log     zerolog.Logger
 	metrics http.Handler
 	creds   []credential
 	routes  map[string]route
@@ -51,9 +55,20 @@ const (
 	pathMetrics    = "/metrics"
 )
 
-// New returns the API's handler serving b.
+// New returns the API's handler serving b: the edge (request ids, the
+// request log, limits, the in-flight cap, compression) around the
+// endpoints.
 func New(b Backend, opts Options) http.Handler {
-	s := &server{b: b, log: opts.Logger, metrics: opts.Metrics, creds: newCredentials(opts.Tokens)}
+	e := opts.Edge
+	if e == nil {
+		e = NewEdge(0)
+	}
+	return newEdgeHandler(e, opts.Logger, newServer(b, opts))
+}
+
+// newServer returns the endpoints' handler, without the edge.
+func newServer(b Backend, opts Options) *server {
+	s := &server{b: b, metrics: opts.Metrics, creds: newCredentials(opts.Tokens)}
 	s.routes = map[string]route{
 		pathList:       {method: http.MethodGet, handle: s.list},
 		pathStatistics: {method: http.MethodGet, handle: s.statistics},
@@ -67,26 +82,21 @@ func New(b Backend, opts Options) http.Handler {
 }
 
 // ServeHTTP routes a request: probes first (no token needed), then
-// authentication, then the endpoint.
+// authentication, then the endpoint. The edge has logged the request and
+// set its id.
 func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	start := time.Now()
+	q := requestOf(r)
 	rec := &statusRecorder{ResponseWriter: w}
-	var c *caller
 	defer func() {
 		if v := recover(); v != nil {
 			if v == http.ErrAbortHandler {
 				panic(v)
 			}
-			s.log.Error().Str("method", r.Method).Str("path", r.URL.Path).Interface("panic", v).Msg("handler panicked")
+			q.log.Error().Str("method", clip(r.Method)).Str("path", clip(r.URL.Path)).Interface("panic", v).Msg("handler panicked")
 			if rec.status == 0 {
-				writeError(rec, errorf(http.StatusInternalServerError, "internal error"))
+				writeError(rec, internalError(q))
 			}
 		}
-		ev := s.log.Debug().Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.code()).Dur("duration", time.Since(start))
-		if c != nil && c.token != "" {
-			ev = ev.Str("token", c.token)
-		}
-		ev.Msg("request")
 	}()
 
 	path := r.URL.Path
@@ -96,12 +106,13 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.probe(rec, r, path) {
 		return
 	}
-	var aerr *apiError
-	if c, aerr = s.authenticate(r); aerr != nil {
+	c, aerr := s.authenticate(r)
+	if aerr != nil {
 		rec.Header().Set("WWW-Authenticate", `Bearer realm="taskfleet"`)
 		writeError(rec, aerr)
 		return
 	}
+	q.token = c.token
 	rt, ok := s.routes[path]
 	if !ok {
 		writeError(rec, errorf(http.StatusNotFound, "Path '%s' not found.", clip(path)))
@@ -128,10 +139,18 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rep, err := rt.handle(r, c, p)
 	if err != nil {
 		if !errors.As(err, &aerr) {
-			s.log.Error().Err(err).Str("path", path).Msg("backend failed")
-			aerr = errorf(http.StatusInternalServerError, "%v", err)
+			q.log.Error().Err(err).Str("path", path).Msg("backend failed")
+			aerr = internalError(q)
+		} else if aerr.status >= 500 {
+			// The detail of a 5xx is for the log; the client gets the id.
+			q.log.Error().Str("error", aerr.message).Str("path", path).Int("status", aerr.status).Msg("request failed")
+			aerr = &apiError{status: aerr.status, message: genericMessage(q)}
 		}
 		writeError(rec, aerr)
+		return
+	}
+	if rep.list != nil {
+		s.writeList(rec, r, q, c, rep.list)
 		return
 	}
 	writeReply(rec, rep)

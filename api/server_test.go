@@ -100,7 +100,7 @@ func TestRequestLog(t *testing.T) {
 		first["status"] != float64(200) || first["token"] != "east-team" {
 		t.Errorf("request line = %v", first)
 	}
-	if _, ok := first["duration"]; !ok {
+	if _, ok := first["duration_ms"]; !ok || first["request_id"] == nil {
 		t.Errorf("request line without duration: %v", first)
 	}
 	if requests[1]["status"] != float64(401) || requests[2]["status"] != float64(500) {
@@ -127,8 +127,12 @@ func TestPanicIsAnswered(t *testing.T) {
 	b := newFake(t)
 	b.panics = true
 	a := get(t, New(b, Options{Logger: zerolog.New(&buf)}), "/api2/json/remotes/tasks/list").wantStatus(t, http.StatusInternalServerError)
-	if a.Msg != "internal error" {
-		t.Errorf("message %q", a.Msg)
+	id := a.header.Get("X-Request-Id")
+	if id == "" || a.Msg != "internal error (request id "+id+"; the daemon's log has the details)" {
+		t.Errorf("message %q, request id %q", a.Msg, id)
+	}
+	if !strings.Contains(buf.String(), `"request_id":"`+id+`"`) {
+		t.Errorf("panic logged without the request id: %s", buf.String())
 	}
 	if !strings.Contains(buf.String(), "fake backend panic") {
 		t.Errorf("panic not logged: %s", buf.String())

@@ -1,6 +1,8 @@
 package api
 
 import (
+	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -39,8 +41,12 @@ func (s *server) reload(_ *http.Request, c *caller, p *params) (reply, error) {
 	if c.scoped() {
 		return reply{}, errorf(http.StatusForbidden, "permission check failed: token %q is limited to some remotes; reload needs a token for all remotes", c.token)
 	}
-	if err := s.b.Reload(); err != nil {
-		return reply{}, errorf(http.StatusInternalServerError, "reload failed: %v", err)
+	err := s.b.Reload()
+	switch {
+	case errors.Is(err, ErrConfigRejected):
+		return reply{}, errorf(http.StatusUnprocessableEntity, "reload rejected, the running configuration stays: %v", err)
+	case err != nil:
+		return reply{}, fmt.Errorf("reload: %w", err)
 	}
 	return reply{data: nil}, nil
 }

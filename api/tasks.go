@@ -47,27 +47,19 @@ func NewTaskListItem(t task.Task) TaskListItem {
 	return item
 }
 
-// list serves GET /api2/json/remotes/tasks/list.
-func (s *server) list(_ *http.Request, c *caller, p *params) (reply, error) {
+// list serves GET /api2/json/remotes/tasks/list, streamed (writeList),
+// as JSON or CSV.
+func (s *server) list(r *http.Request, c *caller, p *params) (reply, error) {
+	format := listFormat(r, p)
 	f, err := s.filter(p, c)
 	if err != nil {
 		return reply{}, err
 	}
-	page, err := s.b.Tasks(f)
+	total, tasks, err := s.listTasks(r.Context(), f)
 	if err != nil {
 		return reply{}, err
 	}
-	items := make([]TaskListItem, 0, len(page.Tasks))
-	for _, t := range page.Tasks {
-		// The backend applies the scope; this is the last line of defense.
-		if !c.allows(t.Remote) {
-			s.log.Error().Str("remote", t.Remote).Str("token", c.token).Msg("backend returned a task outside the token's scope; dropped")
-			continue
-		}
-		items = append(items, NewTaskListItem(t))
-	}
-	total := page.Total
-	return reply{data: items, total: &total}, nil
+	return reply{list: &taskList{total: total, tasks: tasks, format: format}}, nil
 }
 
 // statistics serves GET /api2/json/remotes/tasks/statistics.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand"
 	"reflect"
+	"slices"
 	"sort"
 	"testing"
 	"time"
@@ -256,6 +257,9 @@ func checkQueries(t *testing.T, g *gen, s *Snapshot, m *model, step string) {
 				f.Start, f.Limit = start, limit
 				want := page(ref.Tasks, start, limit)
 				got := s.Query(f)
+				if total, seq := s.Stream(f); total != got.Total || !equalTasks(slices.Collect(seq), got.Tasks) {
+					t.Fatalf("%s: Stream(%+v) differs from Query: total %d, want %d", step, f, total, got.Total)
+				}
 				if got.Total != want.Total || len(got.Tasks) != len(want.Tasks) {
 					t.Fatalf("%s: Query(%+v): total %d, %d tasks; want %d, %d\ngot:\n%swant:\n%s",
 						step, f, got.Total, len(got.Tasks), want.Total, len(want.Tasks), describe(got.Tasks), describe(want.Tasks))
@@ -337,4 +341,10 @@ func TestQueryProperty(t *testing.T) {
 			}
 		})
 	}
+}
+
+// equalTasks reports whether a and b hold the same tasks (nil and empty
+// are equal).
+func equalTasks(a, b []task.Task) bool {
+	return len(a) == len(b) && (len(a) == 0 || reflect.DeepEqual(a, b))
 }

@@ -16,25 +16,44 @@ import (
 // Start is skipped in O(log² n) for unfiltered and time-window queries and
 // those on one remote; other filtered queries step over Start matches.
 func (s *Snapshot) Query(f task.Filter) task.Page {
+	total, n, m := s.open(f)
+	if m == nil {
+		return task.Page{Total: total}
+	}
+	page := task.Page{Tasks: make([]task.Task, 0, n), Total: total}
+	for len(page.Tasks) < n {
+		cur := m.peek()
+		if cur == nil {
+			break
+		}
+		page.Tasks = append(page.Tasks, cur.src.seg.at(m.d, cur.pos))
+		cur.next()
+	}
+	return page
+}
+
+// open counts the matches of f and positions a merger on the first task
+// of the page f selects: it returns the total, the number of tasks in the
+// page and the merger, nil when the page is empty.
+func (s *Snapshot) open(f task.Filter) (total, n int, m *merger) {
 	d := s.dict
 	c := compile(&f, d)
 	if c.none {
-		return task.Page{}
+		return 0, 0, nil
 	}
 	srcs := s.sources(&c)
-	total := 0
 	for i := range srcs {
 		total += srcs[i].count(&c, d)
 	}
 	start := max(f.Start, 0)
 	if start >= total {
-		return task.Page{Total: total}
+		return total, 0, nil
 	}
-	n := total - start
+	n = total - start
 	if f.Limit > 0 && f.Limit < n {
 		n = f.Limit
 	}
-	m := merger{d: d, curs: make([]*cursor, 0, len(srcs))}
+	m = &merger{d: d, curs: make([]*cursor, 0, len(srcs))}
 	if splits, ok := selectStart(d, srcs, start); ok {
 		for i := range srcs {
 			m.curs = append(m.curs, newCursor(&srcs[i], &c, d, splits[i]))
@@ -46,16 +65,7 @@ func (s *Snapshot) Query(f task.Filter) task.Page {
 		for k := 0; k < start && m.pop() != nil; k++ {
 		}
 	}
-	page := task.Page{Tasks: make([]task.Task, 0, n), Total: total}
-	for len(page.Tasks) < n {
-		cur := m.peek()
-		if cur == nil {
-			break
-		}
-		page.Tasks = append(page.Tasks, cur.src.seg.at(d, cur.pos))
-		cur.next()
-	}
-	return page
+	return total, n, m
 }
 
 // sources returns the candidates of every segment that can hold a match.

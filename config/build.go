@@ -19,8 +19,13 @@ type (
 		APITokens []rawToken  `toml:"api_token"`
 	}
 	rawServer struct {
-		Listen   any `toml:"listen"`
-		CacheDir any `toml:"cache_dir"`
+		Listen       any `toml:"listen"`
+		CacheDir     any `toml:"cache_dir"`
+		StateDir     any `toml:"state_dir"`
+		TLS          any `toml:"tls"`
+		TLSCert      any `toml:"tls_cert"`
+		TLSKey       any `toml:"tls_key"`
+		InsecureHTTP any `toml:"insecure_http"`
 	}
 	rawPolling struct {
 		Tick                    any `toml:"tick"`
@@ -78,6 +83,18 @@ func (b *builder) build(raw *rawConfig) *Config {
 	if b.str(raw.Server.CacheDir, "server.cache_dir", &cfg.Server.CacheDir) {
 		cfg.Server.CacheDir = b.resolve(cfg.Server.CacheDir)
 	}
+	srv := &cfg.Server
+	if b.str(raw.Server.StateDir, "server.state_dir", &srv.StateDir) {
+		srv.StateDir = b.resolve(srv.StateDir)
+	}
+	b.str(raw.Server.TLS, "server.tls", &srv.TLS)
+	if b.str(raw.Server.TLSCert, "server.tls_cert", &srv.TLSCert) {
+		srv.TLSCert = b.resolve(srv.TLSCert)
+	}
+	if b.str(raw.Server.TLSKey, "server.tls_key", &srv.TLSKey) {
+		srv.TLSKey = b.resolve(srv.TLSKey)
+	}
+	b.boolean(raw.Server.InsecureHTTP, "server.insecure_http", &srv.InsecureHTTP)
 	p := &cfg.Polling
 	b.duration(raw.Polling.Tick, "polling.tick", &p.Tick)
 	b.duration(raw.Polling.RefreshInterval, "polling.refresh_interval", &p.RefreshInterval)
@@ -216,6 +233,19 @@ func (b *builder) integer(v any, path string, dst *int) bool {
 	}
 	*dst = int(n)
 	return true
+}
+
+// boolean stores a boolean value.
+func (b *builder) boolean(v any, path string, dst *bool) {
+	if v == nil {
+		return
+	}
+	x, ok := v.(bool)
+	if !ok {
+		b.ps.add(path, "want true or false, not %s", tomlType(v))
+		return
+	}
+	*dst = x
 }
 
 // duration stores a duration written as a string ("10s", "10m").

@@ -23,6 +23,37 @@ type Server struct {
 	// CacheDir is the directory of the task cache; a relative path is
 	// relative to the configuration file's directory.
 	CacheDir string
+	// StateDir keeps the generated self-signed certificate of the API
+	// (resolved like CacheDir); "" means CacheDir.
+	StateDir string
+	// TLS is when the API speaks HTTPS: TLSAuto (HTTPS unless the API
+	// listens on loopback), TLSOn (always) or TLSOff (plain HTTP, which
+	// needs loopback or InsecureHTTP).
+	TLS string
+	// TLSCert and TLSKey are the resolved paths of the API's PEM
+	// certificate (chain) and private key, both or neither; re-read on
+	// SIGHUP. Without them an HTTPS API uses a self-signed certificate
+	// generated in the state directory.
+	TLSCert, TLSKey string
+	// InsecureHTTP allows plain HTTP on an address that is not loopback
+	// (bearer tokens then cross the network in clear).
+	InsecureHTTP bool
+}
+
+// Values of Server.TLS.
+const (
+	TLSAuto = "auto"
+	TLSOn   = "on"
+	TLSOff  = "off"
+)
+
+// CertDir returns the directory of the generated certificate: StateDir,
+// or CacheDir when it is not set.
+func (s Server) CertDir() string {
+	if s.StateDir != "" {
+		return s.StateDir
+	}
+	return s.CacheDir
 }
 
 // Polling is the [polling] table.
@@ -87,6 +118,7 @@ func Default() Config {
 		Server: Server{
 			Listen:   "127.0.0.1:8087",
 			CacheDir: "/var/cache/taskfleet",
+			TLS:      TLSAuto,
 		},
 		Polling: Polling{
 			Tick:                    10 * time.Second,

@@ -29,7 +29,7 @@ func TestLoadFull(t *testing.T) {
 		t.Fatalf("Load: %v", err)
 	}
 	want := &Config{
-		Server: Server{Listen: "0.0.0.0:8087", CacheDir: filepath.Join(dir, "cache")},
+		Server: Server{Listen: "0.0.0.0:8087", CacheDir: filepath.Join(dir, "cache"), TLS: TLSAuto},
 		Polling: Polling{
 			Tick: 5 * time.Second, RefreshInterval: 15 * time.Minute,
 			MaxConnections: 30, MaxConnectionsPerRemote: 4,

@@ -1,7 +1,9 @@
 package config
 
 import (
+	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -53,6 +55,47 @@ func validateServer(c *Config, ps *problems) {
 	if c.Server.CacheDir == "" {
 		ps.add("server.cache_dir", "must not be empty")
 	}
+	validateTLS(&c.Server, ps)
+}
+
+// validateTLS checks the HTTPS settings of [server]: whether plain HTTP
+// is allowed on the address the API binds is decided at start.
+func validateTLS(s *Server, ps *problems) {
+	switch s.TLS {
+	case TLSAuto, TLSOn, TLSOff:
+	default:
+		ps.add("server.tls", `want "auto", "on" or "off"`)
+	}
+	switch {
+	case s.TLSCert != "" && s.TLSKey == "":
+		ps.add("server.tls_key", "missing: server.tls_cert is set, and a certificate needs its key")
+	case s.TLSCert == "" && s.TLSKey != "":
+		ps.add("server.tls_cert", "missing: server.tls_key is set, and a key needs its certificate")
+	case s.TLSCert != "":
+		if s.TLS == TLSOff {
+			ps.add("server.tls", `"off" but server.tls_cert is set: remove one of them`)
+		}
+		if s.InsecureHTTP {
+			ps.add("server.insecure_http", "true asks for plain HTTP, but server.tls_cert is set: remove one of them")
+		}
+		if _, err := tls.LoadX509KeyPair(s.TLSCert, s.TLSKey); err != nil {
+			ps.add("server.tls_cert", "cannot load the certificate and key: %s", tlsLoadError(err))
+		}
+	}
+	if s.InsecureHTTP && s.TLS == TLSOn {
+		ps.add("server.insecure_http", `true asks for plain HTTP, but server.tls is "on": remove one of them`)
+	}
+}
+
+// tlsLoadError describes why a key pair did not load without echoing file
+// contents: the error of tls.LoadX509KeyPair names the file or the PEM
+// problem, never key material.
+func tlsLoadError(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Sprintf("%s: %v", pe.Path, pe.Err)
+	}
+	return strings.TrimPrefix(err.Error(), "tls: ")
 }
 
 func validatePolling(p *Polling, ps *problems) {

@@ -197,7 +197,7 @@ token_secret = "x-secret"
 tokensecret = "oops"
 endpoints = [{ url = "https://b" }]
 
-[server.tls]
+[server.https]
 cert = "a"
 key = "b"
 
@@ -207,7 +207,7 @@ intervall = "5m"
 			want: []string{
 				`taskfleet.toml:11: remote "pve-east": endpoints[1].fingerprnt: unknown key`,
 				`taskfleet.toml:19: remote "pbs": tokensecret: unknown key`,
-				`taskfleet.toml:22: server.tls: unknown key`,
+				`taskfleet.toml:22: server.https: unknown key`,
 				`taskfleet.toml:27: polling.intervall: unknown key`,
 			},
 		},

@@ -234,10 +234,10 @@ func (b *backend) Reload() error {
 	}
 	cfg, err := config.Load(b.path)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", api.ErrConfigRejected, err)
 	}
 	if err := checkListen(cfg, b.listen); err != nil {
-		return err
+		return fmt.Errorf("%w: %w", api.ErrConfigRejected, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), reloadTimeout)
 	defer cancel()

@@ -25,10 +25,13 @@ const tasksAbout = `Query a running taskfleet daemon:
   tasks track    poll a task on every tick until it finishes
   tasks refresh  fetch remotes now
 
-Tables by default, --json for the answer's data. The token is --token or the
-environment variable TASKFLEET_TOKEN (which keeps it out of the process list);
-the URL is --url or TASKFLEET_URL. A request the API refuses prints its
-message and exits 1.`
+Tables by default, --json for the answer's data. The token is read from
+--token-file or the environment variable TASKFLEET_TOKEN, never from the
+command line (which the process list shows). The URL is --url or
+TASKFLEET_URL. An https:// daemon is verified with the system roots, or
+pinned with --fingerprint (or TASKFLEET_FINGERPRINT): the SHA-256
+fingerprint its self-signed certificate, which serve prints and logs at
+start. A request the API refuses prints its message and exits 1.`
 
 // defaultURL is the daemon's default address.
 const defaultURL = "http://127.0.0.1:8087"
@@ -68,7 +71,11 @@ func runTasks(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	fs := newFlagSet("tasks "+sub, "[flags]", tasksAbout, stderr)
 	var c client
 	fs.StringVar(&c.base, "url", "", "the daemon's `URL` (default $TASKFLEET_URL or "+defaultURL+")")
-	fs.StringVar(&c.token, "token", "", "API token `secret` (default $TASKFLEET_TOKEN)")
+	fs.StringVar(&c.tokenFile, "token-file", "", "read the API token's secret from this `file` (default $TASKFLEET_TOKEN)")
+	fs.Func("token", "not accepted: the process list would show the secret; use --token-file or $TASKFLEET_TOKEN", func(string) error {
+		return errors.New("the process list would show the secret: use --token-file or $TASKFLEET_TOKEN")
+	})
+	fs.StringVar(&c.fingerprint, "fingerprint", "", "pin the daemon's certificate to this SHA-256 `fingerprint` (AA:BB:...; default $TASKFLEET_FINGERPRINT) instead of the system roots")
 	fs.BoolVar(&c.json, "json", false, "print the answer's data as JSON")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up on the request after this long")
 	var lf logFlags
@@ -83,7 +90,9 @@ func runTasks(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if _, err := lf.logger(stderr); err != nil {
 		return usageError(fs, "%v", err)
 	}
-	c.fill(*timeout)
+	if err := c.fill(*timeout, stderr); err != nil {
+		return usageError(fs, "%v", err)
+	}
 	if err := exec(ctx, &c, stdout); err != nil {
 		var u usageErr
 		if errors.As(err, &u) {
@@ -100,14 +109,18 @@ type usageErr struct{ error }
 
 // client is a client of a daemon's API.
 type client struct {
-	base  string // "http://127.0.0.1:8087", without a trailing "/"
-	token string // bearer secret; "" sends none
-	json  bool   // print data as JSON rather than as tables
-	http  *http.Client
+	base        string // "http://127.0.0.1:8087", without a trailing "/"
+	tokenFile   string // --token-file
+	token       string // bearer secret; "" sends none
+	fingerprint string // --fingerprint: pin of the daemon's certificate
+	json        bool   // print data as JSON rather than as tables
+	http        *http.Client
 }
 
-// fill applies the environment defaults after the flags are parsed.
-func (c *client) fill(timeout time.Duration) {
+// fill applies the environment defaults after the flags are parsed, reads
+// the token and prepares the HTTP client. Sending a token over plain HTTP
+// to a host that is not loopback is warned about on warn.
+func (c *client) fill(timeout time.Duration, warn io.Writer) error {
 	if c.base == "" {
 		c.base = os.Getenv("TASKFLEET_URL")
 	}
@@ -115,10 +128,47 @@ func (c *client) fill(timeout time.Duration) {
 		c.base = defaultURL
 	}
 	c.base = strings.TrimRight(c.base, "/")
-	if c.token == "" {
+	u, err := url.Parse(c.base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("--url %q: want http://host:port or https://host:port", clipText(c.base, 200))
+	}
+	if c.tokenFile != "" {
+		if c.token, err = readTokenFile(c.tokenFile); err != nil {
+			return err
+		}
+	} else {
 		c.token = strings.TrimSpace(os.Getenv("TASKFLEET_TOKEN"))
 	}
-	c.http = &http.Client{Timeout: timeout}
+	if c.fingerprint == "" {
+		c.fingerprint = os.Getenv("TASKFLEET_FINGERPRINT")
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	switch {
+	case u.Scheme == "https":
+		if tr.TLSClientConfig, err = clientTLS(c.fingerprint); err != nil {
+			return err
+		}
+	case c.fingerprint != "":
+		return errors.New("--fingerprint needs an https:// URL")
+	case c.token != "" && !isLoopbackHost(u.Hostname()):
+		fmt.Fprintf(warn, "taskfleet: warning: sending the API token over plain HTTP to %s\n", u.Host)
+	}
+	c.http = &http.Client{Timeout: timeout, Transport: tr}
+	return nil
+}
+
+// readTokenFile reads a token's secret from its file: the first line,
+// trimmed.
+func readTokenFile(path string) (string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--token-file: %w", err)
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	if line = strings.TrimSpace(line); line == "" {
+		return "", fmt.Errorf("--token-file %s: empty", path)
+	}
+	return line, nil
 }
 
 // answer is the JSON body of an API answer.
@@ -172,7 +222,7 @@ func (c *client) call(ctx context.Context, method, path string, params url.Value
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("request: %w", err)
+		return nil, fmt.Errorf("request: %w", certHint(err))
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))

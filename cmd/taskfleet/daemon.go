@@ -48,6 +48,8 @@ type daemon struct {
 	backend     *backend
 	metrics     *metrics.Metrics
 	handler     swapHandler
+	// tls is the API's certificate; nil serves plain HTTP.
+	tls *apiTLS
 
 	// refreshAtStart asks every remote for a refresh as soon as the cache
 	// is loaded instead of at the first tick (the demo).
@@ -76,8 +78,10 @@ func newDaemon(path string, cfg *config.Config, ln net.Listener, log zerolog.Log
 	}
 	promHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	apiLog := log.With().Str("component", "api").Logger()
+	edge := api.NewEdge(0) // shared by the handlers of every reload
+	registerEdgeMetrics(reg, edge)
 	newAPI := func(c *config.Config) http.Handler {
-		return api.New(d.backend, api.Options{Tokens: apiTokens(c), Logger: apiLog, Metrics: promHandler})
+		return api.New(d.backend, api.Options{Tokens: apiTokens(c), Logger: apiLog, Metrics: promHandler, Edge: edge})
 	}
 	d.handler.set(newAPI(cfg))
 	d.backend.onReload = func(c *config.Config) { d.handler.set(newAPI(c)) }
@@ -114,16 +118,26 @@ func (d *daemon) addTo(g *run.Group) {
 		log := d.log.With().Str("component", "api").Logger()
 		reqCtx, cancelRequests := context.WithCancel(context.Background())
 		srv := &http.Server{
-			Handler:           &d.handler,
-			ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout:       2 * time.Minute,
-			ErrorLog:          stdlog.New(log, "", 0),
-			BaseContext:       func(net.Listener) context.Context { return reqCtx },
+			Handler:     &d.handler,
+			ErrorLog:    stdlog.New(log, "", 0),
+			BaseContext: func(net.Listener) context.Context { return reqCtx },
+		}
+		api.ConfigureServer(srv) // timeouts and limits
+		scheme := "http"
+		if d.tls != nil {
+			srv.TLSConfig = d.tls.config()
+			scheme = "https"
 		}
 		g.Add(func() error {
-			log.Info().Str("listen", d.listener.Addr().String()).Int("remotes", len(d.cfg.Remotes)).
+			log.Info().Str("listen", d.listener.Addr().String()).Str("scheme", scheme).Int("remotes", len(d.cfg.Remotes)).
 				Int("api_tokens", len(d.cfg.APITokens)).Str("cache_dir", d.cfg.Server.CacheDir).Msg("taskfleet starting: api listening")
-			if err := srv.Serve(d.listener); !errors.Is(err, http.ErrServerClosed) {
+			var err error
+			if d.tls != nil {
+				err = srv.ServeTLS(d.listener, "", "")
+			} else {
+				err = srv.Serve(d.listener)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
 				return fmt.Errorf("serve api: %w", err)
 			}
 			return nil
@@ -250,6 +264,7 @@ func (d *daemon) runService(ctx context.Context) error {
 func (d *daemon) reload() {
 	log := d.log.With().Str("component", "reload").Logger()
 	log.Info().Str("file", d.backend.path).Msg("SIGHUP: reloading the configuration")
+	d.reloadTLS(log)
 	err := d.backend.Reload()
 	if err == nil {
 		return

@@ -23,7 +23,7 @@ the service (in-flight fetches cancelled, journal applied, files synced).
 An invalid configuration exits with status 2 after logging every problem.`
 
 // runServe is the serve command.
-func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
+func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("serve", "--config FILE [flags]", serveAbout, stderr)
 	path := fs.String("config", "taskfleet.toml", "configuration `file`")
 	stopTimeout := fs.Duration("stop-timeout", defaultStopTimeout, "how long the service may take to stop (fetches cancelled, journal applied, files synced)")
@@ -52,8 +52,16 @@ func runServe(ctx context.Context, args []string, _, stderr io.Writer) int {
 		log.Error().Err(err).Msg("taskfleet not started")
 		return exitFailure
 	}
+	loopback := loopbackCheck(ctx)(ln.Addr())
+	at, err := setupTLS(cfg.Server, ln.Addr(), loopback)
+	if err != nil {
+		ln.Close()
+		log.Error().Err(err).Msg("taskfleet not started")
+		return exitUsage
+	}
 	d := newDaemon(*path, cfg, ln, log)
 	d.stopTimeout = *stopTimeout
+	d.setTLS(at, loopback, stdout)
 
 	var g run.Group
 	{ // Termination: SIGINT, SIGTERM (or ctx) end the group; see daemon.addTo for the stop order.

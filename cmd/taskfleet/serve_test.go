@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -370,11 +371,18 @@ func testTasksClient(t *testing.T, e *serveEnv) {
 			mine++
 		}
 	}
-	base := []string{"--url", e.url, "--token", opsSecret}
+	tokenFile := filepath.Join(t.TempDir(), "ops.secret")
+	if err := os.WriteFile(tokenFile, []byte(opsSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"--url", e.url, "--token-file", tokenFile}
 	run := func(args ...string) *proc {
 		p := start(t, args...)
 		p.wait(time.Minute)
 		return p
+	}
+	if p := run("tasks", "list", "--url", e.url, "--token", opsSecret); p.code != exitUsage || !strings.Contains(p.stderr.String(), "--token-file") {
+		t.Errorf("tasks list --token: exit %d, stderr %q; want 2 and a pointer to --token-file", p.code, p.stderr.String())
 	}
 
 	p := run(append([]string{"tasks", "list", "--remote", "pve-c003", "--limit", "5"}, base...)...)
@@ -458,8 +466,8 @@ func testReload(t *testing.T, e *serveEnv) {
 	}
 	appendFile(t, e.config, "\n[bogus]\nkey = 1\n")
 	r := c.do(http.MethodPost, "/api2/json/reload", opsSecret, nil)
-	if r.status != http.StatusInternalServerError || !strings.Contains(r.Message, "bogus: unknown key") {
-		t.Errorf("reload of an invalid file = %d %q, want 500 naming the problem", r.status, r.Message)
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.Message, "bogus: unknown key") {
+		t.Errorf("reload of an invalid file = %d %q, want 422 naming the problem", r.status, r.Message)
 	}
 	e.proc.signal(syscall.SIGHUP)
 	eventually(t, 10*time.Second, "SIGHUP with an invalid file not logged as rejected", func() bool {
