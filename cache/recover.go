@@ -64,6 +64,9 @@ func (w *Writer) open() error {
 	if err := w.fs.MkdirAll(w.dir, dirMode); err != nil {
 		return fmt.Errorf("create directory: %w", err)
 	}
+	if err := w.lock(); err != nil {
+		return err
+	}
 	names, err := w.fs.ReadDir(w.dir)
 	if err != nil {
 		return fmt.Errorf("list directory: %w", err)

@@ -3,6 +3,7 @@ package cache
 import (
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -71,6 +72,7 @@ type Writer struct {
 	dirty          map[int64]bool     // periods whose file must be written
 	shrunk         map[int64]bool     // dirty periods that lost tasks to other periods: written last
 
+	lockf    io.Closer // the directory's lock, held from Open to Close
 	journal  wfile
 	jsize    int64
 	jrecords int
@@ -314,6 +316,7 @@ func (w *Writer) closeFiles() {
 		w.journal = nil
 	}
 	w.releaseZstd()
+	w.unlock()
 }
 
 func (w *Writer) usable() error {
