@@ -45,6 +45,7 @@ func Open(opts Options) (*Writer, error) {
 		shrunk:  map[int64]bool{},
 		latest:  o.Latest,
 	}
+	w.fs = syncWatch{fsys: w.fs, w: w}
 	if err := w.open(); err != nil {
 		w.closeFiles()
 		return nil, fmt.Errorf("open cache: %w", err)

@@ -111,6 +111,7 @@ type Stats struct {
 	Merges         int64 // checkpoints (journal merges) since Open
 	Rotations      int64 // rotations since Open
 	Corruptions    int64 // damaged files found since Open (see Corruptions)
+	SlowSyncs      int64 // fsyncs that took SlowSyncThreshold or longer since Open
 
 	LastMerge    time.Duration // duration of the last checkpoint
 	LastRotation time.Duration // duration of the last rotation, compression included
