@@ -139,11 +139,31 @@ func orDefault(d, def time.Duration) time.Duration {
 func (s *System) Ready() bool { return s.env.running.Load() && s.env.cacheOpen.Load() }
 
 // WriterFailure returns why the cache writer last failed (it is restarted
-// with backoff), or nil while it works: a host can tell a cache that cannot
-// be opened from one that is still loading.
+// with backoff) or why its last write failed (a full, failing or read-only
+// disk: no write has succeeded since), or nil while it works: a host can
+// tell a cache that cannot be opened from one that is still loading, and
+// a cache that answers from memory from one that keeps its history.
 func (s *System) WriterFailure() error {
 	if err := s.env.writerErr.Load(); err != nil {
 		return *err
+	}
+	if f := s.env.writes.failure(); f != nil {
+		return fmt.Errorf("cache writes failing (%s) since %s, %d failed: %w", f.kind, f.since.UTC().Format(time.RFC3339), f.failures, f.err)
+	}
+	return nil
+}
+
+// Readiness returns nil when taskfleet is ready and serving with a cache
+// that takes writes, and otherwise why not: ErrNotReady while the cache
+// loads, or the writer's failure (see WriterFailure). Queries are answered
+// meanwhile from the latest snapshot once the cache was loaded; /readyz
+// reports this.
+func (s *System) Readiness() error {
+	if err := s.WriterFailure(); err != nil {
+		return err
+	}
+	if !s.Ready() {
+		return ErrNotReady
 	}
 	return nil
 }
