@@ -256,6 +256,7 @@ func (s *supervisor) terminated(c actor.Context, who *actor.PID) {
 			delete(s.cells, id)
 			delete(s.sched, id)
 			s.env.Board.publish(s.cells)
+			s.env.Metrics.ForgetRemote(id)
 			c.Send(s.writer, &messages.DropRemote{Remote: id})
 		}
 		return
