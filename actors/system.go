@@ -69,7 +69,7 @@ type System struct {
 // ErrUnknownRemote is returned for a remote id that is not configured.
 var ErrUnknownRemote = errors.New("unknown remote")
 
-// ErrNotReady is returned by queries before the cache has been loaded.
+// ErrNotReady is returned by queries until the cache has first been loaded.
 var ErrNotReady = errors.New("cache not loaded yet")
 
 // Start spawns the supervisor, the cache writer and one poller per remote.
@@ -118,11 +118,11 @@ func Start(cfg *config.Config, opts Options) (*System, error) {
 		return nil, fmt.Errorf("spawn supervisor %q: %w", name, err)
 	}
 	s.sup = pid
-	opts.Metrics.SetSnapshotAgeFunc(func() time.Duration {
-		if snap := s.latest.Load(); snap != nil {
-			return time.Since(snap.Time())
+	opts.Metrics.SetSnapshotAgeFunc(func() (time.Duration, bool) {
+		if snap := s.latest.Published(); snap != nil {
+			return time.Since(snap.Time()), true
 		}
-		return 0
+		return 0, false
 	})
 	return s, nil
 }
@@ -168,21 +168,24 @@ func (s *System) Readiness() error {
 	return nil
 }
 
-// Snapshot returns the latest cache snapshot, or nil before Ready.
-func (s *System) Snapshot() *cache.Snapshot { return s.latest.Load() }
+// Snapshot returns the latest cache snapshot, or nil until the cache has
+// first been loaded (it is not nil once Ready has returned true).
+func (s *System) Snapshot() *cache.Snapshot { return s.latest.Published() }
 
-// Tasks lists tasks matching f from the latest snapshot.
+// Tasks lists tasks matching f from the latest snapshot; ErrNotReady until
+// the cache has first been loaded.
 func (s *System) Tasks(f task.Filter) (task.Page, error) {
-	snap := s.latest.Load()
+	snap := s.latest.Published()
 	if snap == nil {
 		return task.Page{}, ErrNotReady
 	}
 	return snap.Query(f), nil
 }
 
-// Statistics counts tasks matching f in the latest snapshot.
+// Statistics counts tasks matching f in the latest snapshot; ErrNotReady
+// until the cache has first been loaded.
 func (s *System) Statistics(f task.Filter) (task.Statistics, error) {
-	snap := s.latest.Load()
+	snap := s.latest.Published()
 	if snap == nil {
 		return task.Statistics{}, ErrNotReady
 	}

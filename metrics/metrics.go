@@ -66,7 +66,7 @@ type Metrics struct {
 
 	// snapshotAgeFunc is the source of taskfleet_snapshot_age_seconds;
 	// nil until SetSnapshotAgeFunc is called.
-	snapshotAgeFunc atomic.Pointer[func() time.Duration]
+	snapshotAgeFunc atomic.Pointer[func() (time.Duration, bool)]
 
 	// lastCache holds the cumulative counters of the last ObserveCache,
 	// from which the Prometheus counters are advanced.
@@ -177,7 +177,11 @@ func (m *Metrics) readSnapshotAge() float64 {
 	if f == nil {
 		return math.NaN()
 	}
-	return (*f)().Seconds()
+	age, ok := (*f)()
+	if !ok {
+		return math.NaN()
+	}
+	return age.Seconds()
 }
 
 // normalizeKind maps kind to itself if it is one of ErrorKinds and to
