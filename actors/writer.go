@@ -30,6 +30,7 @@ type writerActor struct {
 	opened  func()                      // called once the cache is open
 	health  *writerHealth               // whether writes succeed; outlives this incarnation
 	w       *cache.Writer
+	syncs   int64 // w's successful fsyncs as of the last noteWrite
 }
 
 func newWriter(opts cache.Options, log zerolog.Logger, m *metrics.Metrics, hook func(any, bool), opened func(), health *writerHealth) actor.Producer {
@@ -53,6 +54,7 @@ func (a *writerActor) Receive(c actor.Context) {
 			panic(err)
 		}
 		a.w = w
+		a.noteWrite(nil) // a reopen that wrote (a merge, a repair) shows the disk is back
 		a.opened()
 		a.observe()
 	case *actor.Stopping:
@@ -120,9 +122,17 @@ func (a *writerActor) apply(m *messages.TasksFetched) error {
 	return nil
 }
 
-// noteWrite records whether a write reached the disk (writerhealth.go).
+// noteWrite records the outcome of a cache call (writerhealth.go): a
+// disk error, or a success that reached the disk (an fsync succeeded).
+// A call that wrote nothing (a rotation not due, a batch of nothing new
+// to merge) says nothing about the disk.
 func (a *writerActor) noteWrite(err error) {
-	if a.health != nil {
+	wrote := false
+	if a.w != nil {
+		n := a.w.Stats().Syncs
+		wrote, a.syncs = n > a.syncs, n
+	}
+	if a.health != nil && (err != nil || wrote) {
 		a.health.note(err, a.log, a.metrics)
 	}
 }

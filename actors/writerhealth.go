@@ -30,8 +30,9 @@ type writerHealth struct {
 // failure returns the current write failure, nil while writes succeed.
 func (h *writerHealth) failure() *writeFailure { return h.p.Load() }
 
-// note records the result of a write. Errors that are not the disk's
-// (invalid input) leave the state alone. The log tells the transitions:
+// note records the result of a write: nil for one that reached the
+// disk. Errors that are not the disk's (invalid input) leave the state
+// alone. The log tells the transitions:
 // failing (and a change of kind) and recovered.
 func (h *writerHealth) note(err error, log zerolog.Logger, m *metrics.Metrics) {
 	cur := h.p.Load()

@@ -38,7 +38,7 @@ func (x syncWatch) OpenAppend(name string, perm fs.FileMode) (wfile, error) {
 func (x syncWatch) SyncDir(dir string) error {
 	start := time.Now()
 	err := x.fsys.SyncDir(dir)
-	x.w.noteSync(dir, time.Since(start))
+	x.w.noteSync(dir, time.Since(start), err)
 	return err
 }
 
@@ -52,13 +52,16 @@ type watchedFile struct {
 func (x watchedFile) Sync() error {
 	start := time.Now()
 	err := x.wfile.Sync()
-	x.w.noteSync(x.name, time.Since(start))
+	x.w.noteSync(x.name, time.Since(start), err)
 	return err
 }
 
-// noteSync logs and counts an fsync of name that took d, when d is over
-// SlowSyncThreshold.
-func (w *Writer) noteSync(name string, d time.Duration) {
+// noteSync counts an fsync of name that took d and returned err, and logs
+// it when d is SlowSyncThreshold or more.
+func (w *Writer) noteSync(name string, d time.Duration, err error) {
+	if err == nil {
+		w.stats.Syncs++
+	}
 	if d < SlowSyncThreshold {
 		return
 	}

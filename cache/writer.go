@@ -24,7 +24,7 @@ var ErrFailed = errors.New("cache writer failed")
 //
 // A Writer is NOT safe for concurrent use: exactly one goroutine (the
 // cache-writer actor) calls its methods. Only one Writer (one process) may
-// use a directory at a time.
+// use a directory at a time: Open locks it (see LockFile).
 //
 // When a method fails with an I/O error (anything but invalid input), the
 // Writer refuses further writes with an error wrapping ErrFailed. Close it
@@ -112,6 +112,7 @@ type Stats struct {
 	Rotations      int64 // rotations since Open
 	Corruptions    int64 // damaged files found since Open (see Corruptions)
 	SlowSyncs      int64 // fsyncs that took SlowSyncThreshold or longer since Open
+	Syncs          int64 // fsyncs that succeeded since Open: a change reached the disk
 
 	LastMerge    time.Duration // duration of the last checkpoint
 	LastRotation time.Duration // duration of the last rotation, compression included
