@@ -80,6 +80,7 @@ type Env struct {
 	running     atomic.Bool           // the supervisor has spawned its children
 	cacheOpen   atomic.Bool           // the cache writer has opened the cache once
 	writerErr   atomic.Pointer[error] // the cache writer's last failure, nil while it works
+	writes      writerHealth          // whether the cache's writes reach the disk
 	restartBase time.Duration         // first restart delay after a panic
 	restartMax  time.Duration         // ceiling of the restart delay
 	applyLimit  time.Duration
@@ -126,7 +127,7 @@ func (s *supervisor) start(c actor.Context) {
 	// Children survive nothing of a previous incarnation (a restarting
 	// actor stops its children), so everything is spawned afresh.
 	props := actor.PropsFromProducer(newWriter(s.env.Cache, s.env.Log.With().Str("actor", WriterName).Logger(), s.env.Metrics, s.env.writerHook,
-		func() { s.env.writerErr.Store(nil); s.env.cacheOpen.Store(true) }))
+		func() { s.env.writerErr.Store(nil); s.env.cacheOpen.Store(true) }, &s.env.writes))
 	w, err := c.SpawnNamed(props, WriterName)
 	if err != nil {
 		panic(fmt.Errorf("spawn cache writer: %w", err))
@@ -255,6 +256,7 @@ func (s *supervisor) terminated(c actor.Context, who *actor.PID) {
 			delete(s.cells, id)
 			delete(s.sched, id)
 			s.env.Board.publish(s.cells)
+			s.env.Metrics.ForgetRemote(id)
 			c.Send(s.writer, &messages.DropRemote{Remote: id})
 		}
 		return

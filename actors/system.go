@@ -69,7 +69,7 @@ type System struct {
 // ErrUnknownRemote is returned for a remote id that is not configured.
 var ErrUnknownRemote = errors.New("unknown remote")
 
-// ErrNotReady is returned by queries before the cache has been loaded.
+// ErrNotReady is returned by queries until the cache has first been loaded.
 var ErrNotReady = errors.New("cache not loaded yet")
 
 // Start spawns the supervisor, the cache writer and one poller per remote.
@@ -118,11 +118,11 @@ func Start(cfg *config.Config, opts Options) (*System, error) {
 		return nil, fmt.Errorf("spawn supervisor %q: %w", name, err)
 	}
 	s.sup = pid
-	opts.Metrics.SetSnapshotAgeFunc(func() time.Duration {
-		if snap := s.latest.Load(); snap != nil {
-			return time.Since(snap.Time())
+	opts.Metrics.SetSnapshotAgeFunc(func() (time.Duration, bool) {
+		if snap := s.latest.Published(); snap != nil {
+			return time.Since(snap.Time()), true
 		}
-		return 0
+		return 0, false
 	})
 	return s, nil
 }
@@ -139,30 +139,53 @@ func orDefault(d, def time.Duration) time.Duration {
 func (s *System) Ready() bool { return s.env.running.Load() && s.env.cacheOpen.Load() }
 
 // WriterFailure returns why the cache writer last failed (it is restarted
-// with backoff), or nil while it works: a host can tell a cache that cannot
-// be opened from one that is still loading.
+// with backoff) or why its last write failed (a full, failing or read-only
+// disk: no write has succeeded since), or nil while it works: a host can
+// tell a cache that cannot be opened from one that is still loading, and
+// a cache that answers from memory from one that keeps its history.
 func (s *System) WriterFailure() error {
 	if err := s.env.writerErr.Load(); err != nil {
 		return *err
 	}
+	if f := s.env.writes.failure(); f != nil {
+		return fmt.Errorf("cache writes failing (%s) since %s, %d failed: %w", f.kind, f.since.UTC().Format(time.RFC3339), f.failures, f.err)
+	}
 	return nil
 }
 
-// Snapshot returns the latest cache snapshot, or nil before Ready.
-func (s *System) Snapshot() *cache.Snapshot { return s.latest.Load() }
+// Readiness returns nil when taskfleet is ready and serving with a cache
+// that takes writes, and otherwise why not: ErrNotReady while the cache
+// loads, or the writer's failure (see WriterFailure). Queries are answered
+// meanwhile from the latest snapshot once the cache was loaded; /readyz
+// reports this.
+func (s *System) Readiness() error {
+	if err := s.WriterFailure(); err != nil {
+		return err
+	}
+	if !s.Ready() {
+		return ErrNotReady
+	}
+	return nil
+}
 
-// Tasks lists tasks matching f from the latest snapshot.
+// Snapshot returns the latest cache snapshot, or nil until the cache has
+// first been loaded (it is not nil once Ready has returned true).
+func (s *System) Snapshot() *cache.Snapshot { return s.latest.Published() }
+
+// Tasks lists tasks matching f from the latest snapshot; ErrNotReady until
+// the cache has first been loaded.
 func (s *System) Tasks(f task.Filter) (task.Page, error) {
-	snap := s.latest.Load()
+	snap := s.latest.Published()
 	if snap == nil {
 		return task.Page{}, ErrNotReady
 	}
 	return snap.Query(f), nil
 }
 
-// Statistics counts tasks matching f in the latest snapshot.
+// Statistics counts tasks matching f in the latest snapshot; ErrNotReady
+// until the cache has first been loaded.
 func (s *System) Statistics(f task.Filter) (task.Statistics, error) {
-	snap := s.latest.Load()
+	snap := s.latest.Published()
 	if snap == nil {
 		return task.Statistics{}, ErrNotReady
 	}

@@ -28,12 +28,14 @@ type writerActor struct {
 	metrics *metrics.Metrics
 	hook    func(msg any, applied bool) // test knob: called before each message and after a batch is applied; may panic
 	opened  func()                      // called once the cache is open
+	health  *writerHealth               // whether writes succeed; outlives this incarnation
 	w       *cache.Writer
+	syncs   int64 // w's successful fsyncs as of the last noteWrite
 }
 
-func newWriter(opts cache.Options, log zerolog.Logger, m *metrics.Metrics, hook func(any, bool), opened func()) actor.Producer {
+func newWriter(opts cache.Options, log zerolog.Logger, m *metrics.Metrics, hook func(any, bool), opened func(), health *writerHealth) actor.Producer {
 	return func() actor.Actor {
-		return &writerActor{opts: opts, log: log, metrics: m, hook: hook, opened: opened}
+		return &writerActor{opts: opts, log: log, metrics: m, hook: hook, opened: opened, health: health}
 	}
 }
 
@@ -46,11 +48,13 @@ func (a *writerActor) Receive(c actor.Context) {
 	case *actor.Started:
 		w, err := cache.Open(a.opts)
 		if err != nil {
+			a.noteWrite(err) // a disk that cannot be opened is failing too
 			// Escalate to supervision: restarted with backoff, and the
 			// failure is logged there.
 			panic(err)
 		}
 		a.w = w
+		a.noteWrite(nil) // a reopen that wrote (a merge, a repair) shows the disk is back
 		a.opened()
 		a.observe()
 	case *actor.Stopping:
@@ -61,6 +65,7 @@ func (a *writerActor) Receive(c actor.Context) {
 		a.abandon()
 	case *messages.TasksFetched:
 		err := a.apply(m)
+		a.noteWrite(err)
 		if a.hook != nil {
 			a.hook(m, true)
 		}
@@ -73,21 +78,28 @@ func (a *writerActor) Receive(c actor.Context) {
 		}
 	case *messages.TrackTask:
 		err := a.w.Track(m.Remote, m.UPID)
+		a.noteWrite(err)
 		if err != nil {
 			err = fmt.Errorf("track task: %w", err)
 		}
 		c.Respond(&messages.TrackTaskResult{Err: err})
 	case *messages.DropRemote:
-		if err := a.w.DropRemote(m.Remote); err != nil {
+		err := a.w.DropRemote(m.Remote)
+		a.noteWrite(err)
+		if err != nil {
 			a.log.Error().Err(err).Str("remote", m.Remote).Msg("drop remote from cache")
 		}
 	case *messages.CheckRotation:
 		// The cache logs a rotation itself.
-		if _, err := a.w.MaybeRotate(); err != nil {
+		_, err := a.w.MaybeRotate()
+		a.noteWrite(err)
+		if err != nil {
 			a.log.Error().Err(err).Msg("rotate archive")
 		}
 	case *messages.ApplyJournal:
-		if err := a.w.ApplyJournal(); err != nil {
+		err := a.w.ApplyJournal()
+		a.noteWrite(err)
+		if err != nil {
 			a.log.Error().Err(err).Msg("apply journal")
 		}
 	}
@@ -110,12 +122,28 @@ func (a *writerActor) apply(m *messages.TasksFetched) error {
 	return nil
 }
 
+// noteWrite records the outcome of a cache call (writerhealth.go): a
+// disk error, or a success that reached the disk (an fsync succeeded).
+// A call that wrote nothing (a rotation not due, a batch of nothing new
+// to merge) says nothing about the disk.
+func (a *writerActor) noteWrite(err error) {
+	wrote := false
+	if a.w != nil {
+		n := a.w.Stats().Syncs
+		wrote, a.syncs = n > a.syncs, n
+	}
+	if a.health != nil && (err != nil || wrote) {
+		a.health.note(err, a.log, a.metrics)
+	}
+}
+
 func (a *writerActor) observe() {
 	if a.w != nil {
 		st := a.w.Stats()
 		a.metrics.ObserveCache(metrics.CacheStats{
 			Tasks: st.Tasks, Running: st.Running, JournalBytes: st.JournalBytes,
 			Files: st.Files, Rotations: st.Rotations, Corruptions: st.Corruptions,
+			SlowSyncs: st.SlowSyncs,
 		})
 	}
 }

@@ -8,20 +8,21 @@ import (
 )
 
 // Backend is what the API serves. Its methods are called concurrently, one
-// call per request, and must not block on remotes except Refresh with wait.
+// call per request, with the request's context, and must not block on
+// remotes except Refresh with wait.
 type Backend interface {
 	// Tasks returns the tasks matching f, newest first (task.Compare),
 	// skipping f.Start and returning at most f.Limit (0: all), and the
 	// number of all matching tasks. It must honor f.Scope.
-	Tasks(f task.Filter) (task.Page, error)
+	Tasks(ctx context.Context, f task.Filter) (task.Page, error)
 	// Statistics counts the finished tasks matching f (Start and Limit
 	// aside). It must honor f.Scope.
-	Statistics(f task.Filter) (task.Statistics, error)
+	Statistics(ctx context.Context, f task.Filter) (task.Statistics, error)
 	// Track polls the task on every tick until it finishes. It returns an
 	// error wrapping ErrUnknownRemote if remote is not configured, and one
 	// wrapping ErrInvalidTask if the UPID cannot belong to the remote
 	// (a PBS UPID for a PVE remote).
-	Track(remote string, upid task.UPID) error
+	Track(ctx context.Context, remote string, upid task.UPID) error
 	// Refresh fetches the given remotes (all when none are given) now.
 	// With wait it returns when each remote's fetch has finished or
 	// failed, with one result per remote; without wait it returns once the
@@ -29,14 +30,16 @@ type Backend interface {
 	// if a remote is not configured, and ctx's error when ctx ends first.
 	Refresh(ctx context.Context, wait bool, remotes ...string) ([]RefreshResult, error)
 	// Remotes returns the health of every configured remote.
-	Remotes() []RemoteStatus
+	Remotes(ctx context.Context) []RemoteStatus
 	// Reload re-reads the configuration and applies it. An invalid file
 	// returns an error wrapping ErrConfigRejected.
-	Reload() error
-	// Ready reports whether the cache is loaded and queries are answered.
-	Ready() bool
+	Reload(ctx context.Context) error
+	// Ready returns nil when the cache is loaded, queries are answered and
+	// the cache takes writes, and otherwise why not (the cache loading, a
+	// failing disk); /readyz answers 503 with it.
+	Ready(ctx context.Context) error
 	// HasRemote reports whether a remote with this id is configured.
-	HasRemote(id string) bool
+	HasRemote(ctx context.Context, id string) bool
 }
 
 // ErrUnknownRemote is returned (wrapped) by a Backend for a remote id that

@@ -182,10 +182,10 @@ type gatedBackend struct {
 	open    chan struct{}
 }
 
-func (b *gatedBackend) Tasks(f task.Filter) (task.Page, error) {
+func (b *gatedBackend) Tasks(ctx context.Context, f task.Filter) (task.Page, error) {
 	b.entered.Add(1)
 	<-b.open
-	return b.fakeBackend.Tasks(f)
+	return b.fakeBackend.Tasks(ctx, f)
 }
 
 // TestInFlightCap: 1000 concurrent requests over real sockets, 50

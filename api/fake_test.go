@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -32,7 +33,7 @@ type fakeBackend struct {
 	panics     bool // Tasks panics
 }
 
-func (b *fakeBackend) Tasks(f task.Filter) (task.Page, error) {
+func (b *fakeBackend) Tasks(_ context.Context, f task.Filter) (task.Page, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.filters = append(b.filters, f)
@@ -67,7 +68,7 @@ func (b *fakeBackend) matching(f task.Filter) []task.Task {
 	return out
 }
 
-func (b *fakeBackend) Statistics(f task.Filter) (task.Statistics, error) {
+func (b *fakeBackend) Statistics(_ context.Context, f task.Filter) (task.Statistics, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.filters = append(b.filters, f)
@@ -89,7 +90,7 @@ func (b *fakeBackend) Statistics(f task.Filter) (task.Statistics, error) {
 	return st, nil
 }
 
-func (b *fakeBackend) Track(remote string, upid task.UPID) error {
+func (b *fakeBackend) Track(_ context.Context, remote string, upid task.UPID) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.trackErr != nil {
@@ -127,7 +128,7 @@ func (b *fakeBackend) Refresh(ctx context.Context, wait bool, remotes ...string)
 	return out, nil
 }
 
-func (b *fakeBackend) Remotes() []RemoteStatus {
+func (b *fakeBackend) Remotes(context.Context) []RemoteStatus {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	var out []RemoteStatus
@@ -145,20 +146,23 @@ func (b *fakeBackend) Remotes() []RemoteStatus {
 	return out
 }
 
-func (b *fakeBackend) Reload() error {
+func (b *fakeBackend) Reload(context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.reloads++
 	return b.reloadErr
 }
 
-func (b *fakeBackend) Ready() bool {
+func (b *fakeBackend) Ready(context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.ready
+	if !b.ready {
+		return errors.New("cache writes failing (no_space): write /cache/journal: no space left on device")
+	}
+	return nil
 }
 
-func (b *fakeBackend) HasRemote(id string) bool {
+func (b *fakeBackend) HasRemote(_ context.Context, id string) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	_, ok := b.remotes[id]

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"math"
 	"net/http"
 
@@ -9,7 +10,7 @@ import (
 
 // filter reads PDM's TaskFilters plus remote and node, the parameters of
 // list and statistics, and limits the filter to the caller's remotes.
-func (s *server) filter(p *params, c *caller) (task.Filter, error) {
+func (s *server) filter(ctx context.Context, p *params, c *caller) (task.Filter, error) {
 	f := task.NewFilter()
 	f.Start = toInt(p.integer("start", 0, 0))
 	f.Limit = toInt(p.integer("limit", task.DefaultLimit, 0))
@@ -41,7 +42,7 @@ func (s *server) filter(p *params, c *caller) (task.Filter, error) {
 		return f, err
 	}
 	if f.Remote != "" {
-		if err := s.checkRemote(c, f.Remote); err != nil {
+		if err := s.checkRemote(ctx, c, f.Remote); err != nil {
 			return f, err
 		}
 	}
@@ -52,11 +53,11 @@ func (s *server) filter(p *params, c *caller) (task.Filter, error) {
 // checkRemote answers 403 for a remote outside the caller's scope (whether
 // it exists or not, so a scoped token learns nothing about other remotes)
 // and 404 for a remote that is not configured.
-func (s *server) checkRemote(c *caller, remote string) *apiError {
+func (s *server) checkRemote(ctx context.Context, c *caller, remote string) *apiError {
 	if !c.allows(remote) {
 		return c.forbidden(remote)
 	}
-	if !s.b.HasRemote(remote) {
+	if !s.b.HasRemote(ctx, remote) {
 		return unknownRemote(remote)
 	}
 	return nil

@@ -96,7 +96,9 @@ type snapshotBackend struct {
 	snap *cache.Snapshot
 }
 
-func (b *snapshotBackend) Tasks(f task.Filter) (task.Page, error) { return b.snap.Query(f), nil }
+func (b *snapshotBackend) Tasks(_ context.Context, f task.Filter) (task.Page, error) {
+	return b.snap.Query(f), nil
+}
 
 func (b *snapshotBackend) StreamTasks(_ context.Context, f task.Filter) (int, iter.Seq[task.Task], error) {
 	total, tasks := b.snap.Stream(f)

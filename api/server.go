@@ -180,9 +180,11 @@ func (s *server) probe(w http.ResponseWriter, r *http.Request, path string) bool
 		writeText(w, http.StatusMethodNotAllowed, "method not allowed\n")
 		return true
 	}
-	if path == "/readyz" && !s.b.Ready() {
-		writeText(w, http.StatusServiceUnavailable, "not ready\n")
-		return true
+	if path == "/readyz" {
+		if err := s.b.Ready(r.Context()); err != nil {
+			writeText(w, http.StatusServiceUnavailable, "not ready: "+err.Error()+"\n")
+			return true
+		}
 	}
 	writeText(w, http.StatusOK, "ok\n")
 	return true

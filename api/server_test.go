@@ -19,7 +19,10 @@ func TestProbes(t *testing.T) {
 			t.Errorf("%s body %q", p, a.raw)
 		}
 	}
-	get(t, h, "/readyz").wantStatus(t, http.StatusServiceUnavailable)
+	// Not ready says why (the fake's reason is a full disk).
+	if a := get(t, h, "/readyz").wantStatus(t, http.StatusServiceUnavailable); !strings.HasPrefix(a.raw, "not ready: cache writes failing") || !strings.Contains(a.raw, "no space left on device") {
+		t.Errorf("/readyz body %q, want the reason", a.raw)
+	}
 	b.mu.Lock()
 	b.ready = true
 	b.mu.Unlock()

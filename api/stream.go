@@ -50,7 +50,7 @@ func (s *server) listTasks(ctx context.Context, f task.Filter) (int, iter.Seq[ta
 	if st, ok := s.b.(TaskStreamer); ok {
 		return st.StreamTasks(ctx, f)
 	}
-	page, err := s.b.Tasks(f)
+	page, err := s.b.Tasks(ctx, f)
 	if err != nil {
 		return 0, nil, err
 	}

@@ -21,7 +21,7 @@ type streamingFake struct {
 }
 
 func (b *streamingFake) StreamTasks(_ context.Context, f task.Filter) (int, iter.Seq[task.Task], error) {
-	page, err := b.Tasks(f)
+	page, err := b.Tasks(context.Background(), f)
 	if err != nil {
 		return 0, nil, err
 	}

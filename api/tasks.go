@@ -51,7 +51,7 @@ func NewTaskListItem(t task.Task) TaskListItem {
 // as JSON or CSV.
 func (s *server) list(r *http.Request, c *caller, p *params) (reply, error) {
 	format := listFormat(r, p)
-	f, err := s.filter(p, c)
+	f, err := s.filter(r.Context(), p, c)
 	if err != nil {
 		return reply{}, err
 	}
@@ -63,12 +63,12 @@ func (s *server) list(r *http.Request, c *caller, p *params) (reply, error) {
 }
 
 // statistics serves GET /api2/json/remotes/tasks/statistics.
-func (s *server) statistics(_ *http.Request, c *caller, p *params) (reply, error) {
-	f, err := s.filter(p, c)
+func (s *server) statistics(r *http.Request, c *caller, p *params) (reply, error) {
+	f, err := s.filter(r.Context(), p, c)
 	if err != nil {
 		return reply{}, err
 	}
-	st, err := s.b.Statistics(f)
+	st, err := s.b.Statistics(r.Context(), f)
 	if err != nil {
 		return reply{}, err
 	}
@@ -100,7 +100,7 @@ func (s *server) refresh(r *http.Request, c *caller, p *params) (reply, error) {
 		return reply{}, err
 	}
 	for _, id := range remotes {
-		if err := s.checkRemote(c, id); err != nil {
+		if err := s.checkRemote(r.Context(), c, id); err != nil {
 			return reply{}, err
 		}
 	}
@@ -108,7 +108,7 @@ func (s *server) refresh(r *http.Request, c *caller, p *params) (reply, error) {
 		// "All" for a scoped token is all of its remotes, never Refresh()
 		// without arguments, which would mean every remote.
 		for _, id := range c.remotes() {
-			if s.b.HasRemote(id) {
+			if s.b.HasRemote(r.Context(), id) {
 				remotes = append(remotes, id)
 			}
 		}
@@ -130,7 +130,7 @@ func (s *server) refresh(r *http.Request, c *caller, p *params) (reply, error) {
 }
 
 // track serves POST /api2/json/remotes/tasks/track.
-func (s *server) track(_ *http.Request, c *caller, p *params) (reply, error) {
+func (s *server) track(r *http.Request, c *caller, p *params) (reply, error) {
 	remote := p.str("remote")
 	text, given := p.single("upid")
 	var upid task.UPID
@@ -167,10 +167,10 @@ func (s *server) track(_ *http.Request, c *caller, p *params) (reply, error) {
 	if err := p.done(); err != nil {
 		return reply{}, err
 	}
-	if err := s.checkRemote(c, remote); err != nil {
+	if err := s.checkRemote(r.Context(), c, remote); err != nil {
 		return reply{}, err
 	}
-	err := s.b.Track(remote, upid)
+	err := s.b.Track(r.Context(), remote, upid)
 	switch {
 	case errors.Is(err, ErrUnknownRemote):
 		return reply{}, unknownRemote(remote)

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/klauspost/compress/zstd"
 
@@ -190,60 +189,44 @@ func (w *Writer) compressed(period int64) bool {
 // 8 MiB and keeps the decoder's buffers small.
 const zstdWindow = 1 << 20
 
-// Encoders and decoders are large (window and hash tables), so Writers
-// share them through pools: a Writer takes one when it first compresses or
-// decompresses and returns it at Close. Both run synchronously
-// (concurrency 1), so the cache starts no goroutines.
-var (
-	encoders = sync.Pool{New: func() any {
+// Encoders and decoders are large (window and hash tables): a Writer
+// creates one when it first compresses or decompresses and releases it at
+// Close. Both run synchronously (concurrency 1), so the cache starts no
+// goroutines. They are not pooled between Writers: a zstd coder holds
+// channels, and one made inside a testing/synctest bubble must not be
+// used outside it (the actors' tests run Writers in bubbles, one after
+// the other); a Writer lives as long as its daemon, so a pool saved little.
+func (w *Writer) encoder() (*zstd.Encoder, error) {
+	if w.enc == nil {
 		enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1), zstd.WithEncoderLevel(zstd.SpeedDefault),
 			zstd.WithWindowSize(zstdWindow))
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("create zstd encoder: %w", err)
 		}
-		return enc
-	}}
-	decoders = sync.Pool{New: func() any {
-		dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
-		if err != nil {
-			return err
-		}
-		return dec
-	}}
-)
-
-func (w *Writer) encoder() (*zstd.Encoder, error) {
-	if w.enc == nil {
-		switch v := encoders.Get().(type) {
-		case *zstd.Encoder:
-			w.enc = v
-		case error:
-			return nil, fmt.Errorf("create zstd encoder: %w", v)
-		}
+		w.enc = enc
 	}
 	return w.enc, nil
 }
 
 func (w *Writer) decoder() (*zstd.Decoder, error) {
 	if w.dec == nil {
-		switch v := decoders.Get().(type) {
-		case *zstd.Decoder:
-			w.dec = v
-		case error:
-			return nil, fmt.Errorf("create zstd decoder: %w", v)
+		dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true))
+		if err != nil {
+			return nil, fmt.Errorf("create zstd decoder: %w", err)
 		}
+		w.dec = dec
 	}
 	return w.dec, nil
 }
 
-// releaseZstd returns the encoder and decoder to their pools.
+// releaseZstd releases the encoder and decoder.
 func (w *Writer) releaseZstd() {
 	if w.enc != nil {
-		encoders.Put(w.enc)
+		w.enc.Close()
 		w.enc = nil
 	}
 	if w.dec != nil {
-		decoders.Put(w.dec)
+		w.dec.Close()
 		w.dec = nil
 	}
 }

@@ -35,6 +35,9 @@ type fsys interface {
 	// SyncDir makes the entries of dir (creations, renames, removals)
 	// durable.
 	SyncDir(dir string) error
+	// Lock takes the exclusive lock of dir (see LockFile) or fails with a
+	// *LockedError; closing the result releases it.
+	Lock(dir string) (io.Closer, error)
 }
 
 // wfile is a file open for writing.

@@ -26,6 +26,8 @@ type memFS struct {
 	durable map[string]*memNode // entries as of the last SyncDir
 	dirOK   bool
 
+	locked bool // Lock is held
+
 	steps   int
 	crashAt int
 	crashed bool
@@ -184,6 +186,23 @@ func (m *memFS) SyncDir(dir string) error {
 	for k, v := range m.names {
 		m.durable[k] = v
 	}
+	return nil
+}
+
+// Lock models flock(2): a second Lock before the first is released fails.
+// Locks are not mutating steps: a power loss releases them.
+func (m *memFS) Lock(dir string) (io.Closer, error) {
+	if m.locked {
+		return nil, &LockedError{Dir: dir}
+	}
+	m.locked = true
+	return memLock{m}, nil
+}
+
+type memLock struct{ m *memFS }
+
+func (l memLock) Close() error {
+	l.m.locked = false
 	return nil
 }
 

@@ -43,6 +43,10 @@ type Options struct {
 	// readers' handle valid across a writer restart.
 	Latest *Latest
 
+	// Faults, when set, injects disk faults into every file operation: for
+	// tests of the layers above the cache (see Faults).
+	Faults *Faults
+
 	// Test knobs.
 	fs    fsys
 	hooks *hooks
@@ -91,6 +95,9 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.fs == nil {
 		o.fs = osFS{}
+	}
+	if o.Faults != nil {
+		o.fs = faultFS{fsys: o.fs, f: o.Faults}
 	}
 	return o, nil
 }

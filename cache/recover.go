@@ -45,6 +45,7 @@ func Open(opts Options) (*Writer, error) {
 		shrunk:  map[int64]bool{},
 		latest:  o.Latest,
 	}
+	w.fs = syncWatch{fsys: w.fs, w: w}
 	if err := w.open(); err != nil {
 		w.closeFiles()
 		return nil, fmt.Errorf("open cache: %w", err)
@@ -63,6 +64,9 @@ func (w *Writer) open() error {
 	start := time.Now()
 	if err := w.fs.MkdirAll(w.dir, dirMode); err != nil {
 		return fmt.Errorf("create directory: %w", err)
+	}
+	if err := w.lock(); err != nil {
+		return err
 	}
 	names, err := w.fs.ReadDir(w.dir)
 	if err != nil {

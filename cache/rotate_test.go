@@ -116,7 +116,7 @@ func checkDay(t *testing.T, dir string, w *Writer, now int64, sent []task.Task) 
 		t.Fatalf("day %d: plain files %v, zst files %v; want %v and %v", today/day, plain, zst, wantPlain, wantZst)
 	}
 	for _, n := range other {
-		if n != JournalFile && n != StateFile {
+		if n != JournalFile && n != StateFile && n != LockFile {
 			t.Fatalf("unexpected file %s", n)
 		}
 	}

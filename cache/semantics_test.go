@@ -484,23 +484,3 @@ func TestCompaction(t *testing.T) {
 		t.Fatalf("after compaction:\n%s", describe(got))
 	}
 }
-
-// TestCheckUPID checks that the cheap validation of constructed UPIDs
-// agrees with parsing their text back (what replaying the journal does).
-func TestCheckUPID(t *testing.T) {
-	rng := rand.New(rand.NewSource(5))
-	parts := []string{"", "a", ":", " ", "/", "-", "é", "\xff", "\t", "x-y", "Z9", "\u00a0"}
-	pick := func() string { return parts[rng.Intn(len(parts))] + parts[rng.Intn(len(parts))] }
-	for range 20000 {
-		u := task.UPID{Kind: task.Kind(1 + rng.Intn(2)), Node: pick(), Type: pick(), ID: pick(), User: pick(),
-			PID: rng.Uint32(), PStart: uint64(rng.Int63n(1 << 37)), StartTime: rng.Int63n(1<<33) - 1<<31}
-		if u.Kind == task.PBS || rng.Intn(10) == 0 {
-			u.TaskID = uint64(rng.Intn(3))
-		}
-		err := checkUPID(&u)
-		p, perr := task.ParseUPID(u.String())
-		if ok := perr == nil && p == u; (err == nil) != ok {
-			t.Fatalf("checkUPID(%+v) = %v, but parsing %q gives %+v, %v", u, err, u.String(), p, perr)
-		}
-	}
-}

@@ -3,6 +3,7 @@ package cache
 import (
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -23,7 +24,7 @@ var ErrFailed = errors.New("cache writer failed")
 //
 // A Writer is NOT safe for concurrent use: exactly one goroutine (the
 // cache-writer actor) calls its methods. Only one Writer (one process) may
-// use a directory at a time.
+// use a directory at a time: Open locks it (see LockFile).
 //
 // When a method fails with an I/O error (anything but invalid input), the
 // Writer refuses further writes with an error wrapping ErrFailed. Close it
@@ -71,6 +72,7 @@ type Writer struct {
 	dirty          map[int64]bool     // periods whose file must be written
 	shrunk         map[int64]bool     // dirty periods that lost tasks to other periods: written last
 
+	lockf    io.Closer // the directory's lock, held from Open to Close
 	journal  wfile
 	jsize    int64
 	jrecords int
@@ -109,6 +111,8 @@ type Stats struct {
 	Merges         int64 // checkpoints (journal merges) since Open
 	Rotations      int64 // rotations since Open
 	Corruptions    int64 // damaged files found since Open (see Corruptions)
+	SlowSyncs      int64 // fsyncs that took SlowSyncThreshold or longer since Open
+	Syncs          int64 // fsyncs that succeeded since Open: a change reached the disk
 
 	LastMerge    time.Duration // duration of the last checkpoint
 	LastRotation time.Duration // duration of the last rotation, compression included
@@ -314,6 +318,7 @@ func (w *Writer) closeFiles() {
 		w.journal = nil
 	}
 	w.releaseZstd()
+	w.unlock()
 }
 
 func (w *Writer) usable() error {

@@ -10,10 +10,12 @@ type CacheStats struct {
 	Files        int   // archive files on disk
 	Rotations    int64 // rotations since the cache was opened
 	Corruptions  int64 // damaged files found since the cache was opened
+	SlowSyncs    int64 // fsyncs over a second since the cache was opened
 }
 
 // ObserveCache records the cache's state: it sets the gauges and advances
-// taskfleet_rotations_total and taskfleet_cache_corruptions_total by what
+// taskfleet_rotations_total, taskfleet_cache_corruptions_total and
+// taskfleet_cache_slow_fsyncs_total by what
 // the cumulative counters grew since the last call (or by their whole
 // value after the writer restarted and they went back).
 func (m *Metrics) ObserveCache(s CacheStats) {
@@ -29,6 +31,7 @@ func (m *Metrics) ObserveCache(s CacheStats) {
 	defer m.cacheMu.Unlock()
 	m.rotations.Add(float64(growth(m.lastCache.Rotations, s.Rotations)))
 	m.corruptions.Add(float64(growth(m.lastCache.Corruptions, s.Corruptions)))
+	m.disk.slowSyncs.Add(float64(growth(m.lastCache.SlowSyncs, s.SlowSyncs)))
 	m.lastCache = s
 }
 

@@ -121,9 +121,13 @@ func TestSnapshotAge(t *testing.T) {
 	if got := testutil.ToFloat64(m.snapshotAge); !math.IsNaN(got) {
 		t.Errorf("snapshot_age_seconds before SetSnapshotAgeFunc = %v, want NaN", got)
 	}
-	m.SetSnapshotAgeFunc(func() time.Duration { return 90 * time.Second })
+	m.SetSnapshotAgeFunc(func() (time.Duration, bool) { return 90 * time.Second, true })
 	if got := testutil.ToFloat64(m.snapshotAge); got != 90 {
 		t.Errorf("snapshot_age_seconds = %v, want 90", got)
+	}
+	m.SetSnapshotAgeFunc(func() (time.Duration, bool) { return 0, false })
+	if got := testutil.ToFloat64(m.snapshotAge); !math.IsNaN(got) {
+		t.Errorf("snapshot_age_seconds without a snapshot = %v, want NaN", got)
 	}
 	m.SetSnapshotAgeFunc(nil)
 	if got := testutil.ToFloat64(m.snapshotAge); !math.IsNaN(got) {
@@ -176,7 +180,7 @@ func TestLint(t *testing.T) {
 	m.ConnectionOpened("east")
 	m.ObserveCache(CacheStats{Tasks: 1, Rotations: 1, Corruptions: 1})
 	m.SetBackfill(1, 2)
-	m.SetSnapshotAgeFunc(func() time.Duration { return time.Second })
+	m.SetSnapshotAgeFunc(func() (time.Duration, bool) { return time.Second, true })
 	problems, err := testutil.GatherAndLint(reg)
 	if err != nil {
 		t.Fatal(err)
@@ -198,7 +202,7 @@ func TestNilMetricsIsNoop(t *testing.T) {
 	m.PollerRestarted("r")
 	m.ObserveCache(CacheStats{Tasks: 1})
 	m.SetBackfill(1, 2)
-	m.SetSnapshotAgeFunc(func() time.Duration { return 0 })
+	m.SetSnapshotAgeFunc(func() (time.Duration, bool) { return 0, true })
 	m.ForgetRemote("r")
 }
 

@@ -87,9 +87,10 @@ func (m *Metrics) SetBackfill(done, total int) {
 
 // SetSnapshotAgeFunc sets the function that taskfleet_snapshot_age_seconds
 // reports at each scrape, typically the time since the cache writer
-// published its latest snapshot. Until it is set the gauge reports NaN.
-// f must be safe for concurrent use and fast: it runs inside the scrape.
-func (m *Metrics) SetSnapshotAgeFunc(f func() time.Duration) {
+// published its latest snapshot; f returns false while there is none, and
+// the gauge reports NaN then, as it does until f is set. f must be safe for
+// concurrent use and fast: it runs inside the scrape.
+func (m *Metrics) SetSnapshotAgeFunc(f func() (age time.Duration, ok bool)) {
 	if m == nil {
 		return
 	}

@@ -51,7 +51,7 @@ func (f *Fleet) WriteDaemonConfig(dir string, opts DaemonOptions) (string, error
 		opts.RefreshInterval = 10 * time.Minute
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "# taskfleet configuration for a simulated fleet (taskfleet-sim).\n")
+	fmt.Fprintf(&b, "# taskfleet configuration for a simulated fleet (taskfleet sim).\n")
 	fmt.Fprintf(&b, "[server]\nlisten = %s\ncache_dir = %s\n\n", tomlString(opts.Listen), tomlString(opts.CacheDir))
 	fmt.Fprintf(&b, "[polling]\ntick = %s\nrefresh_interval = %s\n", tomlString(formatDuration(opts.Tick)), tomlString(formatDuration(opts.RefreshInterval)))
 	for _, r := range f.Remotes() {

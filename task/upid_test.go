@@ -3,6 +3,7 @@ package task
 import (
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/taskfleet/taskfleet/internal/fixtures"
@@ -265,6 +266,45 @@ func TestClassifyStatusFixtures(t *testing.T) {
 		}
 		if got := ClassifyStatus(s.Status).String(); got != want {
 			t.Errorf("ClassifyStatus(%q) = %s, want %s (PDM)", s.Status, got, want)
+		}
+	}
+}
+
+// TestValidateAgreesWithParse checks that Validate accepts a UPID built
+// from fields exactly when its text parses back to the same fields (what
+// the cache's journal replay needs).
+func TestValidateAgreesWithParse(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	parts := []string{"", "a", ":", " ", "/", "-", "é", "\xff", "\t", "x-y", "Z9", "\u00a0"}
+	pick := func() string { return parts[rng.IntN(len(parts))] + parts[rng.IntN(len(parts))] }
+	valid := 0
+	for range 20000 {
+		u := UPID{Kind: Kind(rng.IntN(3)), Node: pick(), Type: pick(), ID: pick(), User: pick(),
+			PID: rng.Uint32(), PStart: uint64(rng.Int64N(1 << 37)), StartTime: rng.Int64N(1<<33) - 1<<31}
+		if u.Kind == PBS || rng.IntN(10) == 0 {
+			u.TaskID = uint64(rng.IntN(3))
+		}
+		err := u.Validate()
+		p, perr := ParseUPID(u.String())
+		if ok := u.Kind != 0 && perr == nil && p == u; (err == nil) != ok {
+			t.Fatalf("Validate(%+v) = %v, but parsing %q gives %+v, %v", u, err, u.String(), p, perr)
+		}
+		if err == nil {
+			valid++
+		} else if ue, ok := err.(*UPIDError); !ok || ue.Part == "" || ue.Input != u.String() {
+			t.Fatalf("Validate(%+v) = %#v, want a *UPIDError with its part and input", u, err)
+		}
+	}
+	if valid < 10 {
+		t.Fatalf("only %d of 20000 generated UPIDs valid: the test does not test", valid)
+	}
+	for _, s := range []string{"UPID:pve1:00000001:00000002:65000000:vzdump:100:root@pam:", "UPID:pbs:000003E8:0000F0A1:00000000:65000000:backup:store\\x3avm-100:root@pam:"} {
+		u, err := ParseUPID(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := u.Validate(); err != nil {
+			t.Errorf("Validate(ParseUPID(%q)) = %v", s, err)
 		}
 	}
 }

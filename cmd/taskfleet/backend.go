@@ -19,8 +19,8 @@ import (
 	"github.com/taskfleet/taskfleet/task"
 )
 
-// Deadlines of the backend's requests to the service, which the API's
-// Backend interface does not bound with a context.
+// Deadlines of the backend's requests to the service, on top of the
+// request's context.
 const (
 	trackTimeout  = 30 * time.Second // the writer answers once the tracking is durable
 	reloadTimeout = time.Minute      // pollers of changed remotes stop and restart
@@ -69,7 +69,7 @@ func (b *backend) service() *taskfleet.Service { return b.svc.Load() }
 func (b *backend) config() *config.Config { return b.cfg.Load() }
 
 // Tasks implements api.Backend.
-func (b *backend) Tasks(f task.Filter) (task.Page, error) {
+func (b *backend) Tasks(_ context.Context, f task.Filter) (task.Page, error) {
 	s := b.service()
 	if s == nil {
 		return task.Page{}, errNotStarted
@@ -78,7 +78,7 @@ func (b *backend) Tasks(f task.Filter) (task.Page, error) {
 }
 
 // Statistics implements api.Backend.
-func (b *backend) Statistics(f task.Filter) (task.Statistics, error) {
+func (b *backend) Statistics(_ context.Context, f task.Filter) (task.Statistics, error) {
 	s := b.service()
 	if s == nil {
 		return task.Statistics{}, errNotStarted
@@ -89,7 +89,7 @@ func (b *backend) Statistics(f task.Filter) (task.Statistics, error) {
 // Track implements api.Backend: it checks that the UPID is of the remote's
 // kind (a PBS UPID cannot be a task of a PVE cluster) before asking the
 // service.
-func (b *backend) Track(remote string, upid task.UPID) error {
+func (b *backend) Track(ctx context.Context, remote string, upid task.UPID) error {
 	s := b.service()
 	if s == nil {
 		return errNotStarted
@@ -101,7 +101,7 @@ func (b *backend) Track(remote string, upid task.UPID) error {
 	if upid.Kind != r.Type {
 		return fmt.Errorf("%w: remote '%s' is a %s remote and the upid a %s one", api.ErrInvalidTask, remote, r.Type, upid.Kind)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), trackTimeout)
+	ctx, cancel := context.WithTimeout(ctx, trackTimeout)
 	defer cancel()
 	err := s.Track(ctx, remote, upid)
 	if errors.Is(err, actors.ErrUnknownRemote) { // removed by a reload meanwhile
@@ -141,7 +141,7 @@ func (b *backend) Refresh(ctx context.Context, wait bool, remotes ...string) ([]
 // Remotes implements api.Backend: one status per configured remote, in
 // the configuration's order. A remote whose poller has not published its
 // health yet is "starting".
-func (b *backend) Remotes() []api.RemoteStatus {
+func (b *backend) Remotes(context.Context) []api.RemoteStatus {
 	var health []actors.Health
 	if s := b.service(); s != nil {
 		health = s.Remotes()
@@ -206,13 +206,16 @@ func unixOrZero(t time.Time) int64 {
 }
 
 // Ready implements api.Backend.
-func (b *backend) Ready() bool {
+func (b *backend) Ready(context.Context) error {
 	s := b.service()
-	return s != nil && s.Ready()
+	if s == nil {
+		return errNotStarted
+	}
+	return s.Readiness()
 }
 
 // HasRemote implements api.Backend.
-func (b *backend) HasRemote(id string) bool {
+func (b *backend) HasRemote(_ context.Context, id string) bool {
 	if s := b.service(); s != nil {
 		return s.HasRemote(id)
 	}
@@ -224,8 +227,11 @@ func (b *backend) HasRemote(id string) bool {
 // configuration file and applies it: remotes are added, removed and
 // restarted, and the API's tokens replaced. An invalid file returns its
 // *config.ValidationError and changes nothing. Settings of [server] and
-// [polling] take effect on the next start (they are logged).
-func (b *backend) Reload() error {
+// [polling] take effect on the next start (they are logged). Once the
+// file is read, the reload runs to its end even if ctx is cancelled (a
+// client that went away), so that the service and the API's tokens never
+// disagree.
+func (b *backend) Reload(ctx context.Context) error {
 	b.reloadMu.Lock()
 	defer b.reloadMu.Unlock()
 	s := b.service()
@@ -239,7 +245,7 @@ func (b *backend) Reload() error {
 	if err := checkListen(cfg, b.listen); err != nil {
 		return fmt.Errorf("%w: %w", api.ErrConfigRejected, err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), reloadTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reloadTimeout)
 	defer cancel()
 	added, removed, changed, err := s.Reload(ctx, cfg)
 	if err != nil {

@@ -191,7 +191,7 @@ func (d *daemon) addTo(g *run.Group) {
 				select {
 				case <-t.C:
 					if s := d.backend.service(); s != nil {
-						p.update(time.Now(), d.backend.Remotes(), s.Snapshot())
+						p.update(time.Now(), d.backend.Remotes(context.Background()), s.Snapshot())
 					}
 				case <-quit:
 					return nil
@@ -265,7 +265,7 @@ func (d *daemon) reload() {
 	log := d.log.With().Str("component", "reload").Logger()
 	log.Info().Str("file", d.backend.path).Msg("SIGHUP: reloading the configuration")
 	d.reloadTLS(log)
-	err := d.backend.Reload()
+	err := d.backend.Reload(context.Background())
 	if err == nil {
 		return
 	}

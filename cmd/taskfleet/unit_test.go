@@ -112,22 +112,23 @@ func TestBackendBeforeStart(t *testing.T) {
 	cfg := config.Default()
 	cfg.Remotes = []config.Remote{{ID: "b", Type: task.PBS}, {ID: "a", Type: task.PVE}}
 	b := newBackend("taskfleet.toml", &cfg, &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 8087}, zerolog.Nop())
-	if b.Ready() {
-		t.Error("ready before the service started")
+	ctx := context.Background()
+	if err := b.Ready(ctx); !errors.Is(err, errNotStarted) {
+		t.Errorf("Ready before the service started = %v, want errNotStarted", err)
 	}
-	if _, err := b.Tasks(task.NewFilter()); !errors.Is(err, errNotStarted) {
+	if _, err := b.Tasks(ctx, task.NewFilter()); !errors.Is(err, errNotStarted) {
 		t.Errorf("Tasks = %v, want errNotStarted", err)
 	}
-	if err := b.Track("a", task.UPID{}); !errors.Is(err, errNotStarted) {
+	if err := b.Track(ctx, "a", task.UPID{}); !errors.Is(err, errNotStarted) {
 		t.Errorf("Track = %v, want errNotStarted", err)
 	}
-	if err := b.Reload(); !errors.Is(err, errNotStarted) {
+	if err := b.Reload(ctx); !errors.Is(err, errNotStarted) {
 		t.Errorf("Reload = %v, want errNotStarted", err)
 	}
-	if !b.HasRemote("a") || b.HasRemote("c") {
+	if !b.HasRemote(ctx, "a") || b.HasRemote(ctx, "c") {
 		t.Error("HasRemote does not follow the configuration")
 	}
-	st := b.Remotes()
+	st := b.Remotes(ctx)
 	if len(st) != 2 || st[0].Remote != "b" || st[0].Type != "pbs" || st[0].State != "starting" || st[1].Remote != "a" {
 		t.Errorf("Remotes = %+v, want b and a starting", st)
 	}
