@@ -216,3 +216,13 @@ func Quote(s string) string {
 	b.WriteByte('"')
 	return b.String()
 }
+
+// ReadSecretFile reads a secret file as the configuration does: trailing
+// white space removed, the content checked. Errors never show it.
+func ReadSecretFile(path string) (Secret, error) {
+	s, err := readSecretFile(path)
+	if err != nil {
+		return "", err
+	}
+	return Secret(s), nil
+}

@@ -41,6 +41,8 @@ func ParseFingerprint(s string) (string, error) {
 		got = fmt.Sprintf("got %q, %d bytes", clipValue(in), len(b))
 	case err == nil:
 		got = fmt.Sprintf("got %d hex digits (%d bytes)", len(h), len(b))
+	case allHex(h):
+		got = fmt.Sprintf("got %d hex digits, an odd number", len(h))
 	}
 	if err == nil && len(b) == 20 {
 		return "", fmt.Errorf("%s: that is a SHA-1 fingerprint; want the SHA-256 one, 32 hex bytes (openssl x509 -noout -fingerprint -sha256)", got)
@@ -74,4 +76,14 @@ func clipValue(s string) string {
 		i--
 	}
 	return s[:i] + "…"
+}
+
+func allHex(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return s != ""
 }

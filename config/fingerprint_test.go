@@ -30,6 +30,7 @@ func TestParseFingerprint(t *testing.T) {
 		{"SHA1 Fingerprint=AB:CD", `got a SHA1 fingerprint: want the SHA-256 one`},
 		{strings.Repeat("AB:", 19) + "AB", `20 bytes: that is a SHA-1 fingerprint`},
 		{want + ":00", `33 bytes: want 32 hex bytes`},
+		{bare + "0", `got 65 hex digits, an odd number: want 32 hex bytes`},
 	} {
 		_, err := ParseFingerprint(c.in)
 		if err == nil || !strings.Contains(err.Error(), c.msg) {

@@ -58,3 +58,9 @@ func (s *nodeServer) permissions(r *http.Request, fl Fault) reply {
 	}
 	return jsonReply(out, -1, 0)
 }
+
+// auditDenied is PVE's answer to /cluster/status for a token without
+// Sys.Audit on /.
+func auditDenied() reply {
+	return pveError(http.StatusForbidden, "Permission check failed (/, Sys.Audit)", nil)
+}

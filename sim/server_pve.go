@@ -54,6 +54,9 @@ func (s *nodeServer) routePVE(r *http.Request, segs []string, fl Fault) reply {
 		}
 		return s.pveNodes()
 	case epClusterStatus:
+		if fl.NoAudit {
+			return auditDenied()
+		}
 		return s.pveClusterStatus()
 	case epClusterTasks:
 		return s.pveClusterTasks(fl)

@@ -6,6 +6,7 @@
 //	taskfleet demo                            a simulated fleet and the daemon, in one process
 //	taskfleet tasks list|stats|track|refresh  a client of a running daemon
 //	taskfleet sim --out DIR                   a simulated fleet, with a configuration for serve
+//	taskfleet remote add|list|remove          edit the remotes of a configuration file
 //	taskfleet check-config FILE               validate a configuration file
 //	taskfleet bench [--quick]                 measure taskfleet against a simulated fleet
 //
@@ -49,6 +50,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return runTasks(ctx, rest, stdout, stderr)
 	case "sim":
 		return runSim(ctx, rest, stdout, stderr)
+	case "remote":
+		return runRemote(ctx, rest, stdout, stderr)
 	case "check-config":
 		return runCheckConfig(rest, stdout, stderr)
 	case "bench":
@@ -82,7 +85,8 @@ Commands:
   demo          run a simulated fleet and the daemon in one process
   tasks         query a running daemon: tasks list|stats|track|refresh
   sim           run a simulated fleet and write a configuration for serve
-  check-config  validate a configuration file and list every problem
+  remote        add a PVE cluster or a PBS to the configuration: remote add|list|remove
+  check-config  validate a configuration file and what serve needs (--connect: the remotes)
   bench         measure taskfleet against a simulated fleet (docs/benchmarks.md)
   help          show this help, or "help COMMAND" for a command's flags
 
