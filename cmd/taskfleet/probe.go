@@ -164,9 +164,9 @@ type version struct {
 
 // clusterMember is an entry of GET /cluster/status.
 type clusterMember struct {
-	Type   string `json:"type"` // "cluster" or "node"
-	Name   string `json:"name"`
-	IP     string `json:"ip"`
+	Type   string  `json:"type"` // "cluster" or "node"
+	Name   string  `json:"name"`
+	IP     string  `json:"ip"`
 	Local  pveBool `json:"local"`
 	Online pveBool `json:"online"`
 }
