@@ -59,12 +59,15 @@ type probe struct {
 	kind    task.Kind
 	tokenID string
 	secret  config.Secret
+	roots   *x509.CertPool // for an endpoint without a pin; nil: system roots
 	hc      *http.Client
 }
 
 // newProbe returns a probe of base that accepts only the certificate
-// with fingerprint pin.
+// with fingerprint pin or, without a pin, one that p.roots (default: the
+// system's) verify.
 func newProbe(base, pin string, kind task.Kind, tokenID string, secret config.Secret, timeout time.Duration) *probe {
+	p := &probe{base: base, kind: kind, tokenID: tokenID, secret: secret}
 	tr := &http.Transport{
 		TLSClientConfig: &tls.Config{
 			InsecureSkipVerify: true, // pinned below instead
@@ -72,6 +75,9 @@ func newProbe(base, pin string, kind task.Kind, tokenID string, secret config.Se
 			VerifyConnection: func(cs tls.ConnectionState) error {
 				if len(cs.PeerCertificates) == 0 {
 					return errors.New("no certificate presented")
+				}
+				if pin == "" {
+					return verifyChain(cs, p.roots)
 				}
 				if got := certFingerprint(cs.PeerCertificates[0]); got != pin {
 					return fmt.Errorf("certificate fingerprint %s, not the confirmed %s", got, pin)
@@ -82,7 +88,18 @@ func newProbe(base, pin string, kind task.Kind, tokenID string, secret config.Se
 		DialContext:         (&net.Dialer{Timeout: 10 * time.Second}).DialContext,
 		TLSHandshakeTimeout: 10 * time.Second,
 	}
-	return &probe{base: base, kind: kind, tokenID: tokenID, secret: secret, hc: &http.Client{Transport: tr, Timeout: timeout}}
+	p.hc = &http.Client{Transport: tr, Timeout: timeout}
+	return p
+}
+
+// verifyChain verifies the presented chain against roots and the host name.
+func verifyChain(cs tls.ConnectionState, roots *x509.CertPool) error {
+	opts := x509.VerifyOptions{Roots: roots, DNSName: cs.ServerName, Intermediates: x509.NewCertPool()}
+	for _, c := range cs.PeerCertificates[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	_, err := cs.PeerCertificates[0].Verify(opts)
+	return err
 }
 
 // close closes the probe's connections.
@@ -188,9 +205,12 @@ func (f *pveBool) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// hasPrivilege reports whether the permissions answer (path → privilege →
-// 1/true) grants priv on path.
-func hasPrivilege(perms map[string]map[string]json.RawMessage, path, priv string) bool {
+// permissions is the answer of GET /access/permissions: path → privilege
+// → 1 (PVE) or true (PBS), meaning granted (and propagated).
+type permissions map[string]map[string]json.RawMessage
+
+// hasPrivilege reports whether perms grant priv on path.
+func hasPrivilege(perms permissions, path, priv string) bool {
 	v, ok := perms[path][priv]
 	if !ok {
 		return false

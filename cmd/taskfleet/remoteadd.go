@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -311,7 +310,7 @@ func (a *remoteAdd) checkAudit(ctx context.Context, p *probe) bool {
 	if a.kind == task.PBS {
 		path = "/system/tasks" // where PBS checks Sys.Audit for the task list
 	}
-	var perms map[string]map[string]json.RawMessage
+	var perms permissions
 	if _, err := p.get(ctx, "access/permissions?path="+url.QueryEscape(path), &perms); err != nil {
 		a.warnf("could not read the token's privileges (%v): make sure it can see every user's tasks", err)
 		a.printFix()
@@ -332,12 +331,11 @@ func (a *remoteAdd) checkAudit(ctx context.Context, p *probe) bool {
 
 // printFix prints the command that gives the token the audit privilege.
 func (a *remoteAdd) printFix() {
-	user, _, _ := strings.Cut(a.flags.tokenID, "!")
+	where := "any node of the cluster (for the user, and for the token if it is privilege-separated)"
 	if a.kind == task.PBS {
-		fmt.Fprintf(a.warn, "Fix it on the Proxmox Backup Server (PBS tokens get what both the user and the token are granted):\n  proxmox-backup-manager acl update / Audit --auth-id %s\n  proxmox-backup-manager acl update / Audit --auth-id '%s'\n", user, a.flags.tokenID)
-		return
+		where = "the Proxmox Backup Server (PBS tokens get what both the user and the token are granted)"
 	}
-	fmt.Fprintf(a.warn, "Fix it on any node of the cluster (for the user, and for the token if it is privilege-separated):\n  pveum acl modify / --roles PVEAuditor --users %s --tokens '%s'\n", user, a.flags.tokenID)
+	fmt.Fprintf(a.warn, "Fix it on %s:\n  %s\n", where, strings.ReplaceAll(fixCommand(a.kind, a.flags.tokenID), " && ", "\n  "))
 }
 
 // discover finds the endpoints: the given one, and for a PVE cluster
