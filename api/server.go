@@ -82,7 +82,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				writeError(rec, errorf(http.StatusInternalServerError, "internal error"))
 			}
 		}
-		ev := s.log.Debug().Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.code()).Dur("duration", time.Since(start))
+		ev := s.log.Debug().Str("method", r.Method).Str("path", r.URL.Path).Int("status", rec.code()).Dur("duration_ms", time.Since(start))
 		if c != nil && c.token != "" {
 			ev = ev.Str("token", c.token)
 		}

@@ -100,7 +100,7 @@ func TestRequestLog(t *testing.T) {
 		first["status"] != float64(200) || first["token"] != "east-team" {
 		t.Errorf("request line = %v", first)
 	}
-	if _, ok := first["duration"]; !ok {
+	if _, ok := first["duration_ms"]; !ok {
 		t.Errorf("request line without duration: %v", first)
 	}
 	if requests[1]["status"] != float64(401) || requests[2]["status"] != float64(500) {
