@@ -173,8 +173,8 @@ func (p *probe) get(ctx context.Context, path string, out any) (string, error) {
 	return server, nil
 }
 
-// version is the answer of GET /version.
-type version struct {
+// versionAnswer is the answer of GET /version.
+type versionAnswer struct {
 	Version string `json:"version"`
 	Release string `json:"release"`
 }

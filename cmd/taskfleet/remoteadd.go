@@ -287,7 +287,7 @@ func (a *remoteAdd) detect(ctx context.Context) (*probe, string, error) {
 	var errs []string
 	for _, k := range kinds {
 		p := newProbe(a.url, a.pin, k, a.flags.tokenID, a.secret, a.flags.timeout)
-		var v version
+		var v versionAnswer
 		_, err := p.get(ctx, "version", &v)
 		if err == nil {
 			a.kind = k

@@ -29,15 +29,15 @@ func colorWanted(w io.Writer) bool {
 	return os.Getenv("TERM") != "dumb"
 }
 
-// terminalWidth returns the width of the terminal w writes to, or 0 when
-// w is not a terminal (no limit). $COLUMNS wins when set.
+// terminalWidth returns the width of the terminal w writes to ($COLUMNS
+// when set), or 0 when w is not a terminal: no limit.
 func terminalWidth(w io.Writer) int {
-	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
-		return n
-	}
 	f, ok := w.(*os.File)
 	if !ok || !isTerminal(f) {
 		return 0
+	}
+	if n, err := strconv.Atoi(os.Getenv("COLUMNS")); err == nil && n > 0 {
+		return n
 	}
 	return fileWidth(f)
 }
