@@ -244,34 +244,6 @@ func printStatistics(out io.Writer, st task.Statistics) error {
 	return nil
 }
 
-// trackFlags registers the flags of tasks track and returns its action.
-func trackFlags(fs *flag.FlagSet) func(context.Context, *client, io.Writer) error {
-	remote := fs.String("remote", "", "the task's remote `id` (optional with a pve:REMOTE!UPID:... upid)")
-	upid := fs.String("upid", "", "the task's `UPID` (required)")
-	return func(ctx context.Context, c *client, out io.Writer) error {
-		if *upid == "" {
-			return usageErr{fmt.Errorf("--upid is required")}
-		}
-		p := url.Values{"upid": {*upid}}
-		if *remote != "" {
-			p.Set("remote", *remote)
-		}
-		a, err := c.call(ctx, http.MethodPost, pathTrack, p)
-		if err != nil {
-			return err
-		}
-		if c.json {
-			return printJSON(out, a.Data)
-		}
-		var tracked string
-		if err := json.Unmarshal(a.Data, &tracked); err != nil {
-			return fmt.Errorf("decode answer: %w", err)
-		}
-		_, err = fmt.Fprintf(out, "tracking %s\n", tracked)
-		return err
-	}
-}
-
 // refreshFlags registers the flags of tasks refresh and returns its action.
 // With --wait, a remote whose refresh failed makes it fail.
 func refreshFlags(fs *flag.FlagSet) func(context.Context, *client, io.Writer) error {
