@@ -87,6 +87,7 @@ func listFlags(fs *flag.FlagSet) func(context.Context, *client, io.Writer) error
 	f.register(fs)
 	limit := fs.Int("limit", task.DefaultLimit, "show at most this many tasks; 0: all")
 	start := fs.Int("start", 0, "skip this many matching tasks")
+	quiet := fs.Bool("q", false, "print only the tasks' UPIDs (pve:REMOTE!UPID:...), one a line, for scripts")
 	return func(ctx context.Context, c *client, out io.Writer) error {
 		now := time.Now()
 		p, err := f.params(now)
@@ -105,6 +106,14 @@ func listFlags(fs *flag.FlagSet) func(context.Context, *client, io.Writer) error
 		var items []api.TaskListItem
 		if err := json.Unmarshal(a.Data, &items); err != nil {
 			return fmt.Errorf("decode tasks: %w", err)
+		}
+		if *quiet {
+			for _, it := range items {
+				if _, err := fmt.Fprintln(out, it.UPID); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 		total := len(items)
 		if a.Total != nil {
