@@ -182,3 +182,27 @@ func TestTableColorAndWidth(t *testing.T) {
 		t.Errorf("table:\n%q\nwant\n%q", b.String(), want)
 	}
 }
+
+// TestPrintStatisticsThousands: the statistics table has thousands
+// separators, right-aligned counts, and no colour in a pipe.
+func TestPrintStatisticsThousands(t *testing.T) {
+	st := task.Statistics{
+		ByType:   map[string]task.Counts{"vzdump": {OK: 1234567, Warning: 12, Error: 3456}},
+		ByRemote: map[string]task.Counts{"pve-c001": {OK: 1234567, Warning: 12, Error: 3456}},
+	}
+	var b bytes.Buffer
+	if err := printStatistics(&b, st); err != nil {
+		t.Fatal(err)
+	}
+	want := `TYPE           OK  WARNING  ERROR  UNKNOWN      TOTAL
+vzdump  1,234,567       12  3,456        0  1,238,035
+all     1,234,567       12  3,456        0  1,238,035
+
+REMOTE           OK  WARNING  ERROR  UNKNOWN      TOTAL
+pve-c001  1,234,567       12  3,456        0  1,238,035
+all       1,234,567       12  3,456        0  1,238,035
+`
+	if b.String() != want {
+		t.Errorf("statistics:\n%s\nwant\n%s", b.String(), want)
+	}
+}
