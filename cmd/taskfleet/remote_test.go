@@ -3,14 +3,18 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/taskfleet/taskfleet/api"
 	"github.com/taskfleet/taskfleet/config"
 	"github.com/taskfleet/taskfleet/sim"
 )
@@ -185,6 +189,15 @@ func TestRemoteAdd(t *testing.T) {
 			t.Errorf("serve fetched no tasks of %s", r.Remote)
 		}
 	}
+	// A remote whose node list fails says so once ("list nodes: list
+	// nodes:" was said twice).
+	fleet.SetFault("pve-c001", "", sim.Fault{Status: 500})
+	var failed []api.RefreshResult
+	c.do(http.MethodPost, "/api2/json/remotes/tasks/refresh", "", url.Values{"wait": {"1"}, "remotes": {"pve-c001"}}).ok(t, &failed)
+	if len(failed) != 1 || !strings.Contains(failed[0].Error, "list nodes: ") || strings.Count(failed[0].Error, "list nodes:") != 1 {
+		t.Errorf("refresh of a remote whose node list fails: %+v", failed)
+	}
+	fleet.SetFault("pve-c001", "", sim.Fault{})
 	// With serve running, its address is taken by a taskfleet: fine.
 	if code, stdout, _ := runCmd("check-config", path); code != exitOK {
 		t.Errorf("check-config while serve runs: exit %d:\n%s", code, stdout)
@@ -193,6 +206,16 @@ func TestRemoteAdd(t *testing.T) {
 	if code := <-exited; code != exitOK {
 		t.Errorf("serve exited with %d", code)
 	}
+
+	// --connect names the endpoint, its line and the error class of a
+	// certificate that is not the pinned one.
+	fleet.SetFault("pbs001", "", sim.Fault{WrongCert: true})
+	code, stdout, _ = runCmd("check-config", "--connect", path)
+	pbsLine := strings.Count(string(data[:strings.Index(string(data), `{ url = "`+pbs.Endpoints[0].URL)]), "\n") + 1
+	if want := fmt.Sprintf("%s:%d: remote \"pbs001\": endpoints[0]: cert_mismatch: %s", path, pbsLine, pbs.Endpoints[0].URL); code != exitFailure || !strings.Contains(stdout, want) {
+		t.Errorf("check-config --connect with a wrong certificate: exit %d:\n%s\nwant a line starting %s", code, stdout, want)
+	}
+	fleet.SetFault("pbs001", "", sim.Fault{})
 
 	// remote list, remove.
 	if code, stdout, _ := runCmd("remote", "list", "--config", path); code != exitOK || !strings.Contains(stdout, "pve-c001  pve   3") || !strings.Contains(stdout, "pbs001") {
