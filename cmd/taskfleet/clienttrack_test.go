@@ -206,3 +206,16 @@ all       1,234,567       12  3,456        0  1,238,035
 		t.Errorf("statistics:\n%s\nwant\n%s", b.String(), want)
 	}
 }
+
+// TestVersion: taskfleet version and --version print the version, the
+// commit (or why there is none) and the Go version.
+func TestVersion(t *testing.T) {
+	for _, arg := range []string{"version", "--version"} {
+		var stdout, stderr bytes.Buffer
+		code := dispatch(context.Background(), []string{arg}, &stdout, &stderr)
+		out := stdout.String()
+		if code != exitOK || !strings.HasPrefix(out, "taskfleet ") || !strings.Contains(out, "\ncommit  ") || !strings.Contains(out, "\ngo      go1.") {
+			t.Errorf("taskfleet %s: exit %d:\n%s", arg, code, out)
+		}
+	}
+}

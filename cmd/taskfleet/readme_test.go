@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -123,5 +124,41 @@ func TestREADMEDemoCommands(t *testing.T) {
 	p.signal(syscall.SIGINT)
 	if code := p.wait(30 * time.Second); code != 0 {
 		t.Errorf("demo exit code %d after SIGINT", code)
+	}
+}
+
+// TestREADMEGoSnippetBuilds compiles the README's embedding example, as a
+// package of the module (an overlay, nothing is written into the tree):
+// a missing import or a wrong name fails.
+func TestREADMEGoSnippetBuilds(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(data), "## Embedding it as a library")
+	_, rest, ok2 := strings.Cut(rest, "```go\n")
+	code, _, ok3 := strings.Cut(rest, "```")
+	if !ok || !ok2 || !ok3 {
+		t.Fatal("README.md: no ```go block in the embedding section")
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, "snippet.go")
+	if err := os.WriteFile(src, []byte("package readmesnippet\n\n"+code), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	target, err := filepath.Abs(filepath.Join("..", "..", "internal", "readmesnippet", "snippet.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	overlay, _ := json.Marshal(map[string]any{"Replace": map[string]string{target: src}})
+	ov := filepath.Join(dir, "overlay.json")
+	if err := os.WriteFile(ov, overlay, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("go", "build", "-overlay", ov, "./internal/readmesnippet/")
+	cmd.Dir = filepath.Join("..", "..")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("the README's embedding example does not build: %v\n%s", err, out)
 	}
 }
