@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -94,6 +95,12 @@ func trackFlags(fs *flag.FlagSet) func(context.Context, *client, io.Writer) erro
 	}
 }
 
+// lostAfter is how many polls in a row may find the task neither finished
+// in the cache nor tracked before waitTask gives up (a task the remote no
+// longer knows): the daemon records a finished task before it stops
+// tracking it, so one such poll can be a race, several cannot.
+const lostAfter = 3
+
 // waitTask asks the daemon every interval for the tracked task until it
 // has finished, and returns it.
 func waitTask(ctx context.Context, c *client, tracked string, interval time.Duration) (api.TaskListItem, error) {
@@ -105,6 +112,7 @@ func waitTask(ctx context.Context, c *client, tracked string, interval time.Dura
 	p := url.Values{"remote": {ru.Remote}, "since": {start}, "until": {start}, "limit": {"0"}}
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	lost := 0
 	for {
 		a, err := c.call(ctx, http.MethodGet, pathList, p)
 		if err != nil {
@@ -114,10 +122,17 @@ func waitTask(ctx context.Context, c *client, tracked string, interval time.Dura
 		if err := json.Unmarshal(a.Data, &items); err != nil {
 			return api.TaskListItem{}, fmt.Errorf("decode tasks: %w", err)
 		}
+		found := false
 		for _, it := range items {
 			if it.UPID == tracked && it.EndTime != nil {
 				return it, nil
 			}
+			found = found || it.UPID == tracked
+		}
+		if found || stillTracked(ctx, c, ru.Remote, tracked) {
+			lost = 0
+		} else if lost++; lost >= lostAfter {
+			return api.TaskListItem{}, fmt.Errorf("%s is no longer tracked and not in the cache: the remote does not know it (see the daemon's log)", tracked)
 		}
 		select {
 		case <-ctx.Done():
@@ -125,6 +140,25 @@ func waitTask(ctx context.Context, c *client, tracked string, interval time.Dura
 		case <-t.C:
 		}
 	}
+}
+
+// stillTracked reports whether the daemon tracks the task (true when it
+// cannot tell).
+func stillTracked(ctx context.Context, c *client, remote, tracked string) bool {
+	a, err := c.call(ctx, http.MethodGet, pathStatus, nil)
+	if err != nil {
+		return true
+	}
+	var st []api.RemoteStatus
+	if json.Unmarshal(a.Data, &st) != nil {
+		return true
+	}
+	for _, s := range st {
+		if s.Remote == remote {
+			return slices.Contains(s.Tracked, tracked)
+		}
+	}
+	return false
 }
 
 // printFinished prints a finished task's status; a task that did not end

@@ -57,11 +57,17 @@ func (d *fakeDaemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		u, _ := task.ParseUPID(trackedUPID)
 		it := api.NewTaskListItem(task.Task{Remote: "pve-east", UPID: u})
 		d.polls++
+		if d.status == "lost" {
+			write(200, map[string]any{"data": []any{}, "total": 0})
+			return
+		}
 		if d.polls >= 3 {
 			end := u.StartTime + 192
 			it.EndTime, it.Status = &end, &d.status
 		}
 		write(200, map[string]any{"data": []any{it}, "total": 1})
+	case r.URL.Path == pathStatus && d.status == "lost":
+		write(200, map[string]any{"data": []api.RemoteStatus{{Remote: "pve-east", Type: "pve", State: "up"}}})
 	case r.URL.Path == pathStatus:
 		write(200, map[string]any{"data": []api.RemoteStatus{
 			{Remote: "pbs-1", Type: "pbs", State: "down", LastError: "connect: connection refused", LastErrorTime: time.Now().Unix() - 30, ConsecutiveFailures: 12, Nodes: []string{"localhost"}},
@@ -95,6 +101,17 @@ func TestTrackWait(t *testing.T) {
 		if c.code != exitOK && !strings.Contains(stderr.String(), "failed: job errors") {
 			t.Errorf("failed task: stderr %q", stderr.String())
 		}
+	}
+}
+
+// TestTrackWaitLost: a task that is neither in the cache nor tracked any
+// more ends the wait with an error instead of waiting forever.
+func TestTrackWaitLost(t *testing.T) {
+	_, base := startFake(t, "lost")
+	var stdout, stderr bytes.Buffer
+	code := dispatch(context.Background(), []string{"tasks", "track", "--url", base, "--upid", trackedRU, "--wait", "--interval", "10ms"}, &stdout, &stderr)
+	if code != exitFailure || !strings.Contains(stderr.String(), "is no longer tracked and not in the cache") {
+		t.Errorf("exit %d, stderr %q", code, stderr.String())
 	}
 }
 
