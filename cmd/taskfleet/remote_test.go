@@ -267,3 +267,37 @@ func TestCheckConfigWhatServeNeeds(t *testing.T) {
 		t.Errorf("serve: exit %d:\n%s", code, stderr)
 	}
 }
+
+// TestRemoteRemoveRefusesBreakingEdit: a remote an [[api_token]] names
+// is not removed, and the file stays as it was.
+func TestRemoteRemoveRefusesBreakingEdit(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "taskfleet.toml")
+	src := `[server]
+cache_dir = "cache"
+
+# East.
+[[remote]]
+id = "pve-east"
+type = "pve"
+token_id = "taskfleet@pve!poll"
+token_secret = "0123456789abcdef0123"
+endpoints = [ { url = "https://192.0.2.10:8006" } ]
+
+[[api_token]]
+id = "team"
+secret = "team-secret-0123456789"
+remotes = ["pve-east"]
+`
+	os.WriteFile(path, []byte(src), 0o600)
+	code, _, stderr := runCmd("remote", "remove", "--config", path, "pve-east")
+	if code != exitFailure || !strings.Contains(stderr, "would be invalid") || !strings.Contains(stderr, "api_token[0].remotes[0]: no remote has this id") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr)
+	}
+	if data, _ := os.ReadFile(path); string(data) != src {
+		t.Errorf("the file changed:\n%s", data)
+	}
+	if code, stdout, _ := runCmd("remote", "remove", "--dry-run", "--config", "/nonexistent.toml", "x"); code != exitFailure {
+		t.Errorf("missing file: exit %d %s", code, stdout)
+	}
+}
