@@ -192,14 +192,17 @@ func newProblems(path string, before, after []byte, from int) []string {
 	return out
 }
 
+// stdin is where confirm reads the answer (a test's pseudo-terminal).
+var stdin = os.Stdin
+
 // confirm asks a yes/no question on the terminal; false when stdin is
 // not a terminal.
 func confirm(stdout io.Writer, question string) bool {
-	if !isTerminal(os.Stdin) {
+	if !isTerminal(stdin) {
 		return false
 	}
 	fmt.Fprintf(stdout, "%s [y/N] ", question)
-	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	line, err := bufio.NewReader(stdin).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {
 		return false
 	}

@@ -6,15 +6,27 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/taskfleet/taskfleet/config"
+	"github.com/taskfleet/taskfleet/sim"
 )
 
 // openPTY returns the terminal side of a new pseudo-terminal, with its
 // controlling side drained in the background.
 func openPTY(t *testing.T) *os.File {
+	tty, _ := openPTYPair(t)
+	return tty
+}
+
+// openPTYPair returns both sides of a new pseudo-terminal: what is
+// written to the controlling side is the terminal's input.
+func openPTYPair(t *testing.T) (*os.File, *os.File) {
 	t.Helper()
 	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
 	if err != nil {
@@ -44,7 +56,39 @@ func openPTY(t *testing.T) *os.File {
 			}
 		}
 	}()
-	return tty
+	return tty, ptmx
+}
+
+// TestRemoteAddAsksOnTerminal: without --fingerprint, remote add asks
+// on the terminal whether to trust the certificate: "y" adds the
+// remote, anything else refuses.
+func TestRemoteAddAsksOnTerminal(t *testing.T) {
+	tty, ptmx := openPTYPair(t)
+	old := stdin
+	stdin = tty
+	defer func() { stdin = old }()
+	fleet := portFleet(t, sim.Config{Seed: 14, PVEClusters: 1, History: time.Hour, IndexSize: 50})
+	r := fleet.Remotes()[0]
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "s")
+	os.WriteFile(secret, []byte(r.TokenSecret), 0o600)
+	path := filepath.Join(dir, "taskfleet.toml")
+	for _, c := range []struct {
+		answer string
+		code   int
+	}{{"n\n", exitFailure}, {"y\n", exitOK}} {
+		if _, err := ptmx.Write([]byte(c.answer)); err != nil {
+			t.Fatal(err)
+		}
+		code, stdout, stderr := runCmd("remote", "add", "--config", path, "--token-id", r.TokenID, "--token-secret-file", secret, r.Endpoints[0].URL)
+		if code != c.code || !strings.Contains(stdout, "Trust this certificate? [y/N]") {
+			t.Errorf("answer %q: exit %d, want %d:\n%s%s", c.answer, code, c.code, stdout, stderr)
+		}
+	}
+	cfg, err := config.Load(path)
+	if err != nil || len(cfg.Remotes) != 1 || len(cfg.Remotes[0].Endpoints) != 3 {
+		t.Fatalf("after yes: %v", err)
+	}
 }
 
 // TestColorOnTerminalOnly: colour and the width limit apply to a
