@@ -236,3 +236,16 @@ func TestVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestReorderFlags: flags after the arguments are parsed too
+// ("check-config FILE --connect", "remote add URL --fingerprint FP").
+func TestReorderFlags(t *testing.T) {
+	fs := newFlagSet("x", "", "", &bytes.Buffer{})
+	fs.Bool("connect", false, "")
+	fs.Duration("timeout", 0, "")
+	got := reorderFlags(fs, []string{"FILE", "--connect", "--timeout", "5s", "--", "-z"})
+	want := []string{"--connect", "--timeout", "5s", "FILE", "--", "-z"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("reorderFlags = %q, want %q", got, want)
+	}
+}

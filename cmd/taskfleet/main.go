@@ -98,8 +98,8 @@ Commands:
   version       the version, the commit and the Go version (also --version)
   help          show this help, or "help COMMAND" for a command's flags
 
-Every command takes --log-format json|console and --log-level
-debug|info|warn|error. See README.md and docs/ for the configuration and
+The daemon and client commands take --log-format json|console and
+--log-level debug|info|warn|error. See README.md and docs/ for the configuration and
 the API.
 `)
 }

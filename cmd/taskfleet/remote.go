@@ -124,7 +124,7 @@ func runRemoteRemove(args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("remote remove", "[flags] ID", remoteRemoveAbout, stderr)
 	path := fs.String("config", "taskfleet.toml", "configuration `file`")
 	dryRun := fs.Bool("dry-run", false, "print the block that would be removed; change nothing")
-	if code, done := parseFlags(fs, args); done {
+	if code, done := parseFlags(fs, reorderFlags(fs, args)); done {
 		return code
 	}
 	if fs.NArg() != 1 {

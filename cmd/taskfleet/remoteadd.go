@@ -55,7 +55,7 @@ func runRemoteAdd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.StringVar(&f.fingerprint, "fingerprint", "", "the certificate's expected SHA-256 `fingerprint` (any form: AB:CD:…, lower case, no colons, openssl's)")
 	fs.BoolVar(&f.dryRun, "dry-run", false, "print the [[remote]] block instead of adding it")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "give up on a request after this long")
-	if code, done := parseFlags(fs, args); done {
+	if code, done := parseFlags(fs, reorderFlags(fs, args)); done {
 		return code
 	}
 	if fs.NArg() != 1 {
