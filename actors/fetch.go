@@ -68,7 +68,7 @@ func (j *fetchJob) run(ctx context.Context) *messages.FetchFinished {
 		ns, err := j.client.Nodes(ctx)
 		res.Requests++
 		if err != nil {
-			res.Err, res.Duration = fmt.Errorf("list nodes: %w", err), time.Since(start)
+			res.Err, res.Duration = err, time.Since(start) // already "list nodes: ..."
 			return res
 		}
 		nodes = nodes[:0:0]

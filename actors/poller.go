@@ -326,9 +326,9 @@ func (p *poller) failed(err error) {
 	d := p.backoff.failed()
 	p.nextTry = time.Now().Add(d)
 	if p.health.State != StateDown {
-		p.deps.log.Warn().Err(err).Dur("retry_in", d).Msg("remote down")
+		p.deps.log.Warn().Err(err).Dur("retry_in_ms", d).Msg("remote down")
 	} else {
-		p.deps.log.Debug().Err(err).Dur("retry_in", d).Int("failures", p.health.ConsecutiveFailures+1).Msg("poll failed")
+		p.deps.log.Debug().Err(err).Dur("retry_in_ms", d).Int("failures", p.health.ConsecutiveFailures+1).Msg("poll failed")
 	}
 	p.health.State = StateDown
 	p.health.ConsecutiveFailures++

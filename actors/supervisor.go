@@ -184,7 +184,7 @@ func (s *supervisor) tick(c actor.Context, m *messages.Tick) {
 	}
 	if late := time.Since(m.At); late > s.cfg.Polling.Tick {
 		// The mailbox was busy past the next tick: skip, never queue.
-		s.env.Log.Debug().Dur("late", late).Msg("tick skipped")
+		s.env.Log.Debug().Dur("late_ms", late).Msg("tick skipped")
 		return
 	}
 	for id, pid := range s.pollers {

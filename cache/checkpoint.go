@@ -95,7 +95,7 @@ func (w *Writer) checkpoint() error {
 	w.cutoffsShared = true
 	w.stats.Merges++
 	w.stats.LastMerge = time.Since(start)
-	w.log.Debug().Int("tasks", tasks).Dur("duration", w.stats.LastMerge).Msg("task cache journal merged")
+	w.log.Debug().Int("tasks", tasks).Dur("duration_ms", w.stats.LastMerge).Msg("task cache journal merged")
 	return nil
 }
 

@@ -118,7 +118,7 @@ func (w *Writer) open() error {
 		return err
 	}
 	w.log.Info().Str("file", w.dir).Int("tasks", w.latest.Load().Len()).
-		Dur("duration", time.Since(start)).Msg("task cache opened")
+		Dur("duration_ms", time.Since(start)).Msg("task cache opened")
 	return nil
 }
 

@@ -35,7 +35,7 @@ func (w *Writer) MaybeRotate() (bool, error) {
 	w.stats.Rotations++
 	w.stats.LastRotation = time.Since(start)
 	w.log.Info().Str("file", archiveName(cur, w.compressed(cur))).
-		Dur("duration", w.stats.LastRotation).Msg("task cache rotated")
+		Dur("duration_ms", w.stats.LastRotation).Msg("task cache rotated")
 	return true, nil
 }
 

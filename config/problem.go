@@ -19,7 +19,7 @@ type Problem struct {
 }
 
 // String formats the problem as
-// `taskfleet.toml:12: remote "pve-east": endpoints[1].fingerprint: want 32 colon-separated hex bytes`.
+// `taskfleet.toml:12: remote "pve-east": endpoints[1].fingerprint: want 32 hex bytes`.
 func (p Problem) String() string {
 	var b strings.Builder
 	if p.File != "" {

@@ -177,11 +177,12 @@ func validateEndpoints(r *Remote, path string, ps *problems) {
 			}
 		}
 		if e.Fingerprint != "" {
-			fp, ok := normalizeFingerprint(e.Fingerprint)
-			if !ok {
-				ps.add(ep+".fingerprint", "want 32 colon-separated hex bytes (the certificate's SHA-256 fingerprint)")
+			fp, err := ParseFingerprint(e.Fingerprint)
+			if err != nil {
+				ps.add(ep+".fingerprint", "%v", err)
+			} else {
+				e.Fingerprint = fp
 			}
-			e.Fingerprint = fp
 		}
 	}
 }
@@ -215,25 +216,6 @@ func normalizeURL(raw string, kind task.Kind) (string, error) {
 		return "", fmt.Errorf("want a port number from 1 to 65535")
 	}
 	return "https://" + net.JoinHostPort(u.Hostname(), port), nil
-}
-
-// normalizeFingerprint checks a SHA-256 fingerprint "AB:CD:..." and
-// returns it in upper case.
-func normalizeFingerprint(fp string) (string, bool) {
-	parts := strings.Split(fp, ":")
-	if len(parts) != 32 {
-		return fp, false
-	}
-	for _, p := range parts {
-		if len(p) != 2 || !isHex(p[0]) || !isHex(p[1]) {
-			return fp, false
-		}
-	}
-	return strings.ToUpper(fp), true
-}
-
-func isHex(c byte) bool {
-	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
 }
 
 // checkCAFile checks that a CA file is readable and holds a certificate.

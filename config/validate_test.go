@@ -39,7 +39,7 @@ func TestProblems(t *testing.T) {
 		{
 			name: "bad fingerprint",
 			edit: [2]string{`{ url = "https://192.0.2.11:8006" }`, `{ url = "https://192.0.2.11:8006", fingerprint = "AB:CD" }`},
-			want: []string{`taskfleet.toml:11: remote "pve-east": endpoints[1].fingerprint: want 32 colon-separated hex bytes (the certificate's SHA-256 fingerprint)`},
+			want: []string{`taskfleet.toml:11: remote "pve-east": endpoints[1].fingerprint: got "AB:CD", 2 bytes: want 32 hex bytes, the certificate's SHA-256 fingerprint ("AB:CD:…", with or without colons, or openssl's "sha256 Fingerprint=AB:…")`},
 		},
 		{
 			name: "http url and duplicate endpoint",

@@ -49,6 +49,17 @@ type Config struct {
 	// 3 s; the default 0 answers at once.
 	AuthFailureDelay time.Duration
 
+	// SlotOffset shifts the loopback addresses of the nodes: the first
+	// node listens on the address of slot SlotOffset+1 (slot 1 is
+	// 127.0.1.1, slot 255 is 127.0.2.1). Tests that need the real ports
+	// (8006, 8007) while other fleets run pick a random offset.
+	SlotOffset int
+	// CertFile, when set, keeps the fleet's key and its nodes'
+	// certificates in this PEM file: read when it exists, so a restarted
+	// fleet presents the same certificates (and fingerprints), and
+	// written when it does not hold them all. See certfile.go.
+	CertFile string
+
 	// Logger receives server start/stop and fault changes at debug
 	// level; the zero value logs nothing.
 	Logger zerolog.Logger
@@ -67,6 +78,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.TaskRate > maxTaskRate {
 		return c, fmt.Errorf("task rate %g per hour: at most %d", c.TaskRate, maxTaskRate)
+	}
+	if c.SlotOffset < 0 || c.SlotOffset > maxSlotOffset {
+		return c, fmt.Errorf("slot offset %d: want 0 to %d", c.SlotOffset, maxSlotOffset)
 	}
 	if c.PVEClusters+c.PBSServers > maxRemotes {
 		return c, fmt.Errorf("%d remotes: at most %d", c.PVEClusters+c.PBSServers, maxRemotes)
@@ -90,4 +104,6 @@ const (
 	maxNodes    = 64     // nodes per cluster, AddNode included
 	maxRemotes  = 100000 // remotes per fleet
 	maxTaskRate = 1000   // tasks per node and hour: keeps pids and PBS task counters apart
+
+	maxSlotOffset = 254 * 60000 // 127.234.97.1: room for 5000 more blocks of 254 addresses below 127.255.255.254
 )

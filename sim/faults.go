@@ -55,6 +55,11 @@ type Fault struct {
 	// one with an invalid upid and one without starttime. Neither is part
 	// of the ground truth.
 	BadItems bool
+	// NoAudit is a token that sees only its own tasks: it lacks the audit
+	// privilege (PVE: Sys.Audit on /; PBS: Sys.Audit on /system/tasks,
+	// given by the Audit role), so task lists hide every other user's
+	// tasks and /access/permissions does not list it. See audit.go.
+	NoAudit bool
 }
 
 // Sizes and rates of the body faults.

@@ -114,8 +114,14 @@ func New(cfg Config) (*Fleet, error) {
 	now := cfg.Now().Unix()
 	f.clock.Store(now)
 	from := now - int64(cfg.History.Seconds())
-	if f.key, err = newKey(); err != nil {
+	stored, err := loadCertFile(cfg.CertFile)
+	if err != nil {
 		return nil, fmt.Errorf("new fleet: %w", err)
+	}
+	if f.key = stored.key; f.key == nil {
+		if f.key, err = newKey(); err != nil {
+			return nil, fmt.Errorf("new fleet: %w", err)
+		}
 	}
 	impostorKey, err := newKey()
 	if err != nil {
@@ -135,8 +141,14 @@ func New(cfg Config) (*Fleet, error) {
 		r := f.newRemote(task.PBS, fmt.Sprintf("pbs%03d", i))
 		nodes = append(nodes, f.newNode(r, from))
 	}
-	if err := f.certify(nodes); err != nil {
+	fresh := stored.assign(nodes)
+	if err := f.certify(fresh); err != nil {
 		return nil, fmt.Errorf("new fleet: %w", err)
+	}
+	if cfg.CertFile != "" && (len(fresh) > 0 || stored.key == nil) {
+		if err := writeCertFile(cfg.CertFile, f.key, nodes); err != nil {
+			return nil, fmt.Errorf("new fleet: %w", err)
+		}
 	}
 	return f, nil
 }
@@ -187,7 +199,7 @@ func (f *Fleet) newNode(r *remote, from int64) *node {
 		name = r.id + "-n" + strconv.Itoa(num)
 	}
 	f.nextSlot++
-	ip, port := slotAddr(f.nextSlot), 8006
+	ip, port := slotAddr(f.cfg.SlotOffset+f.nextSlot), 8006
 	if r.kind == task.PBS {
 		port = 8007
 	}

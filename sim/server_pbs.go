@@ -51,6 +51,9 @@ func (s *nodeServer) routePBS(r *http.Request, segs []string, fl Fault) reply {
 	case epTaskStatus:
 		return s.pbsTaskStatus(segs[3])
 	}
+	if isPermissions(segs) {
+		return s.permissions(r, fl)
+	}
 	if len(segs) == 1 && segs[0] == "version" {
 		return jsonReply(map[string]string{"version": "3.2.4", "release": "3.2", "repoid": "4940514b0f05d6cd"}, -1, 0)
 	}
@@ -92,6 +95,9 @@ func (s *nodeServer) pbsTasks(r *http.Request, fl Fault) reply {
 	skipped := 0
 	// visit returns false to stop iterating.
 	visit := func(rp *rec, running bool) bool {
+		if hiddenTask(fl, rp) {
+			return true
+		}
 		start := int64(rp.start)
 		if lq.hasUntil && start > lq.until {
 			return true

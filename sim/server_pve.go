@@ -54,9 +54,12 @@ func (s *nodeServer) routePVE(r *http.Request, segs []string, fl Fault) reply {
 		}
 		return s.pveNodes()
 	case epClusterStatus:
+		if fl.NoAudit {
+			return auditDenied()
+		}
 		return s.pveClusterStatus()
 	case epClusterTasks:
-		return s.pveClusterTasks()
+		return s.pveClusterTasks(fl)
 	case epTaskList, epTaskStatus:
 		target, rep, ok := s.pveTarget(segs[1])
 		if !ok {
@@ -66,6 +69,9 @@ func (s *nodeServer) routePVE(r *http.Request, segs []string, fl Fault) reply {
 			return s.pveTasks(r, target, fl)
 		}
 		return s.pveTaskStatus(target, segs[3])
+	}
+	if isPermissions(segs) {
+		return s.permissions(r, fl)
 	}
 	if len(segs) == 1 && segs[0] == "version" {
 		return jsonReply(map[string]string{"version": "8.3.2", "release": "8.3", "repoid": "3e76eec21c4a14a7"}, -1, 0)
@@ -125,6 +131,9 @@ func (s *nodeServer) pveTasks(r *http.Request, n *node, fl Fault) reply {
 	var items []any
 	count := 0
 	visit := func(rp *rec, running bool) {
+		if hiddenTask(fl, rp) {
+			return
+		}
 		full := a.userName(rp)
 		user, tokenID := full, ""
 		status := ""
@@ -237,7 +246,7 @@ func (s *nodeServer) pveTaskStatus(n *node, upid string) reply {
 
 // pveClusterTasks answers GET /cluster/tasks: per online node its running
 // tasks, topped up with its most recently finished ones to 25.
-func (s *nodeServer) pveClusterTasks() reply {
+func (s *nodeServer) pveClusterTasks(fl Fault) reply {
 	const perNode = 25
 	now := s.f.now()
 	items := []any{}
@@ -249,6 +258,9 @@ func (s *nodeServer) pveClusterTasks() reply {
 		a.mu.Lock()
 		a.advance(now)
 		add := func(rp *rec, running bool) {
+			if hiddenTask(fl, rp) {
+				return
+			}
 			u := a.upid(rp)
 			it := pveTaskItem{
 				UPID: u.String(), Node: n.name, PID: u.PID, PStart: u.PStart, StartTime: u.StartTime,

@@ -77,7 +77,7 @@ func TestCheckConfig(t *testing.T) {
 		bad + `:12: remote[0].token_id: want an API token id`,
 		bad + `:14: remote[0].tokensecret: unknown key`,
 		bad + `:16: remote[0].endpoints[0].url: want an "https://" URL`,
-		bad + `:16: remote[0].endpoints[0].fingerprint: want 32 colon-separated hex bytes`,
+		bad + `:16: remote[0].endpoints[0].fingerprint: got `,
 		bad + `:23: remote "pbs1": token_secret_file: read secret: open ` + filepath.Join(dir, "missing.secret"),
 		bad + `:24: remote "pbs1": endpoints: a pbs remote is one server`,
 		bad + `:27: remote "pbs1": id: duplicate id: remote[1] (line 20) has it too`,

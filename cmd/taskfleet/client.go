@@ -22,8 +22,11 @@ const tasksAbout = `Query a running taskfleet daemon:
 
   tasks list     tasks, newest first, with filters
   tasks stats    counts of finished tasks by type and by remote
-  tasks track    poll a task on every tick until it finishes
+  tasks track    poll a task on every tick until it finishes (--wait: wait
+                 for it and print its status; exit 1 if it failed)
+  tasks untrack  stop polling a tracked task
   tasks refresh  fetch remotes now
+  remotes        the health of each remote (taskfleet remotes)
 
 Tables by default, --json for the answer's data. The token is read from
 --token-file or the environment variable TASKFLEET_TOKEN, never from the
@@ -47,7 +50,7 @@ func runTasks(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if len(args) > 0 {
 			w = stdout
 		}
-		fmt.Fprintf(w, "Usage: taskfleet tasks list|stats|track|refresh [flags]\n\n%s\n\nRun 'taskfleet tasks list -h' for a sub-command's flags.\n", tasksAbout)
+		fmt.Fprintf(w, "Usage: taskfleet tasks list|stats|track|untrack|refresh [flags]\n\n%s\n\nRun 'taskfleet tasks list -h' for a sub-command's flags.\n", tasksAbout)
 		if len(args) == 0 {
 			return exitUsage
 		}
@@ -64,11 +67,19 @@ func runTasks(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		prepare = trackFlags
 	case "refresh":
 		prepare = refreshFlags
+	case "untrack":
+		prepare = untrackFlags
+	case "remotes": // "taskfleet remotes"
+		prepare = remotesFlags
 	default:
-		fmt.Fprintf(stderr, "taskfleet tasks: unknown sub-command %q: want list, stats, track or refresh\n", sub)
+		fmt.Fprintf(stderr, "taskfleet tasks: unknown sub-command %q: want list, stats, track, untrack or refresh\n", sub)
 		return exitUsage
 	}
-	fs := newFlagSet("tasks "+sub, "[flags]", tasksAbout, stderr)
+	name := "tasks " + sub
+	if sub == "remotes" {
+		name = sub
+	}
+	fs := newFlagSet(name, "[flags]", tasksAbout, stderr)
 	var c client
 	fs.StringVar(&c.base, "url", "", "the daemon's `URL` (default $TASKFLEET_URL or "+defaultURL+")")
 	fs.StringVar(&c.tokenFile, "token-file", "", "read the API token's secret from this `file` (default $TASKFLEET_TOKEN)")
@@ -98,7 +109,7 @@ func runTasks(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		if errors.As(err, &u) {
 			return usageError(fs, "%v", err)
 		}
-		fmt.Fprintf(stderr, "taskfleet tasks %s: %v\n", sub, err)
+		fmt.Fprintf(stderr, "taskfleet %s: %v\n", name, err)
 		return exitFailure
 	}
 	return exitOK
@@ -197,13 +208,13 @@ func (r *refusal) Error() string {
 	return b.String()
 }
 
-// call sends a request to path with params (in the query string for GET,
-// as a form for POST) and returns the answer, or a *refusal for a status
+// call sends a request to path with params (in the query string for GET
+// and DELETE, as a form for POST) and returns the answer, or a *refusal for a status
 // other than 2xx.
 func (c *client) call(ctx context.Context, method, path string, params url.Values) (*answer, error) {
 	u := c.base + path
 	var body io.Reader
-	if method == http.MethodGet {
+	if method == http.MethodGet || method == http.MethodDelete {
 		if len(params) > 0 {
 			u += "?" + params.Encode()
 		}

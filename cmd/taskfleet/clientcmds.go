@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/taskfleet/taskfleet/api"
@@ -88,6 +87,7 @@ func listFlags(fs *flag.FlagSet) func(context.Context, *client, io.Writer) error
 	f.register(fs)
 	limit := fs.Int("limit", task.DefaultLimit, "show at most this many tasks; 0: all")
 	start := fs.Int("start", 0, "skip this many matching tasks")
+	quiet := fs.Bool("q", false, "print only the tasks' UPIDs (pve:REMOTE!UPID:...), one a line, for scripts")
 	return func(ctx context.Context, c *client, out io.Writer) error {
 		now := time.Now()
 		p, err := f.params(now)
@@ -101,11 +101,19 @@ func listFlags(fs *flag.FlagSet) func(context.Context, *client, io.Writer) error
 			return err
 		}
 		if c.json {
-			return printJSON(out, a.Data)
+			return printListJSON(out, a)
 		}
 		var items []api.TaskListItem
 		if err := json.Unmarshal(a.Data, &items); err != nil {
 			return fmt.Errorf("decode tasks: %w", err)
+		}
+		if *quiet {
+			for _, it := range items {
+				if _, err := fmt.Fprintln(out, it.UPID); err != nil {
+					return err
+				}
+			}
+			return nil
 		}
 		total := len(items)
 		if a.Total != nil {
@@ -115,10 +123,25 @@ func listFlags(fs *flag.FlagSet) func(context.Context, *client, io.Writer) error
 	}
 }
 
-// printTasks prints a table of tasks and a line with the total.
+// printListJSON prints a task list answer as JSON: the tasks and the
+// total number of matching tasks, {"data": [...], "total": N}.
+func printListJSON(out io.Writer, a *answer) error {
+	v := struct {
+		Data  json.RawMessage `json:"data"`
+		Total *int            `json:"total,omitempty"`
+	}{a.Data, a.Total}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("format answer: %w", err)
+	}
+	return printJSON(out, b)
+}
+
+// printTasks prints a table of tasks and a line with the total: on a
+// terminal, warnings in yellow and errors in red, the status column cut
+// to fit its width.
 func printTasks(out io.Writer, items []api.TaskListItem, start, total int, now time.Time) error {
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STARTED\tREMOTE\tNODE\tTYPE\tID\tUSER\tSTATUS\tDURATION")
+	t := &table{headers: []string{"STARTED", "REMOTE", "NODE", "TYPE", "ID", "USER", "DURATION", "STATUS"}, right: []bool{6: true}, flex: 7}
 	for _, it := range items {
 		remote := ""
 		if ru, err := task.ParseRemoteUPID(it.UPID); err == nil {
@@ -130,16 +153,16 @@ func printTasks(out io.Writer, items []api.TaskListItem, start, total int, now t
 		}
 		status, end := "RUNNING", now.Unix()
 		if it.Status != nil {
-			status = clipText(*it.Status, 48)
+			status = *it.Status
 		}
 		if it.EndTime != nil {
 			end = *it.EndTime
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
+		t.add(statusColor(status, it.EndTime == nil),
 			time.Unix(it.StartTime, 0).In(now.Location()).Format(time.DateTime),
-			remote, it.Node, it.WorkerType, id, it.User, status, shortDuration(end-it.StartTime))
+			remote, it.Node, it.WorkerType, id, it.User, shortDuration(end-it.StartTime), status)
 	}
-	if err := tw.Flush(); err != nil {
+	if err := t.write(out, colorWanted(out), terminalWidth(out)); err != nil {
 		return err
 	}
 	switch {
@@ -147,7 +170,7 @@ func printTasks(out io.Writer, items []api.TaskListItem, start, total int, now t
 		_, err := fmt.Fprintf(out, "no tasks shown, %s match\n", thousands(total))
 		return err
 	default:
-		_, err := fmt.Fprintf(out, "tasks %d-%d of %s\n", start+1, start+len(items), thousands(total))
+		_, err := fmt.Fprintf(out, "tasks %s-%s of %s\n", thousands(start+1), thousands(start+len(items)), thousands(total))
 		return err
 	}
 }
@@ -192,64 +215,42 @@ func statsFlags(fs *flag.FlagSet) func(context.Context, *client, io.Writer) erro
 }
 
 // printStatistics prints the counts by type, then by remote: names left
-// aligned, counts right aligned.
+// aligned, counts right aligned with thousands separators; on a terminal,
+// rows with errors in red and with warnings in yellow.
 func printStatistics(out io.Writer, st task.Statistics) error {
-	w := len("REMOTE")
-	for _, m := range []map[string]task.Counts{st.ByType, st.ByRemote} {
-		for k := range m {
-			w = max(w, len(k))
-		}
-	}
-	var b strings.Builder
-	for i, t := range []struct {
+	color, width := colorWanted(out), terminalWidth(out)
+	for i, part := range []struct {
 		title  string
 		counts map[string]task.Counts
 	}{{"TYPE", st.ByType}, {"REMOTE", st.ByRemote}} {
 		if i > 0 {
-			b.WriteString("\n")
+			if _, err := io.WriteString(out, "\n"); err != nil {
+				return err
+			}
 		}
-		fmt.Fprintf(&b, "%-*s  %8s  %8s  %8s  %8s  %8s\n", w, t.title, "OK", "WARNING", "ERROR", "UNKNOWN", "TOTAL")
+		t := &table{headers: []string{part.title, "OK", "WARNING", "ERROR", "UNKNOWN", "TOTAL"}, right: []bool{false, true, true, true, true, true}, flex: 0}
 		var sum task.Counts
 		row := func(name string, n task.Counts) {
-			fmt.Fprintf(&b, "%-*s  %8d  %8d  %8d  %8d  %8d\n", w, name, n.OK, n.Warning, n.Error, n.Unknown, n.OK+n.Warning+n.Error+n.Unknown)
+			c := ""
+			switch {
+			case n.Error > 0:
+				c = ansiRed
+			case n.Warning > 0:
+				c = ansiYellow
+			}
+			t.add(c, name, thousands(n.OK), thousands(n.Warning), thousands(n.Error), thousands(n.Unknown), thousands(n.OK+n.Warning+n.Error+n.Unknown))
 		}
-		for _, k := range slices.Sorted(maps.Keys(t.counts)) {
-			n := t.counts[k]
+		for _, k := range slices.Sorted(maps.Keys(part.counts)) {
+			n := part.counts[k]
 			sum = task.Counts{OK: sum.OK + n.OK, Warning: sum.Warning + n.Warning, Error: sum.Error + n.Error, Unknown: sum.Unknown + n.Unknown}
 			row(k, n)
 		}
-		row("all", sum)
-	}
-	_, err := io.WriteString(out, b.String())
-	return err
-}
-
-// trackFlags registers the flags of tasks track and returns its action.
-func trackFlags(fs *flag.FlagSet) func(context.Context, *client, io.Writer) error {
-	remote := fs.String("remote", "", "the task's remote `id` (optional with a pve:REMOTE!UPID:... upid)")
-	upid := fs.String("upid", "", "the task's `UPID` (required)")
-	return func(ctx context.Context, c *client, out io.Writer) error {
-		if *upid == "" {
-			return usageErr{fmt.Errorf("--upid is required")}
-		}
-		p := url.Values{"upid": {*upid}}
-		if *remote != "" {
-			p.Set("remote", *remote)
-		}
-		a, err := c.call(ctx, http.MethodPost, pathTrack, p)
-		if err != nil {
+		t.add("", "all", thousands(sum.OK), thousands(sum.Warning), thousands(sum.Error), thousands(sum.Unknown), thousands(sum.OK+sum.Warning+sum.Error+sum.Unknown))
+		if err := t.write(out, color, width); err != nil {
 			return err
 		}
-		if c.json {
-			return printJSON(out, a.Data)
-		}
-		var tracked string
-		if err := json.Unmarshal(a.Data, &tracked); err != nil {
-			return fmt.Errorf("decode answer: %w", err)
-		}
-		_, err = fmt.Fprintf(out, "tracking %s\n", tracked)
-		return err
 	}
+	return nil
 }
 
 // refreshFlags registers the flags of tasks refresh and returns its action.
@@ -305,14 +306,13 @@ func printRefresh(out io.Writer, results []api.RefreshResult, remotes []string, 
 		_, err := fmt.Fprintf(out, "refresh scheduled: %s\n", which)
 		return err
 	}
-	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "REMOTE\tTASKS\tDURATION\tERROR")
+	t := &table{headers: []string{"REMOTE", "TASKS", "DURATION", "ERROR"}, right: []bool{false, true, true}, flex: 3}
 	for _, r := range results {
-		errText := "-"
+		errText, c := "-", ""
 		if r.Error != "" {
-			errText = r.Error
+			errText, c = r.Error, ansiRed
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%.2fs\t%s\n", r.Remote, r.Tasks, r.Duration, errText)
+		t.add(c, r.Remote, thousands(r.Tasks), fmt.Sprintf("%.2fs", r.Duration), errText)
 	}
-	return tw.Flush()
+	return t.write(out, colorWanted(out), terminalWidth(out))
 }

@@ -147,7 +147,7 @@ func (d *daemon) addTo(g *run.Group) {
 			ctx, cancel := context.WithTimeout(context.Background(), httpGrace)
 			defer cancel()
 			if err := srv.Shutdown(ctx); err != nil {
-				log.Warn().Err(err).Dur("grace", httpGrace).Msg("api requests still running after the grace period: cancelled")
+				log.Warn().Err(err).Dur("grace_ms", httpGrace).Msg("api requests still running after the grace period: cancelled")
 				cancelRequests()
 				_ = srv.Close()
 			}
@@ -235,7 +235,7 @@ func (d *daemon) runService(ctx context.Context) error {
 		return fmt.Errorf("start service: %w", err)
 	}
 	d.backend.setService(s)
-	log.Info().Dur("duration", time.Since(began)).Int("tasks", s.Snapshot().Len()).Msg("cache loaded; serving")
+	log.Info().Dur("duration_ms", time.Since(began)).Int("tasks", s.Snapshot().Len()).Msg("cache loaded; serving")
 	if d.refreshAtStart {
 		if _, err := s.Refresh(ctx, false); err != nil {
 			log.Warn().Err(err).Msg("initial refresh not scheduled")
@@ -251,10 +251,10 @@ func (d *daemon) runService(ctx context.Context) error {
 	defer cancel()
 	if err := s.Stop(stopCtx); err != nil {
 		d.stopErr = fmt.Errorf("stop service: %w", err)
-		log.Error().Err(err).Dur("duration", time.Since(began)).Msg("service stop failed")
+		log.Error().Err(err).Dur("duration_ms", time.Since(began)).Msg("service stop failed")
 		return d.stopErr
 	}
-	log.Info().Dur("duration", time.Since(began)).Msg("service stopped")
+	log.Info().Dur("duration_ms", time.Since(began)).Msg("service stopped")
 	return nil
 }
 

@@ -101,7 +101,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	d := newDaemon(path, cfg, ln, log)
 	d.refreshAtStart = true
 	d.activityEvery = 30 * time.Second
-	d.started = func(*taskfleet.Service) { printDemoHelp(stdout, ln.Addr().String(), len(cfg.Remotes)) }
+	d.started = func(*taskfleet.Service) {
+		printDemoHelp(stdout, ln.Addr().String(), len(cfg.Remotes))
+		printDemoAccess(stdout, cfg)
+	}
 
 	var g run.Group
 	{ // Termination: Ctrl-C, SIGTERM (or ctx) end the group; see daemon.addTo for the stop order.

@@ -22,7 +22,8 @@ func (l *logFlags) register(fs *flag.FlagSet, format string) {
 }
 
 // logger returns the logger the flags ask for, writing to w: zerolog JSON
-// lines or zerolog's console format, with a timestamp. protoactor's own
+// lines or zerolog's console format (coloured only when w is a terminal
+// and NO_COLOR is not set), with a timestamp. protoactor's own
 // logs reach it through actors.LoggerFactory (warnings and errors only).
 func (l *logFlags) logger(w io.Writer) (zerolog.Logger, error) {
 	level, err := parseLevel(l.level)
@@ -34,7 +35,8 @@ func (l *logFlags) logger(w io.Writer) (zerolog.Logger, error) {
 	case "json":
 		out = w
 	case "console":
-		out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly}
+		// Colour only on a terminal: pipes and files get plain text.
+		out = zerolog.ConsoleWriter{Out: w, TimeFormat: time.TimeOnly, NoColor: !colorWanted(w)}
 	default:
 		return zerolog.Nop(), fmt.Errorf("invalid --log-format %q: want json or console", l.format)
 	}

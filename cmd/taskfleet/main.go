@@ -5,7 +5,10 @@
 //	taskfleet serve --config taskfleet.toml   the daemon
 //	taskfleet demo                            a simulated fleet and the daemon, in one process
 //	taskfleet tasks list|stats|track|refresh  a client of a running daemon
+//	taskfleet remotes                         the health of each remote
+//	taskfleet version                         version, commit, Go version
 //	taskfleet sim --out DIR                   a simulated fleet, with a configuration for serve
+//	taskfleet remote add|list|remove          edit the remotes of a configuration file
 //	taskfleet check-config FILE               validate a configuration file
 //	taskfleet bench [--quick]                 measure taskfleet against a simulated fleet
 //
@@ -49,10 +52,16 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return runTasks(ctx, rest, stdout, stderr)
 	case "sim":
 		return runSim(ctx, rest, stdout, stderr)
+	case "remote":
+		return runRemote(ctx, rest, stdout, stderr)
 	case "check-config":
 		return runCheckConfig(rest, stdout, stderr)
 	case "bench":
 		return runBench(rest, stdout, stderr)
+	case "version", "--version", "-version":
+		return printVersion(stdout)
+	case "remotes":
+		return runTasks(ctx, append([]string{"remotes"}, rest...), stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(rest) > 0 && rest[0] != "help" && !isHelpFlag(rest[0]) {
 			// "taskfleet help serve" is "taskfleet serve -h", on stdout.
@@ -80,14 +89,17 @@ Usage:
 Commands:
   serve         run the daemon (--config taskfleet.toml)
   demo          run a simulated fleet and the daemon in one process
-  tasks         query a running daemon: tasks list|stats|track|refresh
+  tasks         query a running daemon: tasks list|stats|track|untrack|refresh
+  remotes       the health of each remote of a running daemon
   sim           run a simulated fleet and write a configuration for serve
-  check-config  validate a configuration file and list every problem
+  remote        add a PVE cluster or a PBS to the configuration: remote add|list|remove
+  check-config  validate a configuration file and what serve needs (--connect: the remotes)
   bench         measure taskfleet against a simulated fleet (docs/benchmarks.md)
+  version       the version, the commit and the Go version (also --version)
   help          show this help, or "help COMMAND" for a command's flags
 
-Every command takes --log-format json|console and --log-level
-debug|info|warn|error. See README.md and docs/ for the configuration and
+The daemon and client commands take --log-format json|console and
+--log-level debug|info|warn|error. See README.md and docs/ for the configuration and
 the API.
 `)
 }

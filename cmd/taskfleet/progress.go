@@ -55,7 +55,7 @@ func (p *progress) update(now time.Time, remotes []api.RemoteStatus, snap *cache
 	if done == total {
 		if !p.complete {
 			p.complete = true
-			p.log.Info().Int("remotes", total).Int("tasks", tasks).Dur("duration", now.Sub(p.began)).
+			p.log.Info().Int("remotes", total).Int("tasks", tasks).Dur("duration_ms", now.Sub(p.began)).
 				Msgf("backfill complete: %d remotes, %s tasks", total, thousands(tasks))
 			p.lastLog, p.lastLen, p.lastDone = now, tasks, done
 		} else if p.activityEvery > 0 && now.Sub(p.lastLog) >= p.activityEvery {

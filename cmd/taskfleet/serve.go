@@ -44,12 +44,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 	if err := checkCacheDir(cfg.Server.CacheDir); err != nil {
-		log.Error().Err(err).Msg("taskfleet not started")
+		logSettingError(log, *path, "server.cache_dir", err)
 		return exitFailure
 	}
 	ln, err := listenAPI(cfg)
 	if err != nil {
-		log.Error().Err(err).Msg("taskfleet not started")
+		logSettingError(log, *path, "server.listen", err)
 		return exitFailure
 	}
 	loopback := loopbackCheck(ctx)(ln.Addr())
@@ -84,6 +84,17 @@ func loadConfig(log zerolog.Logger, path string) (*config.Config, error) {
 		log.Error().Err(err).Str("file", path).Msg("taskfleet not started")
 	}
 	return cfg, err
+}
+
+// logSettingError logs why serve cannot start with a setting, naming the
+// configuration key and its line.
+func logSettingError(log zerolog.Logger, path, key string, err error) {
+	p := at(path, key, err)
+	ev := log.Error().Err(err).Str("file", p.File).Str("field", key)
+	if p.Line > 0 {
+		ev = ev.Int("line", p.Line)
+	}
+	ev.Msg("taskfleet not started: " + p.String())
 }
 
 // checkCacheDir creates the cache directory if needed and checks that

@@ -398,9 +398,14 @@ func testTasksClient(t *testing.T, e *serveEnv) {
 	}
 	p = startWith(t, []string{"TASKFLEET_TOKEN=" + teamSecret, "TASKFLEET_URL=" + e.url}, "tasks", "list", "--limit", "0", "--json")
 	p.wait(time.Minute)
-	var scoped []api.TaskListItem
-	if err := json.Unmarshal([]byte(p.stdout.String()), &scoped); err != nil || p.code != 0 || len(scoped) == 0 {
-		t.Errorf("tasks list with $TASKFLEET_TOKEN: exit %d, %v", p.code, err)
+	var scopedAnswer struct {
+		Data  []api.TaskListItem `json:"data"`
+		Total *int               `json:"total"`
+	}
+	err := json.Unmarshal([]byte(p.stdout.String()), &scopedAnswer)
+	scoped := scopedAnswer.Data
+	if err != nil || p.code != 0 || len(scoped) == 0 || scopedAnswer.Total == nil || *scopedAnswer.Total != len(scoped) {
+		t.Errorf("tasks list with $TASKFLEET_TOKEN: exit %d, %v, total %v for %d tasks", p.code, err, scopedAnswer.Total, len(scoped))
 	}
 	for _, tk := range itemsToTasks(t, scoped) {
 		if tk.Remote != scopedRemote {
@@ -409,9 +414,14 @@ func testTasksClient(t *testing.T, e *serveEnv) {
 	}
 
 	p = run(append([]string{"tasks", "list", "--json", "--limit", "3", "--type", "vzdump", "--status", "ok"}, base...)...)
-	var items []api.TaskListItem
-	if err := json.Unmarshal([]byte(p.stdout.String()), &items); err != nil || p.code != 0 || len(items) != 3 {
-		t.Errorf("tasks list --json: exit %d, %d items (%v):\n%s", p.code, len(items), err, p.stdout.String())
+	var answer struct {
+		Data  []api.TaskListItem `json:"data"`
+		Total *int               `json:"total"`
+	}
+	err = json.Unmarshal([]byte(p.stdout.String()), &answer)
+	items := answer.Data
+	if err != nil || p.code != 0 || len(items) != 3 || answer.Total == nil || *answer.Total < 3 {
+		t.Errorf("tasks list --json: exit %d, %d items, total %v (%v):\n%s", p.code, len(items), answer.Total, err, p.stdout.String())
 	}
 	for _, it := range items {
 		if it.WorkerType != "vzdump" || it.Status == nil || *it.Status != "OK" {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/taskfleet/taskfleet/sim"
@@ -15,7 +16,13 @@ import (
 const simAbout = `Run a simulated fleet of Proxmox VE clusters and Proxmox Backup Servers on
 loopback addresses until interrupted, and write a configuration for serve
 pointing at it: DIR/taskfleet.toml and one DIR/REMOTE.secret per remote.
+The certificates are kept in DIR/sim-certs.pem: run again with the same
+DIR, the fleet presents the same certificates, so the fingerprints in the
+configuration stay valid.
 Then run, in another terminal, the serve command it prints.`
+
+// simCertFile is where sim keeps its fleet's certificates, in --out.
+const simCertFile = "sim-certs.pem"
 
 // simFlags registers the flags that shape a simulated fleet on fs.
 func simFlags(fs *flag.FlagSet, c *sim.Config, pve, pbs int, rate float64) {
@@ -49,6 +56,14 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return usageError(fs, "%v", err)
 	}
+	// The certificates are kept beside the configuration, so that a
+	// restarted sim presents the same ones and a serve running on the
+	// configuration it wrote keeps working.
+	if err := os.MkdirAll(*out, 0o755); err != nil {
+		log.Error().Err(err).Msg("simulated fleet not started")
+		return exitFailure
+	}
+	sc.CertFile = filepath.Join(*out, simCertFile)
 	sc.Logger = log.With().Str("component", "sim").Logger()
 	fleet, err := sim.New(sc)
 	if err != nil {

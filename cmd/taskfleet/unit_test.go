@@ -37,7 +37,7 @@ func TestDispatch(t *testing.T) {
 		{name: "bad log format", args: []string{"serve", "--log-format", "xml"}, code: 2, stderr: `invalid --log-format "xml"`},
 		{name: "bad log level", args: []string{"check-config", "--log-level", "loud", "x.toml"}, code: 2, stderr: `invalid --log-level "loud"`},
 		{name: "serve without a config", args: []string{"serve", "--config", "/nonexistent/taskfleet.toml"}, code: 2, stderr: "no such file"},
-		{name: "tasks without sub-command", args: []string{"tasks"}, code: 2, stderr: "list|stats|track|refresh"},
+		{name: "tasks without sub-command", args: []string{"tasks"}, code: 2, stderr: "list|stats|track|untrack|refresh"},
 		{name: "tasks unknown sub-command", args: []string{"tasks", "purge"}, code: 2, stderr: `unknown sub-command "purge"`},
 		{name: "track without upid", args: []string{"tasks", "track", "--remote", "x"}, code: 2, stderr: "--upid is required"},
 		{name: "sim without out", args: []string{"sim"}, code: 2, stderr: "--out DIR is required"},
@@ -244,9 +244,9 @@ func TestPrintTasks(t *testing.T) {
 	if err := printTasks(&out, items, 10, 1234, time.Unix(1700000100, 0).UTC()); err != nil {
 		t.Fatal(err)
 	}
-	want := `STARTED              REMOTE    NODE  TYPE                ID   USER      STATUS   DURATION
-2023-11-14 22:13:36  pve-east  pve1  qmstart             100  root@pam  RUNNING  1m24s
-2023-11-14 22:13:20  pbs-1     pbs1  garbage_collection  -    root@pam  OK       1m15s
+	want := `STARTED              REMOTE    NODE  TYPE                ID   USER      DURATION  STATUS
+2023-11-14 22:13:36  pve-east  pve1  qmstart             100  root@pam     1m24s  RUNNING
+2023-11-14 22:13:20  pbs-1     pbs1  garbage_collection  -    root@pam     1m15s  OK
 tasks 11-12 of 1,234
 `
 	if out.String() != want {
