@@ -77,6 +77,12 @@ func (a *writerActor) Receive(c actor.Context) {
 			err = fmt.Errorf("track task: %w", err)
 		}
 		c.Respond(&messages.TrackTaskResult{Err: err})
+	case *messages.UntrackTask:
+		err := a.w.Untrack(m.Remote, m.UPID)
+		if err != nil {
+			err = fmt.Errorf("untrack task: %w", err)
+		}
+		c.Respond(&messages.UntrackTaskResult{Err: err})
 	case *messages.DropRemote:
 		if err := a.w.DropRemote(m.Remote); err != nil {
 			a.log.Error().Err(err).Str("remote", m.Remote).Msg("drop remote from cache")

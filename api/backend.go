@@ -22,6 +22,10 @@ type Backend interface {
 	// wrapping ErrInvalidTask if the UPID cannot belong to the remote
 	// (a PBS UPID for a PVE remote).
 	Track(remote string, upid task.UPID) error
+	// Untrack stops tracking a task. It returns an error wrapping
+	// ErrUnknownRemote if remote is not configured, and one wrapping
+	// ErrNotTracked if the task is not tracked.
+	Untrack(ctx context.Context, remote string, upid task.UPID) error
 	// Refresh fetches the given remotes (all when none are given) now.
 	// With wait it returns when each remote's fetch has finished or
 	// failed, with one result per remote; without wait it returns once the

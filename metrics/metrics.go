@@ -62,6 +62,7 @@ type Metrics struct {
 	remotesConfigured prometheus.Gauge
 	remotesBackfilled prometheus.Gauge
 	snapshotAge       prometheus.GaugeFunc
+	edges             edges // bounds.go
 
 	// snapshotAgeFunc is the source of taskfleet_snapshot_age_seconds;
 	// nil until SetSnapshotAgeFunc is called.
@@ -149,6 +150,7 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Remotes whose initial backfill has completed.",
 		}),
 	}
+	m.edges = newEdges()
 	m.snapshotAge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "snapshot_age_seconds",
 		Help: "Age of the cache snapshot that queries read; NaN until known.",
@@ -161,12 +163,12 @@ func New(reg prometheus.Registerer) *Metrics {
 
 // collectors lists every collector of m, for registration.
 func (m *Metrics) collectors() []prometheus.Collector {
-	return []prometheus.Collector{
+	return append([]prometheus.Collector{
 		m.polls, m.pollErrors, m.pollDuration, m.requestDuration, m.ticksSkipped,
 		m.pollerRestarts, m.connectionsOpen, m.connectionsNew, m.remoteUp,
 		m.tasksCached, m.tasksRunning, m.journalBytes, m.cacheFiles, m.rotations, m.corruptions,
 		m.remotesConfigured, m.remotesBackfilled, m.snapshotAge,
-	}
+	}, m.edges.collectors()...)
 }
 
 // readSnapshotAge is the GaugeFunc behind taskfleet_snapshot_age_seconds.

@@ -104,8 +104,34 @@ func (b *backend) Track(remote string, upid task.UPID) error {
 	ctx, cancel := context.WithTimeout(context.Background(), trackTimeout)
 	defer cancel()
 	err := s.Track(ctx, remote, upid)
-	if errors.Is(err, actors.ErrUnknownRemote) { // removed by a reload meanwhile
+	switch {
+	case errors.Is(err, actors.ErrUnknownRemote): // removed by a reload meanwhile
 		return fmt.Errorf("%w '%s'", api.ErrUnknownRemote, remote)
+	case errors.Is(err, actors.ErrInvalidTrack):
+		// A node outside the cluster, a task in the remote's future, one
+		// task too many: refused at once, never polled.
+		return fmt.Errorf("%w: %v", api.ErrInvalidTask, err)
+	}
+	return err
+}
+
+// Untrack implements api.Backend.
+func (b *backend) Untrack(ctx context.Context, remote string, upid task.UPID) error {
+	s := b.service()
+	if s == nil {
+		return errNotStarted
+	}
+	if _, ok := b.config().Remote(remote); !ok {
+		return fmt.Errorf("%w '%s'", api.ErrUnknownRemote, remote)
+	}
+	ctx, cancel := context.WithTimeout(ctx, trackTimeout)
+	defer cancel()
+	err := s.Untrack(ctx, remote, upid)
+	switch {
+	case errors.Is(err, actors.ErrUnknownRemote): // removed by a reload meanwhile
+		return fmt.Errorf("%w '%s'", api.ErrUnknownRemote, remote)
+	case errors.Is(err, actors.ErrNotTracked):
+		return fmt.Errorf("%w: %v", api.ErrNotTracked, err)
 	}
 	return err
 }
