@@ -73,7 +73,7 @@ type poller struct {
 	rotor     string                   // UPID of the last running task checked; the next check goes on after it
 	clocks    map[string]proxmox.Clock // last clock reading per node
 	lastOK    map[string]time.Time     // when each node was last fetched completely
-	pulled    map[string]bool          // nodes whose cutoff is ahead of their clock (being pulled back)
+	pulled    map[string]int64         // nodes whose cutoff was found ahead of their clock: that cutoff
 	malformed condition                // malformed task items in the lists
 	checkErrs condition                // status checks failing (other than gone tasks)
 }
@@ -83,7 +83,7 @@ func newPoller(d *pollerDeps) actor.Producer {
 		return &poller{
 			deps:    d,
 			backoff: backoff{min: d.polling.Tick, max: max(5*time.Minute, d.polling.Tick)},
-			clocks:  map[string]proxmox.Clock{}, lastOK: map[string]time.Time{}, pulled: map[string]bool{},
+			clocks:  map[string]proxmox.Clock{}, lastOK: map[string]time.Time{}, pulled: map[string]int64{},
 			malformed: condition{what: "malformed task items skipped"},
 			checkErrs: condition{what: "task status checks failing"},
 		}

@@ -149,15 +149,22 @@ func (p *poller) observeFetch(m *messages.FetchFinished) {
 			p.health.ClockSkew = c.Skew
 			p.deps.metrics.SetClockSkew(id, c.Skew)
 		}
+		// A node stays "behind" until its clock passes the cutoff found
+		// ahead of it (the cache may lower and raise the cutoff meanwhile:
+		// that is no new step).
+		remoteNow := now.Add(c.Skew).Unix()
+		ahead, behind := p.pulled[c.Node]
 		switch {
-		case c.Since != 0 && !p.pulled[c.Node]:
-			p.pulled[c.Node] = true
-			ahead := time.Duration(c.Cutoff-now.Add(c.Skew).Unix()) * time.Second
-			p.health.ClockStepAt, p.health.ClockStep = now, ahead
+		case c.Since != 0 && !behind:
+			p.pulled[c.Node] = c.Cutoff
+			step := time.Duration(c.Cutoff-remoteNow) * time.Second
+			p.health.ClockStepAt, p.health.ClockStep = now, step
 			p.deps.metrics.CutoffPulledBack(id)
-			log.Warn().Str("node", c.Node).Dur("ahead", ahead).Dur("skew", c.Skew).
+			log.Warn().Str("node", c.Node).Dur("ahead", step).Dur("skew", c.Skew).
 				Msg("node clock behind its cutoff (clock stepped back): fetching from the node's time")
-		case c.Since == 0 && p.pulled[c.Node]:
+		case c.Since != 0:
+			p.pulled[c.Node] = max(ahead, c.Cutoff)
+		case behind && remoteNow > ahead:
 			delete(p.pulled, c.Node)
 			log.Info().Str("node", c.Node).Msg("node clock caught up with its cutoff")
 		}

@@ -92,12 +92,12 @@ func (s *nodeServer) pbsTasks(r *http.Request, fl Fault) reply {
 	skipped := 0
 	// visit returns false to stop iterating.
 	visit := func(rp *rec, running bool) bool {
-		start := int64(rp.start)
+		start := a.clock.stamp(int64(rp.start))
 		if lq.hasUntil && start > lq.until {
 			return true
 		}
 		if lq.hasSince {
-			if !running && rp.end() < lq.since {
+			if !running && a.endStamp(rp) < lq.since {
 				return false
 			}
 			if start < lq.since {
@@ -134,7 +134,7 @@ func (s *nodeServer) pbsTasks(r *http.Request, fl Fault) reply {
 			it.WorkerID = &id
 		}
 		if !running {
-			it.EndTime, it.Status = rp.end(), status
+			it.EndTime, it.Status = a.endStamp(rp), status
 		}
 		items = append(items, it)
 		return len(items) < limit
