@@ -76,6 +76,9 @@ func (p *poller) mark(hw *int, n int, queue string) {
 	if n > *hw {
 		*hw = n
 		p.deps.metrics.QueueHighWater(p.deps.remote.ID, queue, n)
+		if p.deps.health != nil {
+			p.publish()
+		}
 	}
 }
 
