@@ -73,4 +73,22 @@ type RemoteStatus struct {
 	Nodes               []string `json:"nodes"`               // node names from the last node list
 	Tracked             []string `json:"tracked"`             // remote UPIDs of tracked tasks
 	TasksFetched        int      `json:"tasks_fetched"`       // tasks fetched since start
+
+	// TrackingEnded says why tracking of tasks ended (the last few),
+	// e.g. "no such task": recorded on the task, not as a failure.
+	TrackingEnded []TrackingEnd `json:"tracking_ended,omitempty"`
+	Settled       int           `json:"settled,omitempty"`    // running tasks settled as unknown (node or log gone)
+	ClockSkew     float64       `json:"clock_skew,omitempty"` // seconds the remote's clock is ahead of ours
+	// ClockBehind lists nodes whose cutoff is ahead of their clock (it was
+	// stepped back); they are fetched from their own time meanwhile.
+	ClockBehind   []string `json:"clock_behind,omitempty"`
+	ClockStep     float64  `json:"clock_step,omitempty"`      // seconds a cutoff was ahead when last found so
+	ClockStepTime int64    `json:"clock_step_time,omitempty"` // Unix time it was found
+}
+
+// TrackingEnd is why tracking of one task ended.
+type TrackingEnd struct {
+	UPID   string `json:"upid"`   // remote UPID
+	Reason string `json:"reason"` // "finished", "untracked", "no such task", "no such node"
+	Time   int64  `json:"time"`
 }

@@ -210,6 +210,11 @@ func remoteStatus(h actors.Health) api.RemoteStatus {
 	for _, u := range h.Tracked {
 		st.Tracked = append(st.Tracked, qualify(h.Remote, u))
 	}
+	for _, e := range h.TrackingEnded {
+		st.TrackingEnded = append(st.TrackingEnded, api.TrackingEnd{UPID: qualify(h.Remote, e.UPID), Reason: e.Reason, Time: e.At.Unix()})
+	}
+	st.Settled, st.ClockSkew, st.ClockBehind = int(h.Settled), h.ClockSkew.Seconds(), h.ClockBehind
+	st.ClockStep, st.ClockStepTime = h.ClockStep.Seconds(), unixOrZero(h.ClockStepAt)
 	return st
 }
 
