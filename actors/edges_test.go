@@ -163,3 +163,32 @@ func TestClockStepBack(t *testing.T) {
 		h.stop()
 	})
 }
+
+// TestRepeatedConditionsLoggedOnce gives a remote malformed list items on
+// every poll for an hour: they are logged when they begin and when they
+// end, with a count, not on every poll; the remote stays up.
+func TestRepeatedConditionsLoggedOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs logLines
+		h := newHarness(t, sim.Config{Seed: 33, PVEClusters: 2, TaskRate: 6}, Options{Logger: logs.logger()})
+		id := h.fleet.Remotes()[0].ID
+		h.fleet.SetFault(id, "", sim.Fault{BadItems: true})
+		h.start()
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		hl := h.healthOf(id)
+		if n := logs.count("malformed task items skipped", id); n != 1 || hl.MalformedItems < 12 {
+			t.Errorf("%d lines for %d malformed items in an hour, want 1", n, hl.MalformedItems)
+		}
+		if hl.State != StateUp {
+			t.Errorf("state %s with malformed items", hl.State)
+		}
+		h.fleet.SetFault(id, "", sim.Fault{})
+		time.Sleep(h.cfg.Polling.RefreshInterval)
+		synctest.Wait()
+		if n := logs.count("malformed task items skipped: no longer", id, `"count":`); n != 1 {
+			t.Errorf("%d lines saying the malformed items ended, want 1", n)
+		}
+		h.stop()
+	})
+}
