@@ -218,12 +218,17 @@ func (j *fetchJob) run(ctx context.Context) *messages.FetchFinished {
 	// A finished task is settled once its node was fetched: its final
 	// state is in this batch, or, when the node no longer lists it, the
 	// exit status its status answer gave. A tracked one is dropped from
-	// tracking.
+	// tracking; when no list has it, only dropped: PBS answers a UPID it
+	// never ran as "stopped", and nothing but the track request said the
+	// task existed.
 	for _, u := range slices.SortedFunc(maps.Keys(finished), compareUPID) {
 		if !okNodes[nodeKey(j.kind, u)] {
 			continue
 		}
-		if !inBatch[u] {
+		switch {
+		case j.tracked[u] && !inBatch[u]:
+			res.Gone = append(res.Gone, messages.GoneTask{UPID: u, Reason: proxmox.GoneNoTask})
+		case !inBatch[u]:
 			status := finished[u]
 			if status == "" {
 				status = settleStatus
@@ -240,7 +245,9 @@ func (j *fetchJob) run(ctx context.Context) *messages.FetchFinished {
 	// nothing but the track request ever said it existed.
 	for _, g := range res.Gone {
 		if j.tracked[g.UPID] {
-			res.Batch.Untrack = append(res.Batch.Untrack, g.UPID)
+			if !slices.Contains(res.Batch.Untrack, g.UPID) {
+				res.Batch.Untrack = append(res.Batch.Untrack, g.UPID)
+			}
 			continue
 		}
 		if !inBatch[g.UPID] {

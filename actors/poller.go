@@ -306,6 +306,10 @@ func (p *poller) finish(c actor.Context, m *messages.FetchFinished, applyErr err
 	case applyErr != nil:
 		p.failed(err)
 	case !m.Refresh:
+		if err != nil {
+			// The nodes keep their cutoffs; the next refresh fetches them.
+			p.deps.log.Debug().Err(err).Msg("fetch of finished tasks' nodes failed")
+		}
 	case err == nil:
 		p.succeeded()
 	case anyNodeOK:

@@ -69,6 +69,26 @@ func TestTrackSelfHealing(t *testing.T) {
 			t.Errorf("health: state %s, tracking ended %+v; want up and %s: %s", hl.State, hl.TrackingEnded, bogus, EndNoTask)
 		}
 
+		// PBS answers a UPID it never ran as "stopped": no list has it, so
+		// tracking ends and no task is made up.
+		pbsBogus := pbs
+		pbsBogus.TaskID += 7919
+		pbsBogus.StartTime = time.Now().Add(-time.Minute).Unix()
+		if err := h.sys.Track(ctx, pbsRemote.ID, pbsBogus); err != nil {
+			t.Fatalf("track a PBS task the server never ran: %v", err)
+		}
+		time.Sleep(h.cfg.Polling.Tick)
+		synctest.Wait()
+		if slices.Contains(h.sys.Snapshot().Tracked(pbsRemote.ID), pbsBogus) {
+			t.Errorf("%s still tracked a tick later", pbsBogus)
+		}
+		if tk, ok := h.find(pbsRemote.ID, pbsBogus); ok {
+			t.Errorf("%s is in the cache: %+v", pbsBogus, tk)
+		}
+		if hl := h.healthOf(pbsRemote.ID); hl.State != StateUp || len(hl.TrackingEnded) != 1 {
+			t.Errorf("pbs health: state %s, tracking ended %+v", hl.State, hl.TrackingEnded)
+		}
+
 		real := h.fleet.StartTask(r.ID, r.Nodes[1], "qmstart", "101", 5*time.Hour)
 		if err := h.sys.Track(ctx, r.ID, real); err != nil {
 			t.Fatal(err)
