@@ -56,6 +56,7 @@ func (s *System) checkTrack(remote string, upid task.UPID) error {
 	if snap := s.latest.Load(); snap != nil {
 		tracked := snap.Tracked(remote)
 		if !slices.Contains(tracked, upid) && len(tracked) >= MaxTracked {
+			s.env.Metrics.QueueDropped(remote, queueTracked)
 			return fmt.Errorf("%w: remote %q tracks %d tasks already, the most it may", ErrInvalidTrack, remote, len(tracked))
 		}
 	}
