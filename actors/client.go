@@ -15,7 +15,10 @@ import (
 
 // newClient builds a remote's client from its configuration: its own
 // transport and connection pool, the remote's cap, and the shared budget.
-func newClient(r config.Remote, p config.Polling, budget proxmox.Limiter, dial func(ctx context.Context, network, addr string) (net.Conn, error), m *metrics.Metrics) (remoteClient, error) {
+//
+// hook is the pollers' test knob: when set, it is called with stageDecode
+// before each answer is decoded, and may panic.
+func newClient(r config.Remote, p config.Polling, budget proxmox.Limiter, dial func(ctx context.Context, network, addr string) (net.Conn, error), m *metrics.Metrics, hook func(remote string, msg any)) (remoteClient, error) {
 	cfg := proxmox.Config{
 		Remote:         r.ID,
 		Kind:           r.Type,
@@ -26,6 +29,9 @@ func newClient(r config.Remote, p config.Polling, budget proxmox.Limiter, dial f
 		DialContext:    dial,
 		Limiter:        budget,
 		ObserveRequest: func(d time.Duration) { m.ObserveRequest(r.ID, d) },
+	}
+	if hook != nil {
+		cfg.BeforeDecode = func(string) { hook(r.ID, stageDecode) }
 	}
 	for _, e := range r.Endpoints {
 		cfg.Endpoints = append(cfg.Endpoints, proxmox.Endpoint{URL: e.URL, Fingerprint: e.Fingerprint})

@@ -36,6 +36,41 @@ type Health struct {
 	SkippedTicks        int64    // ticks that arrived while a poll was in flight
 	Restarts            int      // poller restarts after a panic
 	NextAttempt         time.Time
+
+	// TrackingEnded lists why tracking of tasks ended, the last
+	// MaxTrackingEnded, oldest first: a task that cannot be asked about is
+	// recorded here, not as a failure of the remote.
+	TrackingEnded []TrackingEnd
+	// Settled counts running tasks settled with status "unknown" because
+	// their node or their log is gone.
+	Settled        int64
+	MalformedItems int64 // malformed list items skipped since start
+	CheckErrors    int64 // status checks that failed (the remote's health ignores them)
+	// ClockSkew is the remote's clock minus ours, from its Date header.
+	ClockSkew time.Duration
+	// ClockBehind lists the nodes whose cutoff is ahead of their clock
+	// (their clock was stepped back): they are fetched from their own
+	// time until it passes the cutoff.
+	ClockBehind []string
+	ClockStepAt time.Time     // when a cutoff was last found ahead of its node's clock
+	ClockStep   time.Duration // how far ahead it was
+	// Marks are the high-water marks of the poller's bounded lists.
+	Marks QueueMarks
+}
+
+// TrackingEnd says when and why tracking of a task ended.
+type TrackingEnd struct {
+	UPID   string
+	Reason string // EndFinished, EndUntracked, EndNoTask or EndNoNode
+	At     time.Time
+}
+
+// QueueMarks are the largest lengths a poller's lists reached; each stays
+// within its bound.
+type QueueMarks struct {
+	Waiters int // refresh requests waiting (bound MaxWaiters)
+	Checks  int // status requests of one poll (bound MaxStatusChecks)
+	Tracked int // tracked tasks of the remote (bound MaxTracked, enforced by Track)
 }
 
 // healthCell holds the latest Health of one remote. Its poller is the only

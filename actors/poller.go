@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"runtime/debug"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -29,8 +31,12 @@ type pollerDeps struct {
 	health     *healthCell
 	log        zerolog.Logger // carries the remote field
 	metrics    *metrics.Metrics
-	hook       func(remote string, msg any) // test knob: called before each message; may panic
+	hook       func(remote string, msg any) // test knob: called before each message and at each fetchStage; may panic
 	applyLimit time.Duration                // how long to wait for the writer's BatchApplied
+	// writerFailing reports whether the cache writer is failing (it is
+	// being restarted): a poller then fetches nothing, since the writer
+	// could not take the batch. Nil: never.
+	writerFailing func() bool
 }
 
 // poller is the actor that owns one remote: its client and connection pool,
@@ -62,11 +68,25 @@ type poller struct {
 	backoff  backoff
 	nextTry  time.Time // no poll before this (backoff)
 	conns    int64     // the client's NewConns when last reported to metrics
+
+	started   time.Time                // when the poll in flight started
+	rotor     string                   // UPID of the last running task checked; the next check goes on after it
+	clocks    map[string]proxmox.Clock // last clock reading per node
+	lastOK    map[string]time.Time     // when each node was last fetched completely
+	pulled    map[string]int64         // nodes whose cutoff was found ahead of their clock: that cutoff
+	malformed condition                // malformed task items in the lists
+	checkErrs condition                // status checks failing (other than gone tasks)
 }
 
 func newPoller(d *pollerDeps) actor.Producer {
 	return func() actor.Actor {
-		return &poller{deps: d, backoff: backoff{min: d.polling.Tick, max: max(5*time.Minute, d.polling.Tick)}}
+		return &poller{
+			deps:    d,
+			backoff: backoff{min: d.polling.Tick, max: max(5*time.Minute, d.polling.Tick)},
+			clocks:  map[string]proxmox.Clock{}, lastOK: map[string]time.Time{}, pulled: map[string]int64{},
+			malformed: condition{what: "malformed task items skipped"},
+			checkErrs: condition{what: "task status checks failing"},
+		}
 	}
 }
 
@@ -85,14 +105,22 @@ func (p *poller) Receive(c actor.Context) {
 	case *messages.PollRemote:
 		p.poll(c, m)
 	case *messages.RefreshRemote:
-		p.waiters = append(p.waiters, c.Sender())
-		if p.busy {
+		if !p.addWaiter(c, c.Sender()) {
+			return
+		}
+		if p.busy || p.writerFailing() {
 			p.pending = true
 			return
 		}
 		p.startFetch(c, true, nil)
 	case *messages.FetchFinished:
 		p.fetched(c, m)
+	case *messages.FetchPanicked:
+		if m.Gen == p.gen && p.busy {
+			// Fail here, in the actor, so that supervision restarts the
+			// poller; the goroutine has returned already.
+			panic(fmt.Errorf("poller %s: %s goroutine panicked: %s", p.deps.remote.ID, m.Where, m.Reason))
+		}
 	case *messages.BatchApplied:
 		if p.result != nil && m.Seq == p.result.Gen {
 			p.finish(c, p.result, m.Err)
@@ -152,23 +180,11 @@ func (p *poller) poll(c actor.Context, m *messages.PollRemote) {
 			return
 		}
 	}
-	if time.Now().Before(p.nextTry) {
+	if time.Now().Before(p.nextTry) || p.writerFailing() {
 		p.pending = p.pending || m.Refresh
 		return
 	}
-	snap := p.deps.latest.Load()
-	check := snap.Tracked(p.deps.remote.ID)
-	if m.CheckRunning {
-		seen := map[task.UPID]bool{}
-		for _, u := range check {
-			seen[u] = true
-		}
-		for _, t := range snap.Running(p.deps.remote.ID) {
-			if !seen[t.UPID] {
-				check = append(check, t.UPID)
-			}
-		}
-	}
+	check := p.toCheck(m.CheckRunning)
 	refresh := m.Refresh || p.pending
 	if !refresh && len(check) == 0 {
 		return
@@ -187,7 +203,7 @@ func (p *poller) startFetch(c actor.Context, refresh bool, check []task.UPID) {
 		p.inflight, p.waiters = append(p.inflight, p.waiters...), nil
 	}
 	p.gen++
-	p.busy = true
+	p.busy, p.started = true, time.Now()
 	if p.client == nil {
 		p.finish(c, &messages.FetchFinished{Gen: p.gen, Refresh: refresh,
 			Err: errors.New("remote client not usable: " + p.health.LastError)}, nil)
@@ -205,13 +221,33 @@ func (p *poller) startFetch(c actor.Context, refresh bool, check []task.UPID) {
 		retention: time.Duration(p.deps.polling.RetentionDays) * 24 * time.Hour,
 		workers:   max(1, p.deps.remote.MaxConnections),
 		client:    p.client,
+		clocks:    maps.Clone(p.clocks),
+		lastOK:    maps.Clone(p.lastOK),
+	}
+	if hook := p.deps.hook; hook != nil {
+		remote := p.deps.remote.ID
+		j.hook = func(s fetchStage) { hook(remote, s) }
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	p.cancel, p.done = cancel, done
 	self, root := c.Self(), c.ActorSystem().Root
+	// Stop path: cancel, then wait for done (stop and fetched do). A
+	// panic here, in a worker or in a decoder is recovered and reported
+	// to the poller, which fails so that its supervisor restarts it.
 	go func() {
 		defer close(done)
+		defer func() {
+			if v := recover(); v != nil {
+				where, stack := "fetch", debug.Stack()
+				if wp, ok := v.(*workerPanic); ok {
+					where, v, stack = "worker", wp.value, wp.stack
+				}
+				if ctx.Err() == nil {
+					root.Send(self, &messages.FetchPanicked{Gen: j.gen, Where: where, Reason: fmt.Sprint(v), Stack: stack})
+				}
+			}
+		}()
 		res := j.run(ctx)
 		if ctx.Err() == nil {
 			root.Send(self, res)
@@ -233,10 +269,7 @@ func (p *poller) fetched(c actor.Context, m *messages.FetchFinished) {
 	for ; p.conns < st.NewConns; p.conns++ {
 		p.deps.metrics.ConnectionOpened(p.deps.remote.ID)
 	}
-	for _, err := range m.Skipped {
-		// The rest of the page was kept; the item is the remote's fault.
-		p.deps.log.Warn().Err(err).Msg("malformed task item skipped")
-	}
+	p.observeFetch(m)
 	if m.Refresh && len(m.Nodes) > 0 {
 		p.nodes, p.health.Nodes = m.Nodes, m.Nodes
 	}
@@ -259,18 +292,34 @@ func (p *poller) finish(c actor.Context, m *messages.FetchFinished, applyErr err
 		err = errors.Join(err, fmt.Errorf("apply batch: %w", applyErr))
 	} else {
 		p.health.TasksFetched += int64(len(m.Batch.Tasks))
+		p.applied(m)
 	}
 	anyNodeOK := false
 	for _, n := range m.Batch.Nodes {
 		anyNodeOK = anyNodeOK || n.OK
 	}
+	// The remote's health follows its lists: a refresh decides it. A poll
+	// that only checked statuses or fetched the nodes of finished tasks
+	// leaves it alone (so one bad task cannot flip it), unless the writer
+	// failed to take the batch: then the poller backs off.
 	switch {
+	case applyErr != nil:
+		p.failed(err)
+	case !m.Refresh:
+		if err != nil {
+			// The nodes keep their cutoffs; the next refresh fetches them.
+			p.deps.log.Debug().Err(err).Msg("fetch of finished tasks' nodes failed")
+		}
 	case err == nil:
 		p.succeeded()
-	case anyNodeOK && applyErr == nil:
+	case anyNodeOK:
 		p.degraded(err)
 	default:
 		p.failed(err)
+	}
+	if err != nil && m.Refresh {
+		// The refresh is tried again once the backoff ends.
+		p.pending = true
 	}
 	if m.Refresh {
 		done := &messages.RefreshDone{Remote: p.deps.remote.ID, Tasks: len(m.Batch.Tasks), Duration: m.Duration, Err: err}
@@ -286,7 +335,7 @@ func (p *poller) finish(c actor.Context, m *messages.FetchFinished, applyErr err
 		p.health.Tracked = append(p.health.Tracked, u.String())
 	}
 	p.publish()
-	if len(p.waiters) > 0 || p.pending && !time.Now().Before(p.nextTry) {
+	if !p.writerFailing() && (len(p.waiters) > 0 || p.pending && !time.Now().Before(p.nextTry)) {
 		p.startFetch(c, true, nil)
 	}
 }
@@ -334,6 +383,10 @@ func (p *poller) failed(err error) {
 	p.health.ConsecutiveFailures++
 	p.health.NextAttempt = p.nextTry
 	p.noteError(err)
+}
+
+func (p *poller) writerFailing() bool {
+	return p.deps.writerFailing != nil && p.deps.writerFailing()
 }
 
 func (p *poller) noteError(err error) {

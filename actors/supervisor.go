@@ -165,6 +165,8 @@ func (s *supervisor) spawnPoller(c actor.Context, r config.Remote) {
 		metrics:    s.env.Metrics,
 		hook:       s.env.pollerHook,
 		applyLimit: s.env.applyLimit,
+		// A failing writer could not take a batch: pollers wait for it.
+		writerFailing: func() bool { return s.env.writerErr.Load() != nil },
 	}
 	pid, err := c.SpawnNamed(actor.PropsFromProducer(newPoller(d)), PollerName(r.ID))
 	if err != nil {

@@ -64,6 +64,8 @@ type System struct {
 
 	stopOnce sync.Once
 	stopErr  error
+
+	trackMu sync.Mutex // serialises Track and Untrack (track.go), so that MaxTracked holds
 }
 
 // ErrUnknownRemote is returned for a remote id that is not configured.
@@ -106,7 +108,7 @@ func Start(cfg *config.Config, opts Options) (*System, error) {
 		applyLimit:  orDefault(opts.applyLimit, 2*cfg.Polling.RequestTimeout+time.Minute),
 	}
 	env.newClient = func(r config.Remote) (remoteClient, error) {
-		return newClient(r, cfg.Polling, env.Budget.ForRemote(), opts.DialContext, opts.Metrics)
+		return newClient(r, cfg.Polling, env.Budget.ForRemote(), opts.DialContext, opts.Metrics, opts.pollerHook)
 	}
 	s.env = env
 	name := opts.Name
@@ -203,11 +205,18 @@ func (s *System) HasRemote(id string) bool {
 }
 
 // Track starts tracking a task that was started outside taskfleet: its
-// status is polled every tick until it finishes. It returns once the
-// tracking is durable.
+// status is polled every tick until it finishes, or until the remote says
+// it does not exist. It returns once the tracking is durable; a request
+// that cannot be right returns an error wrapping ErrInvalidTrack (see
+// checkTrack).
 func (s *System) Track(ctx context.Context, remote string, upid task.UPID) error {
 	if !s.HasRemote(remote) {
 		return fmt.Errorf("track %s: %w %q", upid, ErrUnknownRemote, remote)
+	}
+	s.trackMu.Lock()
+	defer s.trackMu.Unlock()
+	if err := s.checkTrack(remote, upid); err != nil {
+		return fmt.Errorf("track %s: %w", upid, err)
 	}
 	res, err := s.request(ctx, s.childPID(WriterName), &messages.TrackTask{Remote: remote, UPID: upid})
 	if err != nil {

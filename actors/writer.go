@@ -83,6 +83,12 @@ func (a *writerActor) Receive(c actor.Context) {
 			err = fmt.Errorf("track task: %w", err)
 		}
 		c.Respond(&messages.TrackTaskResult{Err: err})
+	case *messages.UntrackTask:
+		err := a.w.Untrack(m.Remote, m.UPID)
+		if err != nil {
+			err = fmt.Errorf("untrack task: %w", err)
+		}
+		c.Respond(&messages.UntrackTaskResult{Err: err})
 	case *messages.DropRemote:
 		err := a.w.DropRemote(m.Remote)
 		a.noteWrite(err)

@@ -23,6 +23,10 @@ type Backend interface {
 	// wrapping ErrInvalidTask if the UPID cannot belong to the remote
 	// (a PBS UPID for a PVE remote).
 	Track(ctx context.Context, remote string, upid task.UPID) error
+	// Untrack stops tracking a task. It returns an error wrapping
+	// ErrUnknownRemote if remote is not configured, and one wrapping
+	// ErrNotTracked if the task is not tracked.
+	Untrack(ctx context.Context, remote string, upid task.UPID) error
 	// Refresh fetches the given remotes (all when none are given) now.
 	// With wait it returns when each remote's fetch has finished or
 	// failed, with one result per remote; without wait it returns once the
@@ -79,4 +83,22 @@ type RemoteStatus struct {
 	Nodes               []string `json:"nodes"`               // node names from the last node list
 	Tracked             []string `json:"tracked"`             // remote UPIDs of tracked tasks
 	TasksFetched        int      `json:"tasks_fetched"`       // tasks fetched since start
+
+	// TrackingEnded says why tracking of tasks ended (the last few),
+	// e.g. "no such task": recorded on the task, not as a failure.
+	TrackingEnded []TrackingEnd `json:"tracking_ended,omitempty"`
+	Settled       int           `json:"settled,omitempty"`    // running tasks settled as unknown (node or log gone)
+	ClockSkew     float64       `json:"clock_skew,omitempty"` // seconds the remote's clock is ahead of ours
+	// ClockBehind lists nodes whose cutoff is ahead of their clock (it was
+	// stepped back); they are fetched from their own time meanwhile.
+	ClockBehind   []string `json:"clock_behind,omitempty"`
+	ClockStep     float64  `json:"clock_step,omitempty"`      // seconds a cutoff was ahead when last found so
+	ClockStepTime int64    `json:"clock_step_time,omitempty"` // Unix time it was found
+}
+
+// TrackingEnd is why tracking of one task ended.
+type TrackingEnd struct {
+	UPID   string `json:"upid"`   // remote UPID
+	Reason string `json:"reason"` // "finished", "untracked", "no such task", "no such node"
+	Time   int64  `json:"time"`
 }

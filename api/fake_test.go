@@ -103,6 +103,21 @@ func (b *fakeBackend) Track(_ context.Context, remote string, upid task.UPID) er
 	return nil
 }
 
+func (b *fakeBackend) Untrack(_ context.Context, remote string, upid task.UPID) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if _, ok := b.remotes[remote]; !ok {
+		return fmt.Errorf("untrack %s: %w", remote, ErrUnknownRemote)
+	}
+	ru := task.RemoteUPID{Remote: remote, UPID: upid}.String()
+	i := slices.Index(b.tracked, ru)
+	if i < 0 {
+		return fmt.Errorf("untrack %s: %w", ru, ErrNotTracked)
+	}
+	b.tracked = slices.Delete(b.tracked, i, i+1)
+	return nil
+}
+
 func (b *fakeBackend) Refresh(ctx context.Context, wait bool, remotes ...string) ([]RefreshResult, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -28,10 +28,12 @@ type Options struct {
 // handlerFunc answers a request of an /api2/json endpoint.
 type handlerFunc func(r *http.Request, c *caller, p *params) (reply, error)
 
-// route is an endpoint: its method and handler.
+// route is an endpoint: its method and handler, and the handlers of other
+// methods on the same path.
 type route struct {
 	method string
 	handle handlerFunc
+	also   map[string]handlerFunc
 }
 
 // server routes the endpoints; New puts the edge around it. Handlers log
@@ -73,7 +75,7 @@ func newServer(b Backend, opts Options) *server {
 		pathList:       {method: http.MethodGet, handle: s.list},
 		pathStatistics: {method: http.MethodGet, handle: s.statistics},
 		pathRefresh:    {method: http.MethodPost, handle: s.refresh},
-		pathTrack:      {method: http.MethodPost, handle: s.track},
+		pathTrack:      {method: http.MethodPost, handle: s.track, also: map[string]handlerFunc{http.MethodDelete: s.untrack}},
 		pathStatus:     {method: http.MethodGet, handle: s.status},
 		pathReload:     {method: http.MethodPost, handle: s.reload},
 		pathMetrics:    {method: http.MethodGet},
@@ -118,10 +120,15 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, errorf(http.StatusNotFound, "Path '%s' not found.", clip(path)))
 		return
 	}
-	if r.Method != rt.method && (rt.method != http.MethodGet || r.Method != http.MethodHead) {
+	if h, ok := rt.also[r.Method]; ok {
+		rt.handle = h
+	} else if r.Method != rt.method && (rt.method != http.MethodGet || r.Method != http.MethodHead) {
 		allow := rt.method
 		if allow == http.MethodGet {
 			allow += ", " + http.MethodHead
+		}
+		for m := range rt.also {
+			allow += ", " + m
 		}
 		rec.Header().Set("Allow", allow)
 		writeError(rec, errorf(http.StatusMethodNotAllowed, "method '%s' not available", clip(r.Method)))

@@ -43,7 +43,7 @@ func TestRouting(t *testing.T) {
 		{call: call{method: http.MethodPost, target: "/api2/json/remotes/tasks/list"}, status: http.StatusMethodNotAllowed, allow: "GET, HEAD"},
 		{call: call{method: http.MethodDelete, target: "/api2/json/remotes/status"}, status: http.StatusMethodNotAllowed, allow: "GET, HEAD"},
 		{call: call{method: http.MethodGet, target: "/api2/json/remotes/tasks/refresh"}, status: http.StatusMethodNotAllowed, allow: "POST"},
-		{call: call{method: http.MethodGet, target: "/api2/json/remotes/tasks/track"}, status: http.StatusMethodNotAllowed, allow: "POST"},
+		{call: call{method: http.MethodGet, target: "/api2/json/remotes/tasks/track"}, status: http.StatusMethodNotAllowed, allow: "POST, DELETE"},
 		{call: call{method: http.MethodGet, target: "/api2/json/reload"}, status: http.StatusMethodNotAllowed, allow: "POST"},
 		{call: call{target: "/api2/json/remotes/tasks"}, status: http.StatusNotFound},
 		{call: call{target: "/api2/extjs/remotes/tasks/list"}, status: http.StatusNotFound},

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/taskfleet/taskfleet/task"
 )
@@ -127,57 +126,4 @@ func (s *server) refresh(r *http.Request, c *caller, p *params) (reply, error) {
 		results = []RefreshResult{}
 	}
 	return reply{data: results}, nil
-}
-
-// track serves POST /api2/json/remotes/tasks/track.
-func (s *server) track(r *http.Request, c *caller, p *params) (reply, error) {
-	remote := p.str("remote")
-	text, given := p.single("upid")
-	var upid task.UPID
-	switch {
-	case !given:
-		if _, bad := p.errs["upid"]; !bad {
-			p.fail("upid", "property is missing and it is not optional")
-		}
-	case strings.HasPrefix(text, "UPID:"):
-		u, err := task.ParseUPID(text)
-		if err != nil {
-			p.fail("upid", "%v", err)
-		}
-		upid = u
-	default:
-		ru, err := task.ParseRemoteUPID(text)
-		switch {
-		case err != nil:
-			p.fail("upid", "%v", err)
-		case remote != "" && ru.Remote != remote:
-			p.fail("upid", "the upid's remote '%s' is not the remote parameter '%s'", ru.Remote, clip(remote))
-		default:
-			remote, upid = ru.Remote, ru.UPID
-		}
-	}
-	if remote == "" {
-		// Unless the upid was meant to name the remote and is broken.
-		if _, bad := p.errs["upid"]; !bad || !given {
-			p.fail("remote", "property is missing and it is not optional (or give the upid as pve:REMOTE!UPID:...)")
-		}
-	} else if err := task.ValidateRemoteID(remote); err != nil {
-		p.fail("remote", "%v", err)
-	}
-	if err := p.done(); err != nil {
-		return reply{}, err
-	}
-	if err := s.checkRemote(r.Context(), c, remote); err != nil {
-		return reply{}, err
-	}
-	err := s.b.Track(r.Context(), remote, upid)
-	switch {
-	case errors.Is(err, ErrUnknownRemote):
-		return reply{}, unknownRemote(remote)
-	case errors.Is(err, ErrInvalidTask):
-		return reply{}, badParam("upid", "%v", err)
-	case err != nil:
-		return reply{}, err
-	}
-	return reply{data: task.RemoteUPID{Remote: remote, UPID: upid}.String()}, nil
 }

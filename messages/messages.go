@@ -118,6 +118,17 @@ type FetchFinished struct {
 	Batch    TasksFetched
 	Requests int
 	Duration time.Duration
-	Skipped  []error // malformed task items left out of the batch
-	Err      error   // nil when every request succeeded
+	Skipped  []error // malformed task items left out of the batch (at most MaxSkipped)
+	Omitted  int     // malformed task items beyond MaxSkipped, only counted
+	Gone     []GoneTask
+	Clocks   []NodeClock // per node fetched with a Date header
+	// Checked counts the status requests made; CheckErrors lists those that
+	// failed otherwise than with a GoneTask answer (they leave the remote's
+	// health alone: the next check or refresh asks again).
+	Checked     int
+	CheckErrors []error
+	Err         error // nil when every list request succeeded
 }
+
+// MaxSkipped bounds FetchFinished.Skipped.
+const MaxSkipped = 20

@@ -63,6 +63,7 @@ type Metrics struct {
 	remotesBackfilled prometheus.Gauge
 	snapshotAge       prometheus.GaugeFunc
 	disk              diskMetrics
+	edges             edges // bounds.go
 
 	// snapshotAgeFunc is the source of taskfleet_snapshot_age_seconds;
 	// nil until SetSnapshotAgeFunc is called.
@@ -151,6 +152,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	m.disk = newDiskMetrics()
+	m.edges = newEdges()
 	m.snapshotAge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "snapshot_age_seconds",
 		Help: "Age of the cache snapshot that queries read; NaN until known.",
@@ -168,7 +170,7 @@ func (m *Metrics) collectors() []prometheus.Collector {
 		m.pollerRestarts, m.connectionsOpen, m.connectionsNew, m.remoteUp,
 		m.tasksCached, m.tasksRunning, m.journalBytes, m.cacheFiles, m.rotations, m.corruptions,
 		m.remotesConfigured, m.remotesBackfilled, m.snapshotAge,
-	}, m.disk.collectors()...)
+	}, append(m.disk.collectors(), m.edges.collectors()...)...)
 }
 
 // readSnapshotAge is the GaugeFunc behind taskfleet_snapshot_age_seconds.

@@ -117,4 +117,5 @@ func (m *Metrics) ForgetRemote(remote string) {
 	m.connectionsOpen.DeletePartialMatch(l)
 	m.connectionsNew.DeletePartialMatch(l)
 	m.remoteUp.DeletePartialMatch(l)
+	m.edges.forget(l)
 }

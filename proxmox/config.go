@@ -96,6 +96,11 @@ type Config struct {
 	// ObserveRequest, when set, is called after every HTTP exchange with
 	// its duration, body included (for a request-duration metric).
 	ObserveRequest func(d time.Duration)
+	// BeforeDecode, when set, is called in the requesting goroutine before
+	// the body of a 2xx answer is decoded. It is a test knob: a panic in
+	// it stands for a panic in a decoder, which the client does not
+	// recover (its caller's goroutine does).
+	BeforeDecode func(node string)
 }
 
 // withDefaults returns c with zero fields set to their defaults.

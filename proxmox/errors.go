@@ -101,16 +101,21 @@ func (e *AuthError) Error() string {
 // NodeOfflineError is PVE's 595 or 596: the node that received the request
 // could not reach the node it proxies to. The reason phrase holds the socket
 // error ("Connection refused", "No route to host"); the body is empty.
+// StatusCode 0 means no request was sent: the cluster's node list says the
+// node is offline.
 type NodeOfflineError struct {
 	Remote     string
 	Node       string
 	Endpoint   string
-	StatusCode int    // 595 or 596
+	StatusCode int    // 595 or 596; 0 when the node list says offline
 	Reason     string // the socket error from the status line
 }
 
 // Error describes the failure with remote, node and endpoint.
 func (e *NodeOfflineError) Error() string {
+	if e.StatusCode == 0 {
+		return fmt.Sprintf("%s: node offline: %s", location(e.Remote, e.Node, e.Endpoint), e.Reason)
+	}
 	return fmt.Sprintf("%s: node offline: HTTP %d %s", location(e.Remote, e.Node, e.Endpoint), e.StatusCode, e.Reason)
 }
 

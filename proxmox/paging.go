@@ -19,6 +19,7 @@ type FetchResult struct {
 	Requests int         // list requests made
 	Resyncs  int         // pages re-read because the list moved up by more than the overlap
 	Skipped  []error     // malformed items, each reported once
+	Clock    Clock       // the Date header of the last page
 }
 
 // FetchTasks lists every task of node started at or after since (inclusive),
@@ -61,6 +62,9 @@ func (c *Client) FetchTasks(ctx context.Context, node string, since int64) (Fetc
 			return res, fmt.Errorf("fetch tasks: %w", err)
 		}
 		endpoint = page.endpoint
+		if !page.Clock.Remote.IsZero() {
+			res.Clock = page.Clock
+		}
 		// The previous page's tail must show up in this page; if it does
 		// not, the list moved up past the overlap and tasks may lie in the
 		// gap.

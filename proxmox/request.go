@@ -21,6 +21,7 @@ type call struct {
 	path  string // escaped path, e.g. "/api2/json/nodes/pve1/tasks"
 	query url.Values
 	only  *endpoint // ask exactly this endpoint (discovery); nil: any, by preference
+	clock *Clock    // when set, receives the Date header of a 2xx answer
 }
 
 // shapeError is a decoder's complaint about a well-formed JSON value of the
@@ -111,6 +112,12 @@ func (c *Client) attempt(ctx context.Context, ep *endpoint, cl call, decode func
 	defer drainClose(resp.Body)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		return c.statusError(cl.node, target, resp)
+	}
+	if cl.clock != nil {
+		*cl.clock = readClock(resp.Header)
+	}
+	if hook := c.cfg.BeforeDecode; hook != nil {
+		hook(cl.node)
 	}
 	return c.decodeBody(ctx, rctx, cl.node, target, resp.Body, decode)
 }

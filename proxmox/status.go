@@ -30,6 +30,8 @@ type statusItem struct {
 // TaskStatus asks a task's node for its status: PVE
 // GET /nodes/{upid.Node}/tasks/{upid}/status, PBS the same under node
 // "localhost". The request goes to the node's own endpoint when known.
+// An answer that says the task or its node does not exist is a
+// *TaskGoneError.
 func (c *Client) TaskStatus(ctx context.Context, upid task.UPID) (TaskStatus, error) {
 	if upid.Kind != c.cfg.Kind {
 		return TaskStatus{}, fmt.Errorf("task status: %s: upid %s is a %v upid", location(c.cfg.Remote, upid.Node, ""), upid, upid.Kind)
@@ -50,6 +52,9 @@ func (c *Client) TaskStatus(ctx context.Context, upid task.UPID) (TaskStatus, er
 		st, err = parseStatus(item, upid)
 		return err
 	})
+	if reason, ok := goneReason(err); ok {
+		err = &TaskGoneError{Remote: c.cfg.Remote, UPID: upid, Reason: reason, Err: err}
+	}
 	if err != nil {
 		return TaskStatus{}, fmt.Errorf("task status: %w", err)
 	}

@@ -34,6 +34,7 @@ type ListPage struct {
 	// start, plus one when the page was full). Don't page by it.
 	Total   int
 	Skipped []error // one *ItemError per item left out
+	Clock   Clock   // the answer's Date header
 
 	keys     []string // in page order, per task its UPID, per reported skipped item "#" and a hash
 	endpoint string   // URL that answered
@@ -55,7 +56,8 @@ func (c *Client) ListTasks(ctx context.Context, node string, q ListQuery) (ListP
 		return ListPage{}, fmt.Errorf("list tasks: %s: %w", location(c.cfg.Remote, node, ""), err)
 	}
 	c.learnNode(ctx, node)
-	cl := call{node: node, path: "/api2/json/nodes/" + url.PathEscape(node) + "/tasks", query: query}
+	var clock Clock
+	cl := call{node: node, path: "/api2/json/nodes/" + url.PathEscape(node) + "/tasks", query: query, clock: &clock}
 	var page ListPage
 	err = c.get(ctx, cl, func(dec *json.Decoder, target string) error {
 		b := c.newPageBuilder(node, target)
@@ -66,6 +68,7 @@ func (c *Client) ListTasks(ctx context.Context, node string, q ListQuery) (ListP
 	if err != nil {
 		return ListPage{}, fmt.Errorf("list tasks: %w", err)
 	}
+	page.Clock = clock
 	return page, nil
 }
 

@@ -23,6 +23,9 @@ type rec struct {
 
 func (r *rec) end() int64 { return int64(r.start) + int64(r.dur) }
 
+// endStamp is r's end as the remote's clock wrote it.
+func (a *activity) endStamp(r *rec) int64 { return a.clock.stamp(r.end()) }
+
 // customType is the first type index of worker types StartTask introduced.
 const customType = 1 << 15
 
@@ -31,6 +34,7 @@ const customType = 1 << 15
 // clock. It is safe for concurrent use.
 type activity struct {
 	p         *profile
+	clock     *clock // the remote's clock: times are written with it
 	indexSize int
 	token     string // the remote's API token id: the user of StartTask's tasks
 
@@ -217,12 +221,17 @@ func (a *activity) find(u task.UPID) (rec, bool) {
 			return a.started[i], true
 		}
 	}
-	if u.StartTime < a.from || u.StartTime > a.frontier {
-		return rec{}, false
-	}
-	for _, r := range a.day(floorDiv(u.StartTime, day)) {
-		if match(&r) {
-			return r, true
+	// The UPID carries the start as the remote's clock wrote it: try the
+	// fleet times each offset of the clock maps to it.
+	for _, off := range a.clock.offsets() {
+		t := u.StartTime - off
+		if t < a.from || t > a.frontier {
+			continue
+		}
+		for _, r := range a.day(floorDiv(t, day)) {
+			if match(&r) {
+				return r, true
+			}
 		}
 	}
 	return rec{}, false
@@ -248,7 +257,7 @@ func (a *activity) userName(r *rec) string {
 func (a *activity) upid(r *rec) task.UPID {
 	u := task.UPID{
 		Kind: a.p.kind, Node: a.p.node,
-		StartTime: int64(r.start), Type: a.typeName(r), ID: a.ids[r.id],
+		StartTime: a.clock.stamp(int64(r.start)), Type: a.typeName(r), ID: a.ids[r.id],
 		User: a.userName(r),
 	}
 	boot := a.p.boot(int64(r.start))

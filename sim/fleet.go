@@ -61,6 +61,7 @@ type remote struct {
 	retired  []*activity // activities of removed nodes, for the ground truth
 	nextNode int         // number of the last node added
 	fault    Fault       // for nodes added later
+	clock    clock       // its nodes' clock (clock.go); not guarded by mu
 }
 
 // node is one server: a PVE cluster node or a PBS server.
@@ -207,6 +208,7 @@ func (f *Fleet) newNode(r *remote, from int64) *node {
 		remote: r, name: name, num: num,
 		act: newActivity(newProfile(f.cfg.Seed, r.kind, r.id, name, num, f.cfg.TaskRate), r.tokenID, from, f.cfg.IndexSize),
 	}
+	n.act.clock = &r.clock
 	addr := net.JoinHostPort(ip.String(), strconv.Itoa(port))
 	n.addr.Store(&addr)
 	fl := r.fault

@@ -177,6 +177,7 @@ func (s *nodeServer) write(w http.ResponseWriter, r *http.Request, rep reply, fl
 func (s *nodeServer) headers(rep reply) http.Header {
 	h := http.Header{}
 	h.Set("Content-Type", "application/json;charset=UTF-8")
+	h.Set("Date", s.date())
 	if s.n.remote.kind == task.PVE {
 		now := time.Now().UTC().Format(http.TimeFormat)
 		h.Set("Server", "pve-api-daemon/3.0")
@@ -208,7 +209,7 @@ func (s *nodeServer) writeRaw(w http.ResponseWriter, rep reply) {
 	}
 	hdr := s.headers(rep)
 	hdr.Set("Connection", "close")
-	hdr.Set("Date", time.Now().UTC().Format(http.TimeFormat))
+	hdr.Set("Date", s.date())
 	hdr.Set("Content-Length", strconv.Itoa(len(rep.body)))
 	conn, buf, err := http.NewResponseController(w).Hijack()
 	if err != nil { // not HTTP/1.x: the standard reason phrase will do

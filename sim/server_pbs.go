@@ -98,12 +98,12 @@ func (s *nodeServer) pbsTasks(r *http.Request, fl Fault) reply {
 		if hiddenTask(fl, rp) {
 			return true
 		}
-		start := int64(rp.start)
+		start := a.clock.stamp(int64(rp.start))
 		if lq.hasUntil && start > lq.until {
 			return true
 		}
 		if lq.hasSince {
-			if !running && rp.end() < lq.since {
+			if !running && a.endStamp(rp) < lq.since {
 				return false
 			}
 			if start < lq.since {
@@ -140,7 +140,7 @@ func (s *nodeServer) pbsTasks(r *http.Request, fl Fault) reply {
 			it.WorkerID = &id
 		}
 		if !running {
-			it.EndTime, it.Status = rp.end(), status
+			it.EndTime, it.Status = a.endStamp(rp), status
 		}
 		items = append(items, it)
 		return len(items) < limit

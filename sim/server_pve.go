@@ -156,7 +156,8 @@ func (s *nodeServer) pveTasks(r *http.Request, n *node, fl Fault) reply {
 		if lq.vmid != "" && id != lq.vmid {
 			return
 		}
-		if lq.hasSince && int64(rp.start) < lq.since || lq.hasUntil && int64(rp.start) > lq.until {
+		start := a.clock.stamp(int64(rp.start))
+		if lq.hasSince && start < lq.since || lq.hasUntil && start > lq.until {
 			return
 		}
 		// The class is taken before RUNNING is filled in: running tasks
@@ -174,7 +175,7 @@ func (s *nodeServer) pveTasks(r *http.Request, n *node, fl Fault) reply {
 			if running {
 				it.Status, it.Saved = statusRunning, "0"
 			} else {
-				it.EndTime = rp.end()
+				it.EndTime = a.endStamp(rp)
 			}
 			items = append(items, it)
 		}
@@ -272,7 +273,7 @@ func (s *nodeServer) pveClusterTasks(fl Fault) reply {
 			if running {
 				it.Saved = "0"
 			} else {
-				it.EndTime, it.Status = rp.end(), statuses[rp.status]
+				it.EndTime, it.Status = a.endStamp(rp), statuses[rp.status]
 			}
 			items = append(items, it)
 		}

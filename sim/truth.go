@@ -91,7 +91,7 @@ func (f *Fleet) Held(remoteID string) []task.Task {
 func (a *activity) task(remoteID string, r *rec, now int64) task.Task {
 	t := task.Task{Remote: remoteID, UPID: a.upid(r)}
 	if r.end() <= now {
-		t.EndTime, t.Status = r.end(), statuses[r.status]
+		t.EndTime, t.Status = a.endStamp(r), statuses[r.status]
 	}
 	return t
 }

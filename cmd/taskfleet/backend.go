@@ -104,8 +104,34 @@ func (b *backend) Track(ctx context.Context, remote string, upid task.UPID) erro
 	ctx, cancel := context.WithTimeout(ctx, trackTimeout)
 	defer cancel()
 	err := s.Track(ctx, remote, upid)
-	if errors.Is(err, actors.ErrUnknownRemote) { // removed by a reload meanwhile
+	switch {
+	case errors.Is(err, actors.ErrUnknownRemote): // removed by a reload meanwhile
 		return fmt.Errorf("%w '%s'", api.ErrUnknownRemote, remote)
+	case errors.Is(err, actors.ErrInvalidTrack):
+		// A node outside the cluster, a task in the remote's future, one
+		// task too many: refused at once, never polled.
+		return fmt.Errorf("%w: %v", api.ErrInvalidTask, err)
+	}
+	return err
+}
+
+// Untrack implements api.Backend.
+func (b *backend) Untrack(ctx context.Context, remote string, upid task.UPID) error {
+	s := b.service()
+	if s == nil {
+		return errNotStarted
+	}
+	if _, ok := b.config().Remote(remote); !ok {
+		return fmt.Errorf("%w '%s'", api.ErrUnknownRemote, remote)
+	}
+	ctx, cancel := context.WithTimeout(ctx, trackTimeout)
+	defer cancel()
+	err := s.Untrack(ctx, remote, upid)
+	switch {
+	case errors.Is(err, actors.ErrUnknownRemote): // removed by a reload meanwhile
+		return fmt.Errorf("%w '%s'", api.ErrUnknownRemote, remote)
+	case errors.Is(err, actors.ErrNotTracked):
+		return fmt.Errorf("%w: %v", api.ErrNotTracked, err)
 	}
 	return err
 }
@@ -184,6 +210,11 @@ func remoteStatus(h actors.Health) api.RemoteStatus {
 	for _, u := range h.Tracked {
 		st.Tracked = append(st.Tracked, qualify(h.Remote, u))
 	}
+	for _, e := range h.TrackingEnded {
+		st.TrackingEnded = append(st.TrackingEnded, api.TrackingEnd{UPID: qualify(h.Remote, e.UPID), Reason: e.Reason, Time: e.At.Unix()})
+	}
+	st.Settled, st.ClockSkew, st.ClockBehind = int(h.Settled), h.ClockSkew.Seconds(), h.ClockBehind
+	st.ClockStep, st.ClockStepTime = h.ClockStep.Seconds(), unixOrZero(h.ClockStepAt)
 	return st
 }
 

@@ -13,9 +13,10 @@ import (
 
 // progress follows the backfill: a remote counts as backfilled once its
 // first fetch has succeeded. It sets taskfleet_remotes_backfilled and logs
-// "backfill 12/25 remotes, 48,210 tasks" while it changes, then once
-// "backfill complete". It is driven by one goroutine (the daemon's
-// progress loop).
+// transitions only: "backfill 12/25 remotes, 48,210 tasks" when a remote
+// is done, once "backfill waiting for 3 remotes" with their names when
+// none was done for stallAfter, and once "backfill complete". It is
+// driven by one goroutine (the daemon's progress loop).
 type progress struct {
 	log     zerolog.Logger
 	metrics *metrics.Metrics
@@ -29,11 +30,12 @@ type progress struct {
 	lastAll  int       // remotes configured at the last log line
 	lastLog  time.Time // last progress or activity line
 	lastLen  int       // tasks at the last log line
+	stalled  bool      // "waiting for" was logged since the last progress
 }
 
-// progressEvery throttles the progress line while only the number of
-// tasks changes.
-const progressEvery = 5 * time.Second
+// stallAfter is how long the backfill may make no progress before the
+// remotes it waits for are named (once).
+const stallAfter = 2 * time.Minute
 
 // update records the state at now: the remotes' health and the cache.
 func (p *progress) update(now time.Time, remotes []api.RemoteStatus, snap *cache.Snapshot) {
@@ -66,10 +68,23 @@ func (p *progress) update(now time.Time, remotes []api.RemoteStatus, snap *cache
 		return
 	}
 	p.complete = false
-	if p.lastLog.IsZero() || done != p.lastDone || total != p.lastAll || tasks != p.lastLen && now.Sub(p.lastLog) >= progressEvery {
+	if p.lastLog.IsZero() || done != p.lastDone || total != p.lastAll {
 		p.log.Info().Int("remotes_done", done).Int("remotes", total).Int("tasks", tasks).
 			Msgf("backfill %d/%d remotes, %s tasks", done, total, thousands(tasks))
-		p.lastLog, p.lastLen, p.lastDone, p.lastAll = now, tasks, done, total
+		p.lastLog, p.lastLen, p.lastDone, p.lastAll, p.stalled = now, tasks, done, total, false
+		return
+	}
+	if !p.stalled && now.Sub(p.lastLog) >= stallAfter {
+		// Logged once per stall: the remotes' state is in the status API.
+		p.stalled = true
+		var waiting []string
+		for _, r := range remotes {
+			if r.LastSuccess == 0 && len(waiting) < 10 {
+				waiting = append(waiting, r.Remote+" ("+r.State+")")
+			}
+		}
+		p.log.Warn().Int("remotes_done", done).Int("remotes", total).Int("tasks", tasks).Strs("waiting", waiting).
+			Msgf("backfill waiting for %d remotes", total-done)
 	}
 }
 

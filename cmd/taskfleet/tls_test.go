@@ -166,8 +166,11 @@ func TestServeGeneratesCertificate(t *testing.T) {
 		t.Fatalf("pinned refresh: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 	code, out, errs := runClient("list", "--url", url, "--fingerprint", fp, "--token-file", tokenFile, "--json", "--limit", "3")
-	var items []api.TaskListItem
-	if code != 0 || json.Unmarshal([]byte(out), &items) != nil || len(items) == 0 {
+	var list struct {
+		Data  []api.TaskListItem `json:"data"`
+		Total int                `json:"total"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &list) != nil || len(list.Data) == 0 || list.Total < len(list.Data) {
 		t.Errorf("pinned client: exit %d, stdout %q, stderr %q", code, out, errs)
 	}
 	wrong := strings.Repeat("AB:", 31) + "AB"

@@ -182,11 +182,14 @@ func TestProgress(t *testing.T) {
 	p.update(at, st(0, 25), nil)
 	p.update(at.Add(time.Second), st(0, 25), nil)    // nothing new
 	p.update(at.Add(2*time.Second), st(12, 25), nil) // remotes done
-	p.update(at.Add(3*time.Second), st(25, 25), nil) // complete
-	p.update(at.Add(4*time.Second), st(25, 25), nil) // stays complete
-	p.update(at.Add(5*time.Second), st(25, 26), nil) // a remote added by a reload
+	for s := 3; s < 600; s++ {                       // stalled: named once
+		p.update(at.Add(time.Duration(s)*time.Second), st(12, 25), nil)
+	}
+	p.update(at.Add(600*time.Second), st(25, 25), nil) // complete
+	p.update(at.Add(601*time.Second), st(25, 25), nil) // stays complete
+	p.update(at.Add(602*time.Second), st(25, 26), nil) // a remote added by a reload
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	want := []string{"backfill 0/25 remotes, 0 tasks", "backfill 12/25 remotes, 0 tasks", "backfill complete: 25 remotes, 0 tasks", "backfill 25/26 remotes, 0 tasks"}
+	want := []string{"backfill 0/25 remotes, 0 tasks", "backfill 12/25 remotes, 0 tasks", "backfill waiting for 13 remotes", "backfill complete: 25 remotes, 0 tasks", "backfill 25/26 remotes, 0 tasks"}
 	if len(lines) != len(want) {
 		t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), out.String())
 	}
