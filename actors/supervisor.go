@@ -12,6 +12,7 @@ import (
 
 	"github.com/taskfleet/taskfleet/cache"
 	"github.com/taskfleet/taskfleet/config"
+	"github.com/taskfleet/taskfleet/events"
 	"github.com/taskfleet/taskfleet/messages"
 	"github.com/taskfleet/taskfleet/metrics"
 )
@@ -73,6 +74,7 @@ type Env struct {
 	Log     zerolog.Logger
 	Metrics *metrics.Metrics
 	Board   *healthBoard
+	Events  *events.Hub // nil: changes are not published
 
 	newClient   func(config.Remote) (remoteClient, error)
 	pollerHook  func(remote string, msg any)
@@ -126,7 +128,7 @@ func (s *supervisor) start(c actor.Context) {
 	// Children survive nothing of a previous incarnation (a restarting
 	// actor stops its children), so everything is spawned afresh.
 	props := actor.PropsFromProducer(newWriter(s.env.Cache, s.env.Log.With().Str("actor", WriterName).Logger(), s.env.Metrics, s.env.writerHook,
-		func() { s.env.writerErr.Store(nil); s.env.cacheOpen.Store(true) }))
+		func() { s.env.writerErr.Store(nil); s.env.cacheOpen.Store(true) }, s.env.Events))
 	w, err := c.SpawnNamed(props, WriterName)
 	if err != nil {
 		panic(fmt.Errorf("spawn cache writer: %w", err))

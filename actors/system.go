@@ -15,6 +15,7 @@ import (
 
 	"github.com/taskfleet/taskfleet/cache"
 	"github.com/taskfleet/taskfleet/config"
+	"github.com/taskfleet/taskfleet/events"
 	"github.com/taskfleet/taskfleet/messages"
 	"github.com/taskfleet/taskfleet/metrics"
 	"github.com/taskfleet/taskfleet/task"
@@ -40,6 +41,9 @@ type Options struct {
 	// CacheOptions adjusts the cache beyond what the configuration sets
 	// (its Dir, Retention and Latest are set by Start).
 	CacheOptions cache.Options
+	// Events, when set, gets the cache writer's changes (see package
+	// events); the host owns it and closes it after Stop.
+	Events *events.Hub
 
 	// Test knobs.
 	pollerHook  func(remote string, msg any)
@@ -99,6 +103,7 @@ func Start(cfg *config.Config, opts Options) (*System, error) {
 		Log:         opts.Logger,
 		Metrics:     opts.Metrics,
 		Board:       &healthBoard{},
+		Events:      opts.Events,
 		pollerHook:  opts.pollerHook,
 		writerHook:  opts.writerHook,
 		restartBase: orDefault(opts.restartBase, time.Second),
