@@ -62,6 +62,7 @@ type poller struct {
 	backoff  backoff
 	nextTry  time.Time // no poll before this (backoff)
 	conns    int64     // the client's NewConns when last reported to metrics
+	logs     logFetches
 }
 
 func newPoller(d *pollerDeps) actor.Producer {
@@ -93,6 +94,10 @@ func (p *poller) Receive(c actor.Context) {
 		p.startFetch(c, true, nil)
 	case *messages.FetchFinished:
 		p.fetched(c, m)
+	case *messages.FetchTaskLog:
+		p.fetchLog(c, m)
+	case *taskLogDone:
+		p.logDone(m)
 	case *messages.BatchApplied:
 		if p.result != nil && m.Seq == p.result.Gen {
 			p.finish(c, p.result, m.Err)
@@ -120,6 +125,7 @@ func (p *poller) start() {
 // stop cancels the poll in flight, waits for its goroutine, closes the
 // client and tells refresh waiters why their refresh will not finish.
 func (p *poller) stop(c actor.Context, why error) {
+	p.stopLogs()
 	if p.cancel != nil {
 		p.cancel()
 		<-p.done

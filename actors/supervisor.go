@@ -15,6 +15,7 @@ import (
 	"github.com/taskfleet/taskfleet/events"
 	"github.com/taskfleet/taskfleet/messages"
 	"github.com/taskfleet/taskfleet/metrics"
+	"github.com/taskfleet/taskfleet/tasklogs"
 )
 
 // Intervals of the periodic work, as in Proxmox Datacenter Manager.
@@ -74,7 +75,8 @@ type Env struct {
 	Log     zerolog.Logger
 	Metrics *metrics.Metrics
 	Board   *healthBoard
-	Events  *events.Hub // nil: changes are not published
+	Events  *events.Hub     // nil: changes are not published
+	Logs    *tasklogs.Store // kept logs of failed tasks; nil: none
 
 	newClient   func(config.Remote) (remoteClient, error)
 	pollerHook  func(remote string, msg any)

@@ -66,8 +66,9 @@ type System struct {
 	mu  sync.Mutex // guards cfg for Reload; never held on a read path
 	cfg *config.Config
 
-	stopOnce sync.Once
-	stopErr  error
+	stopOnce   sync.Once
+	stopErr    error
+	keeperStop func() // stops the task-log keeper; nil when none runs
 }
 
 // ErrUnknownRemote is returned for a remote id that is not configured.
@@ -110,6 +111,9 @@ func Start(cfg *config.Config, opts Options) (*System, error) {
 		restartMax:  orDefault(opts.restartMax, 5*time.Minute),
 		applyLimit:  orDefault(opts.applyLimit, 2*cfg.Polling.RequestTimeout+time.Minute),
 	}
+	if opts.Events != nil {
+		env.Logs = openTaskLogs(co)
+	}
 	env.newClient = func(r config.Remote) (remoteClient, error) {
 		return newClient(r, cfg.Polling, env.Budget.ForRemote(), opts.DialContext, opts.Metrics)
 	}
@@ -123,6 +127,7 @@ func Start(cfg *config.Config, opts Options) (*System, error) {
 		return nil, fmt.Errorf("spawn supervisor %q: %w", name, err)
 	}
 	s.sup = pid
+	s.startKeeper()
 	opts.Metrics.SetSnapshotAgeFunc(func() time.Duration {
 		if snap := s.latest.Load(); snap != nil {
 			return time.Since(snap.Time())
@@ -279,6 +284,7 @@ func (s *System) Reload(ctx context.Context, cfg *config.Config) (added, removed
 // was passed in) keeps running; one created by Start is shut down.
 func (s *System) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() {
+		s.stopKeeper() // it asks the pollers for logs
 		_, err := s.request(ctx, s.sup, &messages.Shutdown{})
 		if err != nil {
 			s.stopErr = fmt.Errorf("stop: %w", err)
