@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/taskfleet/taskfleet/sim"
+	"github.com/taskfleet/taskfleet/task"
+)
+
+// screenshot, when set, makes TestTaskPage save a screenshot of the page
+// there (docs/taskpage.png is taken so).
+var screenshot = flag.String("screenshot", "", "save a screenshot of the task page to `file`")
+
+// browser starts headless Chromium, or skips the test without it.
+func browser(t *testing.T) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("chromium not found: install it with `apt-get install chromium` to run the browser test")
+	}
+	opts := append(slices.Clone(chromedp.DefaultExecAllocatorOptions[:]),
+		chromedp.ExecPath(path), chromedp.NoSandbox, chromedp.WindowSize(1500, 950), chromedp.Flag("disable-dev-shm-usage", true))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancel(); cancelAlloc() })
+	// The first run starts the browser: on ctx itself, so that the
+	// deadlines of later runs do not end it.
+	if _, err := chromedp.Run(ctx, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// do runs a browser action with a deadline.
+func do[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// eval evaluates JavaScript in the page.
+func eval[T any](t *testing.T, ctx context.Context, js string) T {
+	t.Helper()
+	return do(t, ctx, chromedp.Evaluate[T](js))
+}
+
+// pageRows are the remote UPIDs of the page's task rows.
+func pageRows(t *testing.T, ctx context.Context) []string {
+	return eval[[]string](t, ctx, `Array.from(document.querySelectorAll('#list tbody tr')).map(r => r.dataset.upid)`)
+}
+
+// waitList waits until the page has loaded the list for query.
+func waitList(t *testing.T, rg *webRig, ctx context.Context, query string) {
+	t.Helper()
+	rg.eventually(10*time.Second, "page lists "+query, func() bool {
+		return eval[string](t, ctx, `document.body.dataset.listState + '|' + document.body.dataset.listQuery`) == "loaded|"+query
+	})
+}
+
+// setFilter sets a filter field as a user would and fires its change.
+func setFilter(t *testing.T, ctx context.Context, name, value string) {
+	t.Helper()
+	js := fmt.Sprintf(`(() => { const e = document.querySelector('#filters [name=%q]');
+		if (e.type === 'checkbox') e.checked = %q === '1'; else e.value = %q;
+		e.dispatchEvent(new Event('change', {bubbles: true})); return true; })()`, name, value, value)
+	eval[bool](t, ctx, js)
+}
+
+// TestTaskPage drives the task page in Chromium against the daemon and a
+// simulated fleet: it lists the tasks; the type, status and remote filters
+// give the API's rows; a task started on the simulator appears within 2 s
+// without a reload and turns finished when it ends; a failed task's log
+// opens.
+func TestTaskPage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Chromium against the daemon")
+	}
+	ctx := browser(t)
+	rg := newWebRig(t, sim.Config{Seed: 7, PVEClusters: 3, PBSServers: 1, NodesPerCluster: 2, TaskRate: 4, History: 48 * time.Hour})
+	do(t, ctx, chromedp.Navigate(rg.url+"/"))
+	waitList(t, rg, ctx, "start=0&limit=50")
+	want, _ := rg.list("start=0&limit=50")
+	if got := pageRows(t, ctx); !slices.Equal(got, want) || len(got) != 50 {
+		t.Fatalf("page lists %d rows, want the API's %d:\n got %v\nwant %v", len(got), len(want), got, want)
+	}
+
+	// Filters: the same rows as the API for the same filters.
+	remote := rg.fleet.Remotes()[0].ID
+	rg.eventually(10*time.Second, "remote choices", func() bool {
+		return eval[int](t, ctx, `document.querySelector('#filters [name=remote]').options.length`) > len(rg.fleet.Remotes())
+	})
+	for _, c := range []struct{ name, value, query string }{
+		{"typefilter", "vzdump", "typefilter=vzdump"},
+		{"statusfilter", "error", "typefilter=vzdump&statusfilter=error"},
+		{"typefilter", "", "statusfilter=error"},
+		{"remote", remote, "statusfilter=error&remote=" + remote},
+		{"statusfilter", "", "remote=" + remote},
+		{"remote", "", ""},
+	} {
+		setFilter(t, ctx, c.name, c.value)
+		q := strings.TrimPrefix(c.query+"&start=0&limit=50", "&")
+		waitList(t, rg, ctx, q)
+		want, _ := rg.list(q)
+		if got := pageRows(t, ctx); !slices.Equal(got, want) {
+			t.Errorf("filter %s: page rows %v, API rows %v", q, got, want)
+		}
+	}
+
+	// Live: a task started on the simulator appears without a reload.
+	rg.eventually(10*time.Second, "live", func() bool { return eval[string](t, ctx, `document.querySelector('#live').textContent`) == "live" })
+	eval[bool](t, ctx, `window.notReloaded = true`)
+	pve := rg.fleet.Remotes()[0]
+	began := time.Now()
+	u := rg.fleet.StartTask(pve.ID, pve.Endpoints[0].Node, "vzdump", "", 30*time.Second)
+	id := task.RemoteUPID{Remote: pve.ID, UPID: u}.String()
+	rowStatus := fmt.Sprintf(`(() => { const r = document.querySelector('#list tbody tr[data-upid=%q]'); return r ? r.dataset.status : ''; })()`, id)
+	rg.eventually(10*time.Second, "started task on the page", func() bool { return eval[string](t, ctx, rowStatus) == "running" })
+	if d := time.Since(began); d > 2*time.Second {
+		t.Errorf("the started task appeared after %v, want within 2s", d)
+	}
+	if eval[bool](t, ctx, `document.querySelector('#list tbody tr[data-upid="`+id+`"] .spinner') !== null`) != true {
+		t.Error("a running task's end time shows no spinner")
+	}
+	if *screenshot != "" {
+		png := do(t, ctx, chromedp.FullScreenshot(90))
+		if err := os.WriteFile(*screenshot, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rg.clock.Advance(31 * time.Second)
+	rg.eventually(10*time.Second, "finished task on the page", func() bool { return eval[string](t, ctx, rowStatus) == "ok" })
+	if !eval[bool](t, ctx, `window.notReloaded === true`) {
+		t.Error("the page was reloaded")
+	}
+
+	// A failed task's log opens.
+	setFilter(t, ctx, "statusfilter", "error")
+	waitList(t, rg, ctx, "statusfilter=error&start=0&limit=50")
+	eval[bool](t, ctx, `document.querySelector('#list tbody tr').click() || true`)
+	rg.eventually(10*time.Second, "log loaded", func() bool { return eval[string](t, ctx, `document.body.dataset.logState`) == "loaded" })
+	text := eval[string](t, ctx, `document.querySelector('#logtext').textContent`)
+	if !strings.Contains(text, "TASK ERROR: ") || !eval[bool](t, ctx, `document.querySelector('#logdialog').open`) {
+		t.Errorf("failed task's log dialog shows %q", text)
+	}
+}
