@@ -137,7 +137,7 @@ func TestTaskPage(t *testing.T) {
 		t.Error("a running task's end time shows no spinner")
 	}
 	if *screenshot != "" {
-		png := do(t, ctx, chromedp.FullScreenshot(90))
+		png := do(t, ctx, chromedp.FullScreenshot(100))
 		if err := os.WriteFile(*screenshot, png, 0o644); err != nil {
 			t.Fatal(err)
 		}
