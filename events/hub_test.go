@@ -264,7 +264,9 @@ func TestHubNeverBlocksPublisher(t *testing.T) {
 		block := func(*Event) bool { <-gate; return true } // holds the Hub's goroutine
 		s, _ := h.Subscribe(context.Background(), SubscribeOptions{Match: block, Buffer: 100})
 		now := time.Now().Unix()
-		for i := 1; i <= 10; i++ {
+		f.apply("east", mkTask(1, now+1, ""))
+		synctest.Wait() // the Hub's goroutine holds the first publish
+		for i := 2; i <= 10; i++ {
 			f.apply("east", mkTask(uint32(i), now+int64(i), "")) // returns: never blocks
 		}
 		close(gate)
