@@ -324,3 +324,33 @@ func TestEventStreamErrors(t *testing.T) {
 func TestEventStreamNotImplemented(t *testing.T) {
 	get(t, New(newFake(t), Options{}), pathEvents).wantStatus(t, http.StatusNotImplemented)
 }
+
+// TestEventStreamHeartbeat: an idle stream gets a comment line every
+// heartbeatEvery, and the stream ends when the hub closes.
+func TestEventStreamHeartbeat(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rg := newStreamRig(t, Options{})
+		resp := rg.open("", nil)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		began := time.Now()
+		beats := 0
+		for sc.Scan() {
+			if sc.Text() == ": heartbeat" {
+				beats++
+				if beats == 2 {
+					break
+				}
+			}
+		}
+		if d := time.Since(began); beats != 2 || d != 2*heartbeatEvery {
+			t.Errorf("%d heartbeats after %v, want 2 after %v", beats, d, 2*heartbeatEvery)
+		}
+		rg.hub.Close()
+		for sc.Scan() {
+		}
+		if time.Since(began) != 2*heartbeatEvery {
+			t.Error("the stream did not end when the hub closed")
+		}
+	})
+}

@@ -6,7 +6,7 @@ const API = '/api2/json';
 const PAGE = 50;
 const TOKEN_KEY = 'taskfleet.token'; // sessionStorage: this tab only, never a URL
 
-const state = { start: 0, total: 0, items: [], query: '', stream: null, lastEventId: '', reloadTimer: 0 };
+const state = { start: 0, total: 0, items: [], loads: 0, stream: null, lastEventId: '', reloadTimer: 0 };
 
 const $ = (sel) => document.querySelector(sel);
 
@@ -35,11 +35,12 @@ class APIError extends Error {
 
 async function api(path, opts) {
   opts = opts || {};
+  const sent = token();
   const resp = await fetch(API + path, { method: opts.method || 'GET', headers: headers(opts.headers), body: opts.body, cache: 'no-store' });
   let body = null;
   try { body = await resp.json(); } catch (e) { /* not JSON */ }
   if (resp.status === 401) {
-    askToken();
+    if (sent === token()) askToken(); // not an answer to a request sent before the token changed
     throw new APIError(401, 'an API token is needed');
   }
   if (!resp.ok) {
@@ -169,11 +170,11 @@ async function loadList() {
   q.set('start', String(state.start));
   q.set('limit', String(PAGE));
   const query = q.toString();
-  state.query = query;
+  const seq = ++state.loads;
   document.body.dataset.listState = 'loading';
   try {
     const resp = await api('/remotes/tasks/list?' + query);
-    if (state.query !== query) return; // a newer load is under way
+    if (state.loads !== seq) return; // a newer load is under way
     state.items = resp.data || [];
     state.total = resp.total || 0;
     render();
@@ -181,7 +182,7 @@ async function loadList() {
     document.body.dataset.listQuery = query;
     document.body.dataset.listState = 'loaded';
   } catch (e) {
-    if (state.query === query) {
+    if (state.loads === seq) {
       message('Tasks: ' + e.message, true);
       document.body.dataset.listState = 'error';
     }
@@ -237,7 +238,7 @@ function startStream() {
         const h = headers({ Accept: 'text/event-stream' });
         if (state.lastEventId) h['Last-Event-ID'] = state.lastEventId;
         const resp = await fetch(API + '/remotes/tasks/events?' + q, { headers: h, signal: ctrl.signal, cache: 'no-store' });
-        if (resp.status === 401) { askToken(); setLive(false, 'login needed'); return; }
+        if (resp.status === 401) { if (h['Authorization'] === headers()['Authorization']) askToken(); setLive(false, 'login needed'); return; }
         if (!resp.ok) throw new Error('HTTP ' + resp.status);
         await readEvents(resp.body.getReader(), ctrl.signal);
       } catch (e) {

@@ -158,3 +158,44 @@ func TestTaskPage(t *testing.T) {
 		t.Errorf("failed task's log dialog shows %q", text)
 	}
 }
+
+// TestTaskPageToken: with API tokens the page asks for one, keeps it in
+// the tab's sessionStorage and sends it in a header, never in a URL; a
+// scoped token sees its remote only.
+func TestTaskPageToken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs Chromium against the daemon")
+	}
+	ctx := browser(t)
+	rg := newWebRigWith(t, sim.Config{Seed: 8, PVEClusters: 2, PBSServers: 1, NodesPerCluster: 1, TaskRate: 2, History: 24 * time.Hour}, tokensTOML)
+	do(t, ctx, chromedp.Navigate(rg.url+"/"))
+	rg.eventually(10*time.Second, "token dialog", func() bool { return eval[bool](t, ctx, `document.querySelector('#tokendialog').open`) })
+	eval[bool](t, ctx, fmt.Sprintf(`(() => { document.querySelector('#tokeninput').value = %q;
+		document.querySelector('#tokendialog').close('ok'); return true; })()`, teamSecret))
+	waitList(t, rg, ctx, "start=0&limit=50")
+	if eval[bool](t, ctx, `document.querySelector('#tokendialog').open`) {
+		t.Error("the token dialog is open again after a token was given")
+	}
+	rows := pageRows(t, ctx)
+	if len(rows) == 0 {
+		t.Fatal("no rows with the token")
+	}
+	for _, r := range rows {
+		if !strings.HasPrefix(r, "pve:"+scopedRemote+"!") {
+			t.Errorf("the team token sees %s", r)
+		}
+	}
+	rg.eventually(10*time.Second, "live", func() bool { return eval[string](t, ctx, `document.querySelector('#live').textContent`) == "live" })
+	urls := eval[[]string](t, ctx, `performance.getEntriesByType('resource').map(e => e.name).concat([location.href])`)
+	for _, u := range urls {
+		if strings.Contains(u, teamSecret) {
+			t.Errorf("the token is in a URL: %s", u)
+		}
+	}
+	if got := eval[string](t, ctx, `sessionStorage.getItem('taskfleet.token')`); got != teamSecret {
+		t.Errorf("sessionStorage holds %q", got)
+	}
+	if got := eval[int](t, ctx, `localStorage.length + document.cookie.length`); got != 0 {
+		t.Errorf("the token went to localStorage or a cookie")
+	}
+}
