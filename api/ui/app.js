@@ -317,19 +317,26 @@ async function loadRemotes() {
   }
 }
 
-function summaryRows(counts) {
+// summaryRows lists counts failures first, at most max rows (the rest
+// summed up in a last row).
+function summaryRows(counts, max) {
   const rows = Object.entries(counts || {});
   rows.sort((a, b) => (b[1].error - a[1].error) || (b[1].warning - a[1].warning) || a[0].localeCompare(b[0]));
-  return rows.map(([k, c]) => el('tr', { class: c.error > 0 ? 'error' : (c.warning > 0 ? 'warning' : '') },
+  const out = rows.slice(0, max).map(([k, c]) => el('tr', { class: c.error > 0 ? 'error' : (c.warning > 0 ? 'warning' : '') },
     el('td', {}, k), el('td', { class: 'num' }, c.ok), el('td', { class: 'num' }, c.warning), el('td', { class: 'num' }, c.error + c.unknown)));
+  if (rows.length > max) {
+    const rest = rows.slice(max).reduce((s, [, c]) => ({ ok: s.ok + c.ok, warning: s.warning + c.warning, error: s.error + c.error + c.unknown }), { ok: 0, warning: 0, error: 0 });
+    out.push(el('tr', { class: 'hint' }, el('td', {}, `${rows.length - max} more`), el('td', { class: 'num' }, rest.ok), el('td', { class: 'num' }, rest.warning), el('td', { class: 'num' }, rest.error)));
+  }
+  return out;
 }
 
 async function loadSummary() {
   const since = Math.floor(Date.now() / 1000) - 48 * 3600;
   try {
     const resp = await api('/remotes/tasks/statistics?since=' + since);
-    $('#summary-remote tbody').replaceChildren(...summaryRows(resp.data['by-remote']));
-    $('#summary-type tbody').replaceChildren(...summaryRows(resp.data['by-type']));
+    $('#summary-remote tbody').replaceChildren(...summaryRows(resp.data['by-remote'], 25));
+    $('#summary-type tbody').replaceChildren(...summaryRows(resp.data['by-type'], 15));
   } catch (e) {
     message('Statistics: ' + e.message, true);
   }
