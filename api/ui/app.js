@@ -380,14 +380,17 @@ function askToken() {
   if (!d.open) { $('#tokeninput').value = ''; d.showModal(); }
 }
 
-function tokenChosen() {
-  const d = $('#tokendialog');
-  if (d.returnValue === 'ok' && $('#tokeninput').value.trim()) {
-    sessionStorage.setItem(TOKEN_KEY, $('#tokeninput').value.trim());
-  } else if (d.returnValue === 'forget') {
+// tokenChosen takes the dialog's answer at once (the submit), before a
+// late 401 could reopen the dialog and clear its input.
+function tokenChosen(e) {
+  const button = e.submitter ? e.submitter.value : 'ok';
+  const value = $('#tokeninput').value.trim();
+  $('#tokeninput').value = '';
+  if (button === 'ok' && value) {
+    sessionStorage.setItem(TOKEN_KEY, value);
+  } else if (button === 'forget') {
     sessionStorage.removeItem(TOKEN_KEY);
   }
-  $('#tokeninput').value = '';
   reloadAll();
 }
 
@@ -434,7 +437,7 @@ document.addEventListener('DOMContentLoaded', () => {
   $('#last').addEventListener('click', () => { state.start = Math.max(0, Math.floor((state.total - 1) / PAGE) * PAGE); loadList(); });
   $('#refresh').addEventListener('click', refresh);
   $('#login').addEventListener('click', askToken);
-  $('#tokendialog').addEventListener('close', tokenChosen);
+  $('#tokenform').addEventListener('submit', tokenChosen);
   $('#logclose').addEventListener('click', () => { clearTimeout(logTimer); $('#logdialog').close(); });
   reloadAll();
   setInterval(() => { loadRemotes(); loadSummary(); }, 30000);

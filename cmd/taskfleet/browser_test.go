@@ -74,9 +74,14 @@ func pageRows(t *testing.T, ctx context.Context) []string {
 // waitList waits until the page has loaded the list for query.
 func waitList(t *testing.T, rg *webRig, ctx context.Context, query string) {
 	t.Helper()
-	rg.eventually(10*time.Second, "page lists "+query, func() bool {
-		return eval[string](t, ctx, `document.body.dataset.listState + '|' + document.body.dataset.listQuery`) == "loaded|"+query
-	})
+	deadline := time.Now().Add(10 * time.Second)
+	for eval[string](t, ctx, `document.body.dataset.listState + '|' + document.body.dataset.listQuery`) != "loaded|"+query {
+		if time.Now().After(deadline) {
+			t.Fatalf("page lists %s: not within 10s; page state %s", query, eval[string](t, ctx,
+				`JSON.stringify({list: document.body.dataset.listState, query: document.body.dataset.listQuery, message: document.querySelector('#message').textContent, login: document.querySelector('#tokendialog').open, token: !!sessionStorage.getItem('taskfleet.token')})`))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // setFilter sets a filter field as a user would and fires its change.
@@ -181,7 +186,7 @@ func TestTaskPageToken(t *testing.T) {
 	do(t, ctx, chromedp.Navigate(rg.url+"/"))
 	rg.eventually(10*time.Second, "token dialog", func() bool { return eval[bool](t, ctx, `document.querySelector('#tokendialog').open`) })
 	eval[bool](t, ctx, fmt.Sprintf(`(() => { document.querySelector('#tokeninput').value = %q;
-		document.querySelector('#tokendialog').close('ok'); return true; })()`, teamSecret))
+		document.querySelector('#tokenform button[value=ok]').click(); return true; })()`, teamSecret))
 	waitList(t, rg, ctx, "start=0&limit=50")
 	if eval[bool](t, ctx, `document.querySelector('#tokendialog').open`) {
 		t.Error("the token dialog is open again after a token was given")
