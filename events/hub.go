@@ -55,7 +55,6 @@ type Hub struct {
 	in     chan Published
 	subs   chan subscribeRequest
 	unsubs chan *Subscription
-	stats  chan chan Stats
 	quit   chan struct{}
 	done   chan struct{}
 	closed atomic.Bool
@@ -63,6 +62,8 @@ type Hub struct {
 	lost    atomic.Int64 // publishes dropped, total
 	missed  atomic.Bool  // a publish was dropped since the goroutine last looked
 	dropped atomic.Int64
+	lastID  atomic.Uint64 // last, for Stats
+	nsubs   atomic.Int64  // len(set), for Stats
 
 	// Owned by the goroutine (run).
 	ring  []Event // circular, len <= opts.Ring
@@ -91,7 +92,6 @@ func New(opts Options) *Hub {
 		in:     make(chan Published, opts.Inbox),
 		subs:   make(chan subscribeRequest),
 		unsubs: make(chan *Subscription),
-		stats:  make(chan chan Stats),
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
 		set:    map[*Subscription]struct{}{},
@@ -100,6 +100,7 @@ func New(opts Options) *Hub {
 	// microsecond would have to be used up for them to meet).
 	h.first = uint64(max(opts.Now().UnixMicro(), 1))
 	h.last = h.first - 1
+	h.lastID.Store(h.last)
 	go h.run()
 	return h
 }
@@ -128,15 +129,11 @@ func (h *Hub) Close() {
 	<-h.done
 }
 
-// Stats returns the Hub's counters (the zero Stats after Close).
+// Stats returns the Hub's counters. It never waits for the Hub's
+// goroutine (metrics read it at any time, also after Close).
 func (h *Hub) Stats() Stats {
-	reply := make(chan Stats, 1)
-	select {
-	case h.stats <- reply:
-		return <-reply
-	case <-h.done:
-		return Stats{}
-	}
+	last := h.lastID.Load()
+	return Stats{Events: last - (h.first - 1), Subscribers: int(h.nsubs.Load()), Dropped: h.dropped.Load(), Lost: h.lost.Load(), LastID: last}
 }
 
 // SubscribeOptions select what a subscription gets.
@@ -227,8 +224,6 @@ func (h *Hub) run() {
 			if _, ok := h.set[s]; ok {
 				h.end(s, nil)
 			}
-		case reply := <-h.stats:
-			reply <- Stats{Events: h.last - h.first + 1, Subscribers: len(h.set), Dropped: h.dropped.Load(), Lost: h.lost.Load(), LastID: h.last}
 		case <-h.quit:
 			for s := range h.set {
 				h.end(s, ErrClosed)
@@ -314,6 +309,7 @@ func lookup(s *cache.Snapshot, t *task.Task) (task.Task, bool) {
 // emit numbers e, keeps it in the ring and offers it to the subscribers.
 func (h *Hub) emit(e Event) {
 	h.last++
+	h.lastID.Store(h.last)
 	e.ID = h.last
 	if len(h.ring) < h.opts.Ring {
 		h.ring = append(h.ring, e)
@@ -343,6 +339,7 @@ func (h *Hub) offer(s *Subscription, e *Event) {
 // end removes s and closes its channel.
 func (h *Hub) end(s *Subscription, why error) {
 	delete(h.set, s)
+	h.nsubs.Store(int64(len(h.set)))
 	if why != nil {
 		s.err.Store(&why)
 	}
@@ -377,5 +374,6 @@ func (h *Hub) subscribe(o SubscribeOptions) *Subscription {
 	}
 	s := &Subscription{C: c, c: c, h: h, m: o.Match, Last: h.last}
 	h.set[s] = struct{}{}
+	h.nsubs.Store(int64(len(h.set)))
 	return s
 }

@@ -78,6 +78,7 @@ func newDaemon(path string, cfg *config.Config, ln net.Listener, log zerolog.Log
 	// The events hub outlives the service: the API subscribes to it, the
 	// service's cache writer publishes to it; runService closes it last.
 	d.backend.events = events.New(events.Options{Logger: log.With().Str("component", "events").Logger()})
+	registerEventMetrics(reg, d.backend.events)
 	promHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	apiLog := log.With().Str("component", "api").Logger()
 	newAPI := func(c *config.Config) http.Handler {
