@@ -361,7 +361,7 @@ async function openLog(item) {
         return el('div', { class: cls, 'data-n': l.n }, l.t);
       });
       $('#logtext').replaceChildren(...lines);
-      $('#loginfo').textContent = `${item.upid} · ${resp.total} lines` + (resp.source === 'cache' ? ' · kept by taskfleet (the remote no longer has it)' : '') + (resp.active ? ' · running' : '');
+      $('#loginfo').textContent = `${item.upid} · ${resp.total} lines` + (resp.source === 'cache' ? ' · kept by taskfleet' : '') + (resp.active ? ' · running' : '');
       document.body.dataset.logState = 'loaded';
       if (resp.active && dlg.open) logTimer = setTimeout(load, 2000);
     } catch (e) {
