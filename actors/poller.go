@@ -76,6 +76,7 @@ type poller struct {
 	pulled    map[string]int64         // nodes whose cutoff was found ahead of their clock: that cutoff
 	malformed condition                // malformed task items in the lists
 	checkErrs condition                // status checks failing (other than gone tasks)
+	logs      logFetches
 }
 
 func newPoller(d *pollerDeps) actor.Producer {
@@ -121,6 +122,10 @@ func (p *poller) Receive(c actor.Context) {
 			// poller; the goroutine has returned already.
 			panic(fmt.Errorf("poller %s: %s goroutine panicked: %s", p.deps.remote.ID, m.Where, m.Reason))
 		}
+	case *messages.FetchTaskLog:
+		p.fetchLog(c, m)
+	case *taskLogDone:
+		p.logDone(m)
 	case *messages.BatchApplied:
 		if p.result != nil && m.Seq == p.result.Gen {
 			p.finish(c, p.result, m.Err)
@@ -148,6 +153,7 @@ func (p *poller) start() {
 // stop cancels the poll in flight, waits for its goroutine, closes the
 // client and tells refresh waiters why their refresh will not finish.
 func (p *poller) stop(c actor.Context, why error) {
+	p.stopLogs()
 	if p.cancel != nil {
 		p.cancel()
 		<-p.done

@@ -12,8 +12,10 @@ import (
 
 	"github.com/taskfleet/taskfleet/cache"
 	"github.com/taskfleet/taskfleet/config"
+	"github.com/taskfleet/taskfleet/events"
 	"github.com/taskfleet/taskfleet/messages"
 	"github.com/taskfleet/taskfleet/metrics"
+	"github.com/taskfleet/taskfleet/tasklogs"
 )
 
 // Intervals of the periodic work, as in Proxmox Datacenter Manager.
@@ -73,6 +75,8 @@ type Env struct {
 	Log     zerolog.Logger
 	Metrics *metrics.Metrics
 	Board   *healthBoard
+	Events  *events.Hub     // nil: changes are not published
+	Logs    *tasklogs.Store // kept logs of failed tasks; nil: none
 
 	newClient   func(config.Remote) (remoteClient, error)
 	pollerHook  func(remote string, msg any)
@@ -127,7 +131,7 @@ func (s *supervisor) start(c actor.Context) {
 	// Children survive nothing of a previous incarnation (a restarting
 	// actor stops its children), so everything is spawned afresh.
 	props := actor.PropsFromProducer(newWriter(s.env.Cache, s.env.Log.With().Str("actor", WriterName).Logger(), s.env.Metrics, s.env.writerHook,
-		func() { s.env.writerErr.Store(nil); s.env.cacheOpen.Store(true) }, &s.env.writes))
+		func() { s.env.writerErr.Store(nil); s.env.cacheOpen.Store(true) }, &s.env.writes, s.env.Events))
 	w, err := c.SpawnNamed(props, WriterName)
 	if err != nil {
 		panic(fmt.Errorf("spawn cache writer: %w", err))

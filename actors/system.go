@@ -15,6 +15,7 @@ import (
 
 	"github.com/taskfleet/taskfleet/cache"
 	"github.com/taskfleet/taskfleet/config"
+	"github.com/taskfleet/taskfleet/events"
 	"github.com/taskfleet/taskfleet/messages"
 	"github.com/taskfleet/taskfleet/metrics"
 	"github.com/taskfleet/taskfleet/task"
@@ -40,6 +41,9 @@ type Options struct {
 	// CacheOptions adjusts the cache beyond what the configuration sets
 	// (its Dir, Retention and Latest are set by Start).
 	CacheOptions cache.Options
+	// Events, when set, gets the cache writer's changes (see package
+	// events); the host owns it and closes it after Stop.
+	Events *events.Hub
 
 	// Test knobs.
 	pollerHook  func(remote string, msg any)
@@ -65,7 +69,8 @@ type System struct {
 	stopOnce sync.Once
 	stopErr  error
 
-	trackMu sync.Mutex // serialises Track and Untrack (track.go), so that MaxTracked holds
+	trackMu    sync.Mutex // serialises Track and Untrack (track.go), so that MaxTracked holds
+	keeperStop func()     // stops the task-log keeper; nil when none runs
 }
 
 // ErrUnknownRemote is returned for a remote id that is not configured.
@@ -101,11 +106,15 @@ func Start(cfg *config.Config, opts Options) (*System, error) {
 		Log:         opts.Logger,
 		Metrics:     opts.Metrics,
 		Board:       &healthBoard{},
+		Events:      opts.Events,
 		pollerHook:  opts.pollerHook,
 		writerHook:  opts.writerHook,
 		restartBase: orDefault(opts.restartBase, time.Second),
 		restartMax:  orDefault(opts.restartMax, 5*time.Minute),
 		applyLimit:  orDefault(opts.applyLimit, 2*cfg.Polling.RequestTimeout+time.Minute),
+	}
+	if opts.Events != nil {
+		env.Logs = openTaskLogs(co)
 	}
 	env.newClient = func(r config.Remote) (remoteClient, error) {
 		return newClient(r, cfg.Polling, env.Budget.ForRemote(), opts.DialContext, opts.Metrics, opts.pollerHook)
@@ -120,6 +129,7 @@ func Start(cfg *config.Config, opts Options) (*System, error) {
 		return nil, fmt.Errorf("spawn supervisor %q: %w", name, err)
 	}
 	s.sup = pid
+	s.startKeeper()
 	opts.Metrics.SetSnapshotAgeFunc(func() (time.Duration, bool) {
 		if snap := s.latest.Published(); snap != nil {
 			return time.Since(snap.Time()), true
@@ -306,6 +316,7 @@ func (s *System) Reload(ctx context.Context, cfg *config.Config) (added, removed
 // was passed in) keeps running; one created by Start is shut down.
 func (s *System) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() {
+		s.stopKeeper() // it asks the pollers for logs
 		_, err := s.request(ctx, s.sup, &messages.Shutdown{})
 		if err != nil {
 			s.stopErr = fmt.Errorf("stop: %w", err)

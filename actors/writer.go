@@ -8,8 +8,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/taskfleet/taskfleet/cache"
+	"github.com/taskfleet/taskfleet/events"
 	"github.com/taskfleet/taskfleet/messages"
 	"github.com/taskfleet/taskfleet/metrics"
+	"github.com/taskfleet/taskfleet/task"
 )
 
 // writerActor is the cache writer: the only owner of the cache.Writer, so
@@ -22,6 +24,9 @@ import (
 //
 // Stop path: Stopping applies the journal and syncs (cache.Writer.Close).
 // The supervisor poisons the writer so that queued batches are applied first.
+//
+// Events: after each change it hands the events hub the snapshots before
+// and after it (events.Hub.Publish never blocks).
 type writerActor struct {
 	opts    cache.Options
 	log     zerolog.Logger
@@ -29,13 +34,14 @@ type writerActor struct {
 	hook    func(msg any, applied bool) // test knob: called before each message and after a batch is applied; may panic
 	opened  func()                      // called once the cache is open
 	health  *writerHealth               // whether writes succeed; outlives this incarnation
+	events  *events.Hub                 // nil: none
 	w       *cache.Writer
 	syncs   int64 // w's successful fsyncs as of the last noteWrite
 }
 
-func newWriter(opts cache.Options, log zerolog.Logger, m *metrics.Metrics, hook func(any, bool), opened func(), health *writerHealth) actor.Producer {
+func newWriter(opts cache.Options, log zerolog.Logger, m *metrics.Metrics, hook func(any, bool), opened func(), health *writerHealth, hub *events.Hub) actor.Producer {
 	return func() actor.Actor {
-		return &writerActor{opts: opts, log: log, metrics: m, hook: hook, opened: opened, health: health}
+		return &writerActor{opts: opts, log: log, metrics: m, hook: hook, opened: opened, health: health, events: hub}
 	}
 }
 
@@ -64,8 +70,10 @@ func (a *writerActor) Receive(c actor.Context) {
 		// incarnation held in memory may be inconsistent after a panic.
 		a.abandon()
 	case *messages.TasksFetched:
+		prev := a.w.Latest().Load()
 		err := a.apply(m)
 		a.noteWrite(err)
+		a.publish(prev, err, events.Published{Remote: m.Remote, Tasks: m.Tasks})
 		if a.hook != nil {
 			a.hook(m, true)
 		}
@@ -77,8 +85,10 @@ func (a *writerActor) Receive(c actor.Context) {
 			panic(err)
 		}
 	case *messages.TrackTask:
+		prev := a.w.Latest().Load()
 		err := a.w.Track(m.Remote, m.UPID)
 		a.noteWrite(err)
+		a.publish(prev, err, events.Published{Remote: m.Remote, Tasks: []task.Task{{Remote: m.Remote, UPID: m.UPID}}})
 		if err != nil {
 			err = fmt.Errorf("track task: %w", err)
 		}
@@ -94,6 +104,8 @@ func (a *writerActor) Receive(c actor.Context) {
 		a.noteWrite(err)
 		if err != nil {
 			a.log.Error().Err(err).Str("remote", m.Remote).Msg("drop remote from cache")
+		} else if a.events != nil {
+			a.events.Publish(events.Published{Remote: m.Remote, Reload: "remote " + m.Remote + " was removed"})
 		}
 	case *messages.CheckRotation:
 		// The cache logs a rotation itself.
@@ -141,6 +153,15 @@ func (a *writerActor) noteWrite(err error) {
 	if a.health != nil && (err != nil || wrote) {
 		a.health.note(err, a.log, a.metrics)
 	}
+}
+
+// publish hands the hub a change that was applied (err == nil).
+func (a *writerActor) publish(prev *cache.Snapshot, err error, p events.Published) {
+	if a.events == nil || err != nil {
+		return
+	}
+	p.Prev, p.Next = prev, a.w.Latest().Load()
+	a.events.Publish(p)
 }
 
 func (a *writerActor) observe() {

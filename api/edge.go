@@ -28,6 +28,10 @@ const (
 	// DefaultMaxInFlight is the default cap on requests in flight; more
 	// are answered 503 with Retry-After.
 	DefaultMaxInFlight = 128
+	// MaxEventStreams caps the open event streams. They last as long as
+	// their clients stay, so they have a cap of their own instead of
+	// taking slots of the in-flight cap; more are answered 503.
+	MaxEventStreams = 256
 	// gzipMinBytes: smaller answers are not compressed.
 	gzipMinBytes = 1 << 10
 )
@@ -37,7 +41,8 @@ const (
 // requests of the old one still count) and the counters of refused
 // requests. Its methods are safe for concurrent use.
 type Edge struct {
-	slots chan struct{} // one per request in flight
+	slots   chan struct{} // one per request in flight
+	streams chan struct{} // one per open event stream
 
 	prefix string        // request ids: a random prefix per process
 	seq    atomic.Uint64 // and a counter
@@ -56,7 +61,7 @@ func NewEdge(maxInFlight int) *Edge {
 	}
 	var b [4]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
-	return &Edge{slots: make(chan struct{}, maxInFlight), prefix: hex.EncodeToString(b[:])}
+	return &Edge{slots: make(chan struct{}, maxInFlight), streams: make(chan struct{}, MaxEventStreams), prefix: hex.EncodeToString(b[:])}
 }
 
 // Refused returns the number of requests refused or failed at the edge
@@ -112,13 +117,14 @@ var gzipWrap = func() func(http.Handler) http.HandlerFunc {
 // edgeHandler is the outer layer of the API: request id, request log,
 // limits, in-flight cap and compression around the server.
 type edgeHandler struct {
-	edge *Edge
-	log  zerolog.Logger
-	next http.Handler // the server, compressed
+	edge  *Edge
+	log   zerolog.Logger
+	next  http.Handler // the server, compressed
+	plain http.Handler // the server, for event streams
 }
 
 func newEdgeHandler(e *Edge, log zerolog.Logger, s http.Handler) *edgeHandler {
-	return &edgeHandler{edge: e, log: log, next: gzipWrap(s)}
+	return &edgeHandler{edge: e, log: log, next: gzipWrap(s), plain: s}
 }
 
 // ServeHTTP gives r an id (the X-Request-Id header of the answer and the
@@ -147,18 +153,37 @@ func (h *edgeHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(rec, aerr)
 		return
 	}
-	if !isProbe(r.URL.Path) {
-		select {
-		case h.edge.slots <- struct{}{}:
-			defer func() { <-h.edge.slots }()
-		default:
-			h.edge.overloaded.Add(1)
-			rec.Header().Set("Retry-After", "1")
-			writeError(rec, errorf(http.StatusServiceUnavailable, "too many requests in flight (%d): retry later", cap(h.edge.slots)))
+	switch {
+	case r.URL.Path == pathEvents:
+		// A stream is neither compressed (every event is flushed as it
+		// comes) nor counted in flight: it has a cap of its own.
+		if !h.acquire(rec, h.edge.streams, "event streams open") {
 			return
 		}
+		defer func() { <-h.edge.streams }()
+		h.plain.ServeHTTP(rec, r)
+		return
+	case !isProbe(r.URL.Path):
+		if !h.acquire(rec, h.edge.slots, "requests in flight") {
+			return
+		}
+		defer func() { <-h.edge.slots }()
 	}
 	h.next.ServeHTTP(rec, r)
+}
+
+// acquire takes a slot of sem, or answers 503 with Retry-After when all
+// are taken.
+func (h *edgeHandler) acquire(w http.ResponseWriter, sem chan struct{}, what string) bool {
+	select {
+	case sem <- struct{}{}:
+		return true
+	default:
+		h.edge.overloaded.Add(1)
+		w.Header().Set("Retry-After", "1")
+		writeError(w, errorf(http.StatusServiceUnavailable, "too many %s (%d): retry later", what, cap(sem)))
+		return false
+	}
 }
 
 // checkSize refuses a request target longer than MaxURIBytes (414) and

@@ -54,6 +54,8 @@ const (
 	pathTrack      = "/api2/json/remotes/tasks/track"
 	pathStatus     = "/api2/json/remotes/status"
 	pathReload     = "/api2/json/reload"
+	pathEvents     = "/api2/json/remotes/tasks/events"
+	pathLog        = "/api2/json/remotes/tasks/log"
 	pathMetrics    = "/metrics"
 )
 
@@ -79,6 +81,8 @@ func newServer(b Backend, opts Options) *server {
 		pathStatus:     {method: http.MethodGet, handle: s.status},
 		pathReload:     {method: http.MethodPost, handle: s.reload},
 		pathMetrics:    {method: http.MethodGet},
+		pathEvents:     {method: http.MethodGet}, // serveEvents
+		pathLog:        {method: http.MethodGet}, // serveLog
 	}
 	return s
 }
@@ -105,7 +109,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if len(path) > 1 {
 		path = strings.TrimSuffix(path, "/")
 	}
-	if s.probe(rec, r, path) {
+	if s.probe(rec, r, path) || s.page(rec, r, path) {
 		return
 	}
 	c, aerr := s.authenticate(r)
@@ -141,6 +145,14 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p, aerr := readParams(w, r)
 	if aerr != nil {
 		writeError(rec, aerr)
+		return
+	}
+	switch path {
+	case pathEvents:
+		s.serveEvents(rec, r, c, p)
+		return
+	case pathLog:
+		s.serveLog(rec, r, c, p)
 		return
 	}
 	rep, err := rt.handle(r, c, p)

@@ -47,7 +47,7 @@ func TestRouting(t *testing.T) {
 		{call: call{method: http.MethodGet, target: "/api2/json/reload"}, status: http.StatusMethodNotAllowed, allow: "POST"},
 		{call: call{target: "/api2/json/remotes/tasks"}, status: http.StatusNotFound},
 		{call: call{target: "/api2/extjs/remotes/tasks/list"}, status: http.StatusNotFound},
-		{call: call{target: "/"}, status: http.StatusNotFound},
+		{call: call{target: "/nope"}, status: http.StatusNotFound}, // "/" is the task page
 		{call: call{target: "/api2/json/remotes/tasks/list/"}, status: http.StatusOK},
 		{call: call{method: http.MethodHead, target: "/api2/json/remotes/tasks/list"}, status: http.StatusOK},
 	}

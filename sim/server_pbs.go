@@ -45,6 +45,9 @@ func (s *nodeServer) routePBS(r *http.Request, segs []string, fl Fault) reply {
 	if r.Method != http.MethodGet {
 		return reply{status: http.StatusMethodNotAllowed, body: []byte("Method not allowed.")}
 	}
+	if isLogPath(segs) {
+		return s.taskLog(r, s.n, segs[3])
+	}
 	switch classify(segs) {
 	case epTaskList:
 		return s.pbsTasks(r, fl)

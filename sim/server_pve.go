@@ -47,6 +47,13 @@ func (s *nodeServer) routePVE(r *http.Request, segs []string, fl Fault) reply {
 	if r.Method != http.MethodGet {
 		return s.notFound(r)
 	}
+	if isLogPath(segs) {
+		target, rep, ok := s.pveTarget(segs[1])
+		if !ok {
+			return rep
+		}
+		return s.taskLog(r, target, segs[3])
+	}
 	switch classify(segs) {
 	case epNodeList:
 		if errs := newParamReader(r.URL.Query(), false).errs; len(errs) > 0 {

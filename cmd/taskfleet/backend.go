@@ -16,6 +16,7 @@ import (
 	"github.com/taskfleet/taskfleet/actors"
 	"github.com/taskfleet/taskfleet/api"
 	"github.com/taskfleet/taskfleet/config"
+	"github.com/taskfleet/taskfleet/events"
 	"github.com/taskfleet/taskfleet/task"
 )
 
@@ -43,6 +44,8 @@ type backend struct {
 	// onReload is called with each configuration that was applied (the
 	// daemon swaps the API's tokens).
 	onReload func(*config.Config)
+
+	events *events.Hub // the service's changes (the event stream); nil: none
 
 	svc atomic.Pointer[taskfleet.Service]
 	cfg atomic.Pointer[config.Config] // the running configuration

@@ -22,6 +22,7 @@ import (
 	"github.com/taskfleet/taskfleet"
 	"github.com/taskfleet/taskfleet/api"
 	"github.com/taskfleet/taskfleet/config"
+	"github.com/taskfleet/taskfleet/events"
 	"github.com/taskfleet/taskfleet/metrics"
 )
 
@@ -76,6 +77,10 @@ func newDaemon(path string, cfg *config.Config, ln net.Listener, log zerolog.Log
 		metrics:     metrics.New(reg),
 		backend:     newBackend(path, cfg, ln.Addr(), log.With().Str("component", "reload").Logger()),
 	}
+	// The events hub outlives the service: the API subscribes to it, the
+	// service's cache writer publishes to it; runService closes it last.
+	d.backend.events = events.New(events.Options{Logger: log.With().Str("component", "events").Logger()})
+	registerEventMetrics(reg, d.backend.events)
 	promHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	apiLog := log.With().Str("component", "api").Logger()
 	edge := api.NewEdge(0) // shared by the handlers of every reload
@@ -128,6 +133,10 @@ func (d *daemon) addTo(g *run.Group) {
 			srv.TLSConfig = d.tls.config()
 			scheme = "https"
 		}
+		// Event streams never go idle: closing the hub ends them, so that
+		// Shutdown does not wait for them (the cache writer's later
+		// publishes are dropped).
+		srv.RegisterOnShutdown(d.backend.events.Close)
 		g.Add(func() error {
 			log.Info().Str("listen", d.listener.Addr().String()).Str("scheme", scheme).Int("remotes", len(d.cfg.Remotes)).
 				Int("api_tokens", len(d.cfg.APITokens)).Str("cache_dir", d.cfg.Server.CacheDir).Msg("taskfleet starting: api listening")
@@ -226,7 +235,8 @@ func (d *daemon) addTo(g *run.Group) {
 func (d *daemon) runService(ctx context.Context) error {
 	log := d.log.With().Str("component", "service").Logger()
 	began := time.Now()
-	s, err := taskfleet.Start(ctx, d.cfg, taskfleet.WithLogger(d.log), taskfleet.WithMetrics(d.metrics))
+	defer d.backend.events.Close() // after the service stopped: it publishes until then
+	s, err := taskfleet.Start(ctx, d.cfg, taskfleet.WithLogger(d.log), taskfleet.WithMetrics(d.metrics), taskfleet.WithEvents(d.backend.events))
 	if err != nil {
 		if ctx.Err() != nil {
 			log.Info().Msg("stopped while loading the cache")

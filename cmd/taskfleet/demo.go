@@ -151,6 +151,8 @@ func printDemoHelp(w io.Writer, addr string, remotes int) {
 		self = "go run ./cmd/taskfleet"
 	}
 	fmt.Fprintf(w, `
+The task page: %s/
+
 taskfleet demo: %d simulated remotes; the API is at %s/api2/json
 
   curl -s '%s/api2/json/remotes/tasks/list?limit=5' | jq
@@ -160,5 +162,5 @@ taskfleet demo: %d simulated remotes; the API is at %s/api2/json
 
 Tasks arrive as the remotes are backfilled. Press Ctrl-C to stop.
 
-`, remotes, url, url, url, url, self, url)
+`, url, remotes, url, url, url, url, self, url)
 }

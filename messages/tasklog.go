@@ -1,0 +1,22 @@
+package messages
+
+import (
+	"github.com/taskfleet/taskfleet/proxmox"
+	"github.com/taskfleet/taskfleet/task"
+)
+
+// FetchTaskLog asks a remote's poller for lines [Start, Start+Limit) of a
+// task's log (Limit 0: all, bounded by the client); answered with
+// TaskLogFetched. The poller fetches it in the background with its
+// connection budget and never blocks its mailbox.
+type FetchTaskLog struct {
+	UPID  task.UPID
+	Start int
+	Limit int
+}
+
+// TaskLogFetched answers FetchTaskLog.
+type TaskLogFetched struct {
+	Log proxmox.TaskLog
+	Err error
+}
