@@ -131,7 +131,7 @@ func (p *poller) stop(c actor.Context, why error) {
 	}
 	for _, w := range append(p.inflight, p.waiters...) {
 		if w != nil {
-			c.Send(w, &messages.RefreshDone{Remote: p.deps.remote.ID, Err: why})
+			c.Send(w, &messages.RefreshDone{Err: why})
 		}
 	}
 	p.inflight, p.waiters, p.busy, p.result = nil, nil, false, nil
@@ -273,7 +273,7 @@ func (p *poller) finish(c actor.Context, m *messages.FetchFinished, applyErr err
 		p.failed(err)
 	}
 	if m.Refresh {
-		done := &messages.RefreshDone{Remote: p.deps.remote.ID, Tasks: len(m.Batch.Tasks), Duration: m.Duration, Err: err}
+		done := &messages.RefreshDone{Tasks: len(m.Batch.Tasks), Duration: m.Duration, Err: err}
 		for _, w := range p.inflight {
 			if w != nil {
 				c.Send(w, done)

@@ -188,7 +188,7 @@ func (s *supervisor) tick(c actor.Context, m *messages.Tick) {
 	}
 	for id, pid := range s.pollers {
 		refresh, running := s.sched[id].due(m.At, id, s.cfg.Polling.RefreshInterval, RunningCheckInterval)
-		c.Send(pid, &messages.PollRemote{At: m.At, Refresh: refresh, CheckRunning: running})
+		c.Send(pid, &messages.PollRemote{Refresh: refresh, CheckRunning: running})
 	}
 	s.periodicWork(c, m.At)
 }

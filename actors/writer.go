@@ -59,12 +59,12 @@ func (a *writerActor) Receive(c actor.Context) {
 		// Recovery comes from disk in the next Started; whatever this
 		// incarnation held in memory may be inconsistent after a panic.
 		a.abandon()
-	case *messages.TasksFetched:
+	case *messages.ApplyBatch:
 		err := a.apply(m)
 		if a.hook != nil {
 			a.hook(m, true)
 		}
-		c.Respond(&messages.BatchApplied{Remote: m.Remote, Seq: m.Seq, Err: err})
+		c.Respond(&messages.BatchApplied{Seq: m.Seq, Err: err})
 		if errors.Is(err, cache.ErrFailed) {
 			// The cache refuses writes until it is reopened: escalate, so
 			// supervision reopens it from disk, with backoff if the cause
@@ -94,7 +94,7 @@ func (a *writerActor) Receive(c actor.Context) {
 	a.observe()
 }
 
-func (a *writerActor) apply(m *messages.TasksFetched) error {
+func (a *writerActor) apply(m *messages.ApplyBatch) error {
 	b := cache.Batch{Remote: m.Remote, Tasks: m.Tasks}
 	for _, n := range m.Nodes {
 		b.Nodes = append(b.Nodes, cache.NodeResult{Node: n.Node, OK: n.OK})
