@@ -20,20 +20,23 @@ import (
 // restart after a panic a recovery: a batch lost in flight was never
 // acknowledged, its cutoffs never advanced, and its poller fetches it again.
 //
-// Stop path: Stopping applies the journal and syncs (cache.Writer.Close).
-// The supervisor poisons the writer so that queued batches are applied first.
+// Stop path: Stopping applies the journal and syncs (cache.Writer.Close)
+// and hands the result to the supervisor (closed), which answers Shutdown
+// with it. The supervisor poisons the writer so that queued batches are
+// applied first.
 type writerActor struct {
 	opts    cache.Options
 	log     zerolog.Logger
 	metrics *metrics.Metrics
 	hook    func(msg any, applied bool) // test knob: called before each message and after a batch is applied; may panic
 	opened  func()                      // called once the cache is open
+	closed  func(error)                 // called with the result of the final close
 	w       *cache.Writer
 }
 
-func newWriter(opts cache.Options, log zerolog.Logger, m *metrics.Metrics, hook func(any, bool), opened func()) actor.Producer {
+func newWriter(opts cache.Options, log zerolog.Logger, m *metrics.Metrics, hook func(any, bool), opened func(), closed func(error)) actor.Producer {
 	return func() actor.Actor {
-		return &writerActor{opts: opts, log: log, metrics: m, hook: hook, opened: opened}
+		return &writerActor{opts: opts, log: log, metrics: m, hook: hook, opened: opened, closed: closed}
 	}
 }
 
@@ -54,7 +57,9 @@ func (a *writerActor) Receive(c actor.Context) {
 		a.opened()
 		a.observe()
 	case *actor.Stopping:
-		a.close()
+		// The close error (the final merge and sync) is the supervisor's
+		// to report: Stop returns it.
+		a.closed(a.close())
 	case *actor.Restarting:
 		// Recovery comes from disk in the next Started; whatever this
 		// incarnation held in memory may be inconsistent after a panic.
@@ -120,14 +125,13 @@ func (a *writerActor) observe() {
 	}
 }
 
-func (a *writerActor) close() {
+func (a *writerActor) close() error {
 	if a.w == nil {
-		return
+		return nil
 	}
-	if err := a.w.Close(); err != nil {
-		a.log.Error().Err(err).Msg("close cache")
-	}
+	err := a.w.Close()
 	a.w = nil
+	return err
 }
 
 func (a *writerActor) abandon() {

@@ -83,15 +83,18 @@ type CheckRotation struct{}
 type ApplyJournal struct{}
 
 // Reconfigure gives the supervisor a new configuration: new remotes get a
-// poller, removed ones are stopped and dropped, changed ones are restarted.
+// poller, removed ones are stopped and dropped, changed ones are restarted,
+// and [polling] applies at once (or the whole configuration is refused).
 // Answered by Reconfigured.
 type Reconfigure struct {
 	Config *config.Config
 }
 
-// Reconfigured answers Reconfigure with the remote ids that changed.
+// Reconfigured answers Reconfigure with the remote ids that changed, or
+// with why the configuration was refused (nothing changed then).
 type Reconfigured struct {
 	Added, Removed, Changed []string
+	Err                     error
 }
 
 // Shutdown asks the supervisor to stop gracefully: stop the ticker, stop
