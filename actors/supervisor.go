@@ -61,9 +61,9 @@ type supervisor struct {
 
 	shutdown      *actor.PID // who asked for Shutdown; nil while running
 	shuttingDown  bool
-	failingAtStop error // the cache writer was failing when the shutdown reached it
-	leaving       bool  // stopping or restarting: children are going away
-	failures     map[string]*restartState // per child id
+	failingAtStop error                    // the cache writer was failing when the shutdown reached it
+	leaving       bool                     // stopping or restarting: children are going away
+	failures      map[string]*restartState // per child id
 }
 
 // Env is what the supervisor and its children share with the host and
