@@ -53,7 +53,7 @@ func (l *lifecycle) fail(err error) {
 // Stop did not ask for is a failure whose cause names the last panic.
 func (l *lifecycle) ended() {
 	if !l.stopping.Load() {
-		why := "stopped by its parent without Service.Stop"
+		why := "stopped without Service.Stop (by its parent's strategy or by the host)"
 		if p := l.lastPanic.Load(); p != nil {
 			why += "; last panic: " + *p
 		}

@@ -162,7 +162,7 @@ func (s *server) probe(w http.ResponseWriter, r *http.Request, path string) bool
 		return true
 	}
 	if path == "/readyz" && !s.b.Ready() {
-		writeText(w, http.StatusServiceUnavailable, "not ready\n")
+		writeText(w, http.StatusServiceUnavailable, "not ready"+notReadyReason(s.b)+"\n")
 		return true
 	}
 	writeText(w, http.StatusOK, "ok\n")
