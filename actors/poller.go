@@ -292,8 +292,8 @@ func (p *poller) finish(c actor.Context, m *messages.FetchFinished, applyErr err
 }
 
 func (p *poller) succeeded() {
-	if p.health.State == StateDown {
-		p.deps.log.Info().Int("failures", p.health.ConsecutiveFailures).Msg("remote up again")
+	if p.health.State == StateDown || p.health.State == StateDegraded {
+		p.deps.log.Info().Str("from", p.health.State).Int("failures", p.health.ConsecutiveFailures).Msg("remote up again")
 	}
 	p.backoff.succeeded()
 	p.nextTry = time.Time{}

@@ -44,7 +44,7 @@ func (s *supervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, c
 	}
 	d = time.Duration(float64(min(d, s.env.restartMax)) * (0.5 + rand.Float64()))
 
-	ev := s.env.Log.Error().Str("reason", fmt.Sprint(reason)).Int("failures", st.failures).Dur("restart_in", d).Str("actor", child.Id)
+	ev := s.env.Log.Error().Str("reason", fmt.Sprint(reason)).Int("failures", st.failures).Int64("restart_in_ms", d.Milliseconds()).Str("actor", child.Id)
 	if remote, ok := s.remoteOf(child); ok {
 		ev = ev.Str("remote", remote)
 		if cell := s.cells[remote]; cell != nil {
