@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/taskfleet/taskfleet"
 	"github.com/taskfleet/taskfleet/api"
+	"github.com/taskfleet/taskfleet/cache"
 	"github.com/taskfleet/taskfleet/sim"
 )
 
@@ -83,4 +86,60 @@ func TestServeExitsWhenTheTreeDies(t *testing.T) {
 		t.Errorf("/readyz = %d %q, want 503 naming the cause", rec.Code, rec.Body.String())
 	}
 	t.Logf("/readyz: %d %s", rec.Code, strings.TrimSpace(rec.Body.String()))
+}
+
+// TestServeExitsNonZeroAfterUncleanStop makes the service's final merge
+// fail (the state file's path is a directory) and stops the daemon: the
+// stop is logged as failed and the exit status is 1.
+func TestServeExitsNonZeroAfterUncleanStop(t *testing.T) {
+	t.Parallel()
+	fleet := newFleet(t, sim.Config{Seed: 5, PVEClusters: 1, History: 24 * time.Hour, IndexSize: 100})
+	addr := freeAddr(t)
+	path := writeConfig(t, fleet, t.TempDir(), addr, tokensTOML)
+	var logs syncBuffer
+	log := zerolog.New(&logs)
+	cfg, err := loadConfig(log, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := listenAPI(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newDaemon(path, cfg, ln, log)
+	services := make(chan *taskfleet.Service, 1)
+	d.started = func(s *taskfleet.Service) { services <- s }
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var g run.Group
+	g.Add(termination(ctx))
+	d.addTo(&g)
+	exited := make(chan int, 1)
+	go func() { exited <- d.wait(&g) }()
+	svc := <-services
+	// Something to merge at the stop, and a merge that cannot finish.
+	r := fleet.Remotes()[0]
+	upid := fleet.StartTask(r.ID, r.Nodes[0], "qmstart", "100", time.Hour)
+	if err := svc.Track(ctx, r.ID, upid); err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(cfg.Server.CacheDir, cache.StateFile)
+	if err := os.Remove(state); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(state, "blocker"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	select {
+	case code := <-exited:
+		if code != exitFailure {
+			t.Errorf("exit status %d after an unclean stop, want %d", code, exitFailure)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("daemon still running a minute after its context ended")
+	}
+	if out := logs.String(); !strings.Contains(out, "service stop failed") || !strings.Contains(out, "close cache") {
+		t.Errorf("no failed stop with its cause in the logs:\n%s", tail(out, 2000))
+	}
 }
