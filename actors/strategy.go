@@ -151,6 +151,12 @@ func (r *rootStrategy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor,
 	d = time.Duration(float64(min(d, r.max)) * (0.5 + rand.Float64()))
 	r.env.Log.Error().Str("actor", child.Id).Int("failures", r.failures).Int("failure_limit", r.limit).
 		Int64("restart_in_ms", d.Milliseconds()).Str("reason", fmt.Sprint(reason)).Msgf("supervisor panicked while handling %T", msg)
+	// One pending restart at most: a failure while one is pending (a
+	// Started that panicked during a restart protoactor ran itself)
+	// replaces it.
+	if r.timer != nil {
+		r.timer.Stop()
+	}
 	r.restart = func() { sup.RestartChildren(child) }
 	r.timer = time.AfterFunc(d, r.restartNow)
 }
