@@ -20,8 +20,9 @@ import (
 // the failed backups.
 func Example() {
 	// A simulated fleet stands in for real remotes; its clock stands still
-	// so that the output is stable.
-	frozen := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	// (at the time the example runs: taskfleet keeps the last seven days of
+	// the real clock) so that the output is stable.
+	frozen := time.Now()
 	fleet, err := sim.New(sim.Config{Seed: 1, PVEClusters: 1, PBSServers: 1, Now: func() time.Time { return frozen }})
 	if err != nil {
 		log.Fatal(err)
@@ -58,8 +59,14 @@ func Example() {
 	defer svc.Stop(ctx)
 
 	// Polling runs in the background; a caller may ask for a refresh now.
-	if _, err := svc.Refresh(ctx, true); err != nil {
+	results, err := svc.Refresh(ctx, true)
+	if err != nil {
 		log.Fatal(err)
+	}
+	for _, r := range results {
+		if r.Err != nil {
+			fmt.Println(r.Remote, "refresh failed:", r.Err)
+		}
 	}
 	page, err := svc.Tasks(task.Filter{TypeFilter: "backup", Errors: true, Limit: 3})
 	if err != nil {

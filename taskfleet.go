@@ -25,8 +25,9 @@ import (
 )
 
 // Service is a running taskfleet: Tasks, Statistics, Track, Refresh,
-// Remotes, Reload and Stop. See [actors.System].
-type Service = actors.System
+// Remotes, Reload, Stop, and Done, Err and Ready to watch it. It is
+// [actors.Service] under its one name.
+type Service = actors.Service
 
 // Option configures Start.
 type Option func(*actors.Options)
@@ -57,6 +58,11 @@ func WithDialer(dial func(ctx context.Context, network, addr string) (net.Conn, 
 // Start starts taskfleet for cfg and returns once its cache is loaded. It
 // returns an error, with taskfleet stopped again, when the cache cannot be
 // opened (the writer's failure) or ctx ends first.
+//
+// Its supervisor is supervised by taskfleet's root strategy (restarts with
+// growing backoff, at most actors.RootFailureLimit failures in a row);
+// when the tree ends for good, Done is closed, Err says why and Ready is
+// false.
 func Start(ctx context.Context, cfg *config.Config, opts ...Option) (*Service, error) {
 	var o actors.Options
 	for _, opt := range opts {
@@ -66,22 +72,27 @@ func Start(ctx context.Context, cfg *config.Config, opts ...Option) (*Service, e
 	if err != nil {
 		return nil, err
 	}
-	t := time.NewTicker(5 * time.Millisecond)
-	defer t.Stop()
-	for !s.Ready() {
-		var why error
-		select {
-		case <-ctx.Done():
-			why = ctx.Err()
-		case <-t.C:
-			why = s.WriterFailure()
-		}
-		if why != nil {
-			stopCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			_ = s.Stop(stopCtx)
-			return nil, fmt.Errorf("start: cache not loaded: %w", why)
-		}
+	if err := s.WaitLoaded(ctx); err != nil {
+		stopCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_ = s.Stop(stopCtx) // the load's error is the one to report
+		return nil, fmt.Errorf("start: cache not loaded: %w", err)
 	}
 	return s, nil
+}
+
+// Spawn starts taskfleet's tree as the child named name of the host actor
+// whose context is parent, and returns at once; call it from that actor's
+// Receive (in Started, say). The host actor's supervisor strategy then
+// supervises taskfleet's supervisor: it decides on its panics, and when it
+// stops it, Done is closed and Err names the last panic. The host may also
+// Watch svc.PID(). The cache loads in the background: WaitLoaded (from
+// outside the host's Receive) or Ready tell when queries answer.
+func Spawn(parent actor.SpawnerContext, name string, cfg *config.Config, opts ...Option) (*Service, error) {
+	var o actors.Options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	o.Parent, o.System, o.Name = parent, nil, name
+	return actors.Start(cfg, o)
 }

@@ -67,7 +67,7 @@ func testWriterDiskFault(t *testing.T, fault cache.DiskFault, kind string) {
 	time.Sleep(4 * time.Minute) // ticks and polls meet the fault; tasks start on the fleet
 	synctest.Wait()
 	if kind == "" {
-		if err := h.sys.Readiness(); err != nil {
+		if err := h.sys.NotReady(); err != nil {
 			t.Fatalf("Readiness during %s: %v, want ready", fault, err)
 		}
 		if n := gathered(t, reg, "taskfleet_cache_slow_fsyncs_total", ""); n == 0 {
@@ -88,7 +88,7 @@ func testWriterDiskFault(t *testing.T, fault cache.DiskFault, kind string) {
 			}
 		}
 		// Failing, and why.
-		err = h.sys.Readiness()
+		err = h.sys.NotReady()
 		if err == nil || !strings.Contains(err.Error(), faultErrno(fault)) {
 			t.Errorf("Readiness during %s: %v, want an error naming %q", fault, err, faultErrno(fault))
 		}
@@ -121,7 +121,7 @@ func testWriterDiskFault(t *testing.T, fault cache.DiskFault, kind string) {
 	if d := h.check(); d != "" {
 		t.Errorf("after %s: %s", fault, d)
 	}
-	if err := h.sys.Readiness(); err != nil {
+	if err := h.sys.NotReady(); err != nil {
 		t.Errorf("Readiness after %s: %v", fault, err)
 	}
 	for _, k := range metrics.DiskErrorKinds {

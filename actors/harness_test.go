@@ -19,7 +19,7 @@ type harness struct {
 	fleet  *sim.Fleet
 	frozen atomic.Int64 // the fleet's clock stands at this Unix time when not 0
 	cfg    *config.Config
-	sys    *System
+	sys    *Service
 	opts   Options
 }
 
@@ -58,8 +58,8 @@ func (h *harness) start() {
 		defer cancel()
 		sys.Stop(ctx)
 	})
-	for !sys.Ready() {
-		time.Sleep(time.Millisecond)
+	if err := sys.WaitLoaded(context.Background()); err != nil {
+		h.t.Fatal(err)
 	}
 }
 

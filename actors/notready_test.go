@@ -50,7 +50,7 @@ func TestNotReadyUntilLoaded(t *testing.T) {
 		if _, err := sys.Statistics(task.Filter{}); !errors.Is(err, ErrNotReady) {
 			t.Errorf("Statistics before the cache was loaded: %v, want ErrNotReady", err)
 		}
-		if err := sys.Readiness(); !errors.Is(err, ErrNotReady) {
+		if err := sys.NotReady(); !errors.Is(err, ErrNotReady) {
 			t.Errorf("Readiness before the cache was loaded: %v, want ErrNotReady", err)
 		}
 		if age := snapshotAge(t, reg); !math.IsNaN(age) {
@@ -67,7 +67,7 @@ func TestNotReadyUntilLoaded(t *testing.T) {
 		if _, err := sys.Tasks(task.Filter{}); err != nil {
 			t.Errorf("Tasks once ready: %v", err)
 		}
-		if err := sys.Readiness(); err != nil {
+		if err := sys.NotReady(); err != nil {
 			t.Errorf("Readiness once ready: %v", err)
 		}
 		time.Sleep(3 * time.Second)

@@ -165,7 +165,7 @@ func (p *poller) stop(c actor.Context, why error) {
 	}
 	for _, w := range append(p.inflight, p.waiters...) {
 		if w != nil {
-			c.Send(w, &messages.RefreshDone{Remote: p.deps.remote.ID, Err: why})
+			c.Send(w, &messages.RefreshDone{Err: why})
 		}
 	}
 	p.inflight, p.waiters, p.busy, p.result = nil, nil, false, nil
@@ -328,7 +328,7 @@ func (p *poller) finish(c actor.Context, m *messages.FetchFinished, applyErr err
 		p.pending = true
 	}
 	if m.Refresh {
-		done := &messages.RefreshDone{Remote: p.deps.remote.ID, Tasks: len(m.Batch.Tasks), Duration: m.Duration, Err: err}
+		done := &messages.RefreshDone{Tasks: len(m.Batch.Tasks), Duration: m.Duration, Err: err}
 		for _, w := range p.inflight {
 			if w != nil {
 				c.Send(w, done)
@@ -347,8 +347,8 @@ func (p *poller) finish(c actor.Context, m *messages.FetchFinished, applyErr err
 }
 
 func (p *poller) succeeded() {
-	if p.health.State == StateDown {
-		p.deps.log.Info().Int("failures", p.health.ConsecutiveFailures).Msg("remote up again")
+	if p.health.State == StateDown || p.health.State == StateDegraded {
+		p.deps.log.Info().Str("from", p.health.State).Int("failures", p.health.ConsecutiveFailures).Msg("remote up again")
 	}
 	p.backoff.succeeded()
 	p.nextTry = time.Time{}

@@ -63,7 +63,7 @@ func (p *poller) addWaiter(c actor.Context, w *actor.PID) bool {
 	}
 	if len(p.waiters) >= MaxWaiters {
 		p.deps.metrics.QueueDropped(id, queueWaiters)
-		c.Send(w, &messages.RefreshDone{Remote: id, Err: ErrTooManyWaiters})
+		c.Send(w, &messages.RefreshDone{Err: ErrTooManyWaiters})
 		return false
 	}
 	p.waiters = append(p.waiters, w)

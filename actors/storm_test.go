@@ -32,7 +32,7 @@ func TestNoResendStormIntoFailingWriter(t *testing.T) {
 			applyLimit:  30 * time.Second,
 			writerHook: func(msg any, applied bool) {
 				switch msg.(type) {
-				case *messages.TasksFetched:
+				case *messages.ApplyBatch:
 					if applied {
 						return
 					}

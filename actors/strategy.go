@@ -1,9 +1,11 @@
 package actors
 
 import (
+	"cmp"
 	"fmt"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -42,7 +44,7 @@ func (s *supervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, c
 	}
 	d = time.Duration(float64(min(d, s.env.restartMax)) * (0.5 + rand.Float64()))
 
-	ev := s.env.Log.Error().Str("reason", fmt.Sprint(reason)).Int("failures", st.failures).Dur("restart_in_ms", d).Str("actor", child.Id)
+	ev := s.env.Log.Error().Str("reason", fmt.Sprint(reason)).Int("failures", st.failures).Int64("restart_in_ms", d.Milliseconds()).Str("actor", child.Id)
 	if remote, ok := s.remoteOf(child); ok {
 		ev = ev.Str("remote", remote)
 		if cell := s.cells[remote]; cell != nil {
@@ -56,6 +58,7 @@ func (s *supervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, c
 	} else if child.Equal(s.writer) {
 		err := fmt.Errorf("cache writer failed: %v", reason)
 		s.env.writerErr.Store(&err)
+		s.env.life.noteWriterFailure()
 	}
 	ev.Msgf("actor panicked while handling %T", msg)
 	// The child's mailbox stays suspended until the restart; messages
@@ -76,4 +79,104 @@ func (s *supervisor) remoteOf(pid *actor.PID) (string, bool) {
 		return "", false
 	}
 	return pid.Id[i+len("/poller/"):], true
+}
+
+// Root supervision defaults: the supervisor itself is restarted after
+// RootRestartBase·2^(n-1) (0.5–1.5× jitter) up to RootRestartMax; after
+// RootFailureLimit failures in a row (failures count as in a row while
+// less than RootQuietPeriod passes between them) taskfleet gives up: the
+// tree stops for good and Service.Done is closed.
+const (
+	RootRestartBase  = time.Second
+	RootRestartMax   = time.Minute
+	RootFailureLimit = 20
+	RootQuietPeriod  = 10 * time.Minute
+)
+
+// rootStrategy supervises taskfleet's supervisor when taskfleet spawns it
+// under the actor system's root (its own system, or a host's without a
+// parent actor): protoactor's default there is OneForOne(10 in 10 s),
+// which stops the tree silently after the 11th quick panic. It restarts
+// with growing backoff and, at the documented limit, gives up loudly:
+// the cause is recorded and the supervisor stopped, which closes Done.
+//
+// HandleFailure runs on the failing supervisor's goroutine (protoactor's
+// guardian calls it synchronously); the restart runs on a timer, so the
+// state is guarded by mu.
+type rootStrategy struct {
+	env              *Env
+	base, max, quiet time.Duration
+	limit            int
+	mu               sync.Mutex
+	failures         int
+	last             time.Time
+	timer            *time.Timer
+	restart          func() // the pending restart, nil when none
+}
+
+func newRootStrategy(env *Env, opts Options) *rootStrategy {
+	return &rootStrategy{
+		env:   env,
+		base:  orDefault(opts.rootBase, RootRestartBase),
+		max:   orDefault(opts.rootMax, RootRestartMax),
+		quiet: orDefault(opts.rootQuiet, RootQuietPeriod),
+		limit: cmp.Or(opts.rootLimit, RootFailureLimit),
+	}
+}
+
+// HandleFailure implements actor.SupervisorStrategy.
+func (r *rootStrategy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, child *actor.PID, _ *actor.RestartStatistics, reason any, msg any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now()
+	if now.Sub(r.last) > r.quiet {
+		r.failures = 0
+	}
+	r.failures++
+	r.last = now
+	if r.failures >= r.limit || r.env.life.stopping.Load() {
+		err := fmt.Errorf("taskfleet supervisor failed %d times in a row (limit %d): stopped for good; last panic while handling %T: %v", r.failures, r.limit, msg, reason)
+		if r.env.life.stopping.Load() {
+			err = fmt.Errorf("taskfleet supervisor failed while stopping, handling %T: %v", msg, reason)
+		}
+		r.env.life.fail(err)
+		r.env.Log.Error().Str("actor", child.Id).Int("failures", r.failures).Str("reason", fmt.Sprint(reason)).Msg("taskfleet stopped for good")
+		sup.StopChildren(child)
+		return
+	}
+	d := r.base
+	for i := 1; i < r.failures && d < r.max; i++ {
+		d *= 2
+	}
+	d = time.Duration(float64(min(d, r.max)) * (0.5 + rand.Float64()))
+	r.env.Log.Error().Str("actor", child.Id).Int("failures", r.failures).Int("failure_limit", r.limit).
+		Int64("restart_in_ms", d.Milliseconds()).Str("reason", fmt.Sprint(reason)).Msgf("supervisor panicked while handling %T", msg)
+	// One pending restart at most: a failure while one is pending (a
+	// Started that panicked during a restart protoactor ran itself)
+	// replaces it.
+	if r.timer != nil {
+		r.timer.Stop()
+	}
+	r.restart = func() { sup.RestartChildren(child) }
+	r.timer = time.AfterFunc(d, r.restartNow)
+}
+
+// restartNow runs the pending restart at once (Stop calls it, so that a
+// Shutdown does not wait for the backoff). Its timer needs no other stop
+// path: a restart of a stopped supervisor is a dead letter.
+func (r *rootStrategy) restartNow() {
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	f := r.restart
+	r.restart = nil
+	if r.timer != nil {
+		r.timer.Stop()
+		r.timer = nil
+	}
+	r.mu.Unlock()
+	if f != nil {
+		f()
+	}
 }

@@ -42,7 +42,7 @@ func TestPanicsHeal(t *testing.T) {
 				}
 			},
 			writerHook: func(msg any, applied bool) {
-				if _, ok := msg.(*messages.TasksFetched); !ok {
+				if _, ok := msg.(*messages.ApplyBatch); !ok {
 					return
 				}
 				mu.Lock()

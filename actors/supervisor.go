@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -60,34 +61,68 @@ type supervisor struct {
 	journal  periodic
 	ticker   *ticker
 
-	shutdown     *actor.PID // who asked for Shutdown; nil while running
-	shuttingDown bool
-	failures     map[string]*restartState // per child id
+	shutdown      *actor.PID // who asked for Shutdown; nil while running
+	shuttingDown  bool
+	failingAtStop error                    // the cache writer was failing when the shutdown reached it
+	leaving       bool                     // stopping or restarting: children are going away
+	failures      map[string]*restartState // per child id
 }
 
-// Env is what the supervisor and its children share with the host: the
-// cache's snapshot handle, the connection budget, health, logging and
-// metrics. Fields are set once by Spawn and then only read.
+// Env is what the supervisor and its children share with the host and
+// with their own later incarnations: the live configuration, the cache's
+// snapshot handle, the connection budget, health, schedules, logging,
+// metrics and the tree's lifecycle. Whatever a restarted supervisor,
+// poller or writer needs lives here or in the cache snapshot, never in a
+// start-time copy.
 type Env struct {
-	Config  *config.Config
 	Cache   cache.Options // Latest must be set: readers hold it
-	Budget  *Budget
 	Log     zerolog.Logger
 	Metrics *metrics.Metrics
 	Board   *healthBoard
 	Events  *events.Hub     // nil: changes are not published
 	Logs    *tasklogs.Store // kept logs of failed tasks; nil: none
 
-	newClient   func(config.Remote) (remoteClient, error)
-	pollerHook  func(remote string, msg any)
-	writerHook  func(msg any, applied bool)
-	running     atomic.Bool           // the supervisor has spawned its children
-	cacheOpen   atomic.Bool           // the cache writer has opened the cache once
-	writerErr   atomic.Pointer[error] // the cache writer's last failure, nil while it works
-	writes      writerHealth          // whether the cache's writes reach the disk
-	restartBase time.Duration         // first restart delay after a panic
-	restartMax  time.Duration         // ceiling of the restart delay
-	applyLimit  time.Duration
+	// cfg is the live configuration. The supervisor is its only writer
+	// (on Reconfigure); a restarted supervisor starts from it, and the
+	// Service's commands read it.
+	cfg atomic.Pointer[config.Config]
+	// budget is the global connection budget; replaced when
+	// polling.max_connections changes (clients built later use the new one).
+	budget    atomic.Pointer[Budget]
+	parkAfter time.Duration
+	// sched holds each remote's schedule; only the supervisor (any
+	// incarnation, one at a time) touches it, so a supervisor restart does
+	// not make every remote due at once.
+	sched map[string]*schedule
+	// dropped lists remotes removed by a reload; a supervisor start sends
+	// the writer DropRemote for each again (it is idempotent), so a
+	// restart between the removal and the drop cannot keep their state.
+	dropped map[string]bool
+	life    lifecycle
+
+	newClient      func(config.Remote) (remoteClient, error)
+	pollerHook     func(remote string, msg any)
+	writerHook     func(msg any, applied bool)
+	supervisorHook func(msg any)
+	running        atomic.Bool           // the supervisor has spawned its children
+	cacheOpen      atomic.Bool           // the cache writer has opened the cache once
+	writerErr      atomic.Pointer[error] // the cache writer's last failure, nil while it works
+	writes         writerHealth          // whether the cache's writes reach the disk
+	restartBase    time.Duration         // first restart delay after a panic
+	restartMax     time.Duration         // ceiling of the restart delay
+	applyKnob      time.Duration         // test knob: fixed apply limit
+}
+
+// config returns the live configuration.
+func (e *Env) config() *config.Config { return e.cfg.Load() }
+
+// applyLimit is how long a batch may take to be applied: twice the
+// request timeout and a minute, from the live configuration.
+func (e *Env) applyLimit() time.Duration {
+	if e.applyKnob > 0 {
+		return e.applyKnob
+	}
+	return 2*e.config().Polling.RequestTimeout + time.Minute
 }
 
 func newSupervisor(env *Env) actor.Producer {
@@ -98,15 +133,29 @@ func newSupervisor(env *Env) actor.Producer {
 
 // Receive implements actor.Actor.
 func (s *supervisor) Receive(c actor.Context) {
+	defer func() {
+		// Remember the panic for Service.Err (a host's strategy may stop
+		// the tree for it), then let supervision handle it.
+		if r := recover(); r != nil {
+			s.env.life.notePanic(r)
+			panic(r)
+		}
+	}()
+	if s.env.supervisorHook != nil {
+		s.env.supervisorHook(c.Message())
+	}
 	switch m := c.Message().(type) {
 	case *actor.Started:
 		s.start(c)
-	case *actor.Stopping:
+	case *actor.Stopping, *actor.Restarting:
+		// The children are stopped next; their Terminated must not
+		// respawn anything.
+		s.leaving = true
+		s.env.running.Store(false)
 		s.ticker.stop()
 		s.ticker = nil
-	case *actor.Restarting:
-		s.ticker.stop()
-		s.ticker = nil
+	case *actor.Stopped:
+		s.env.life.ended()
 	case *messages.Tick:
 		s.tick(c, m)
 	case *messages.RefreshRemote:
@@ -121,22 +170,40 @@ func (s *supervisor) Receive(c actor.Context) {
 }
 
 func (s *supervisor) start(c actor.Context) {
-	s.cfg = s.env.Config
+	// Everything comes from the live configuration and from what Env
+	// keeps: a restart after a reload keeps the reloaded remotes.
+	s.cfg = s.env.config()
 	s.pollers = map[string]*actor.PID{}
 	s.deps = map[string]*pollerDeps{}
 	s.cells = map[string]*healthCell{}
-	s.sched = map[string]*schedule{}
+	s.sched = s.env.sched
 	s.respawn = map[string]*config.Remote{}
 	s.failures = map[string]*restartState{}
+	if prev := s.env.Board.p.Load(); prev != nil {
+		for _, r := range s.cfg.Remotes {
+			if cell := (*prev)[r.ID]; cell != nil {
+				s.cells[r.ID] = cell // health counters survive
+			}
+		}
+	}
+	for id := range s.sched {
+		if _, ok := s.cfg.Remote(id); !ok {
+			delete(s.sched, id)
+		}
+	}
 	// Children survive nothing of a previous incarnation (a restarting
 	// actor stops its children), so everything is spawned afresh.
 	props := actor.PropsFromProducer(newWriter(s.env.Cache, s.env.Log.With().Str("actor", WriterName).Logger(), s.env.Metrics, s.env.writerHook,
-		func() { s.env.writerErr.Store(nil); s.env.cacheOpen.Store(true) }, &s.env.writes, s.env.Events))
+		func() { s.env.writerErr.Store(nil); s.env.cacheOpen.Store(true); s.env.life.markLoaded() },
+		func(err error) { s.env.life.closeErr.Store(&err) }, &s.env.writes, s.env.Events))
 	w, err := c.SpawnNamed(props, WriterName)
 	if err != nil {
 		panic(fmt.Errorf("spawn cache writer: %w", err))
 	}
 	s.writer = w
+	for id := range s.env.dropped {
+		c.Send(w, &messages.DropRemote{Remote: id})
+	}
 	for i := range s.cfg.Remotes {
 		s.spawnPoller(c, s.cfg.Remotes[i])
 	}
@@ -168,7 +235,7 @@ func (s *supervisor) spawnPoller(c actor.Context, r config.Remote) {
 		log:        s.env.Log.With().Str("remote", r.ID).Logger(),
 		metrics:    s.env.Metrics,
 		hook:       s.env.pollerHook,
-		applyLimit: s.env.applyLimit,
+		applyLimit: s.env.applyLimit(),
 		// A failing writer could not take a batch: pollers wait for it.
 		writerFailing: func() bool { return s.env.writerErr.Load() != nil },
 	}
@@ -195,7 +262,7 @@ func (s *supervisor) tick(c actor.Context, m *messages.Tick) {
 	}
 	for id, pid := range s.pollers {
 		refresh, running := s.sched[id].due(m.At, id, s.cfg.Polling.RefreshInterval, RunningCheckInterval)
-		c.Send(pid, &messages.PollRemote{At: m.At, Refresh: refresh, CheckRunning: running})
+		c.Send(pid, &messages.PollRemote{Refresh: refresh, CheckRunning: running})
 	}
 	s.periodicWork(c, m.At)
 }
@@ -210,19 +277,48 @@ func (s *supervisor) periodicWork(c actor.Context, now time.Time) {
 }
 
 func (s *supervisor) reconfigure(c actor.Context, cfg *config.Config) *messages.Reconfigured {
-	added, removed, changed := cfg.Diff(s.cfg)
+	if s.shuttingDown {
+		return &messages.Reconfigured{Err: errors.New("taskfleet is stopping")}
+	}
+	old := s.cfg
+	if err := checkReload(old, cfg); err != nil {
+		return &messages.Reconfigured{Err: err}
+	}
+	added, removed, changed := cfg.Diff(old)
 	s.cfg = cfg
+	s.env.cfg.Store(cfg)
+	if old.Polling.MaxConnections != cfg.Polling.MaxConnections {
+		s.env.budget.Store(NewBudget(cfg.Polling.MaxConnections, s.env.parkAfter))
+	}
+	if old.Polling.Tick != cfg.Polling.Tick && s.ticker != nil {
+		s.ticker.stop()
+		s.ticker = startTicker(c.ActorSystem().Root, c.Self(), cfg.Polling.Tick)
+	}
 	byID := map[string]config.Remote{}
 	for _, r := range cfg.Remotes {
 		byID[r.ID] = r
 	}
+	for _, id := range added {
+		delete(s.env.dropped, id)
+	}
 	for _, id := range removed {
+		s.env.dropped[id] = true
 		if pid := s.pollers[id]; pid != nil {
 			c.Stop(pid) // DropRemote follows in terminated, after the poller is gone
 		}
 		delete(s.respawn, id)
 	}
-	for _, id := range changed {
+	restart := changed
+	if pollersAffected(old.Polling, cfg.Polling) {
+		// Every poller restarts with the new client, budget and backoff.
+		restart = nil
+		for id := range byID {
+			if !slices.Contains(added, id) {
+				restart = append(restart, id)
+			}
+		}
+	}
+	for _, id := range restart {
 		r := byID[id]
 		s.respawn[id] = &r
 		if pid := s.pollers[id]; pid != nil {
@@ -237,8 +333,14 @@ func (s *supervisor) reconfigure(c actor.Context, cfg *config.Config) *messages.
 }
 
 func (s *supervisor) terminated(c actor.Context, who *actor.PID) {
+	if s.leaving {
+		return
+	}
 	if who.Equal(s.writer) {
 		s.writer = nil
+		if p := s.env.life.closeErr.Load(); !s.shuttingDown && p != nil && *p != nil {
+			s.env.Log.Error().Err(*p).Msg("close cache")
+		}
 		s.finishShutdown(c)
 		return
 	}
@@ -282,15 +384,16 @@ func (s *supervisor) beginShutdown(c actor.Context) {
 
 // finishShutdown advances the shutdown: once the pollers are gone the
 // writer is poisoned (queued batches are applied first), and once it is
-// gone the requester is answered.
+// gone the requester is answered with the cache's final close error.
 func (s *supervisor) finishShutdown(c actor.Context) {
 	if !s.shuttingDown || len(s.pollers) > 0 {
 		return
 	}
 	if s.writer != nil {
-		if s.env.writerErr.Load() != nil {
+		if werr := s.env.writerErr.Load(); werr != nil {
 			// A failing writer never gets to its mailbox (it panics in
 			// Started); Stop is a system message and still reaches it.
+			s.failingAtStop = fmt.Errorf("cache writer failing at stop: %w", *werr)
 			c.Stop(s.writer)
 		} else {
 			c.Poison(s.writer)
@@ -298,7 +401,11 @@ func (s *supervisor) finishShutdown(c actor.Context) {
 		return
 	}
 	if s.shutdown != nil {
-		c.Send(s.shutdown, &messages.ShutdownDone{})
+		var err error
+		if p := s.env.life.closeErr.Load(); p != nil && *p != nil {
+			err = fmt.Errorf("close cache: %w", *p)
+		}
+		c.Send(s.shutdown, &messages.ShutdownDone{Err: errors.Join(s.failingAtStop, err)})
 		s.shutdown = nil
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"slices"
 	"sync"
 	"time"
 
@@ -24,9 +23,15 @@ import (
 // Options configure Start.
 type Options struct {
 	// System is the host's actor system; taskfleet spawns its tree inside
-	// it under Name. Nil: taskfleet creates (and on Stop shuts down) its own.
+	// it under Name, below the system's root. Nil: taskfleet creates (and
+	// on Stop shuts down) its own.
 	System *actor.ActorSystem
-	// Name of the supervisor under the system's root; default "taskfleet".
+	// Parent, when set, is the context of the host actor that spawns
+	// taskfleet's tree as its child (Start must then be called from that
+	// actor's Receive): the host's supervisor strategy supervises
+	// taskfleet's supervisor instead of taskfleet's root strategy.
+	Parent actor.SpawnerContext
+	// Name of the supervisor; default "taskfleet".
 	Name string
 	// Logger receives taskfleet's logs (zero value: none).
 	Logger zerolog.Logger
@@ -46,25 +51,29 @@ type Options struct {
 	Events *events.Hub
 
 	// Test knobs.
-	pollerHook  func(remote string, msg any)
-	writerHook  func(msg any, applied bool)
-	restartBase time.Duration
-	restartMax  time.Duration
-	applyLimit  time.Duration
+	pollerHook     func(remote string, msg any)
+	writerHook     func(msg any, applied bool)
+	supervisorHook func(msg any) // called before each supervisor message; may panic
+	restartBase    time.Duration
+	restartMax     time.Duration
+	applyLimit     time.Duration
+	rootBase       time.Duration
+	rootMax        time.Duration
+	rootQuiet      time.Duration
+	rootLimit      int
 }
 
-// System is a running taskfleet actor tree. Its query methods read the
+// Service is a running taskfleet actor tree. Its query methods read the
 // cache's latest immutable snapshot and never wait for the actors; its
-// commands are requests to the actors with a deadline.
-type System struct {
+// commands are requests to the actors with a deadline. Done, Err and
+// Ready tell whether the tree runs.
+type Service struct {
 	sys    *actor.ActorSystem
 	own    bool // sys was created by Start, so Stop shuts it down
 	sup    *actor.PID
+	root   *rootStrategy // nil when a host's parent actor supervises the tree
 	env    *Env
 	latest *cache.Latest
-
-	mu  sync.Mutex // guards cfg for Reload; never held on a read path
-	cfg *config.Config
 
 	stopOnce sync.Once
 	stopErr  error
@@ -80,13 +89,21 @@ var ErrUnknownRemote = errors.New("unknown remote")
 var ErrNotReady = errors.New("cache not loaded yet")
 
 // Start spawns the supervisor, the cache writer and one poller per remote.
-// It returns at once: the cache loads in the writer (see Ready) and the
-// first polls start on the first tick.
-func Start(cfg *config.Config, opts Options) (*System, error) {
+// It returns at once: the cache loads in the writer (see WaitLoaded and
+// Ready) and the first polls start on the first tick.
+//
+// Spawned below the actor system's root, the supervisor is supervised by
+// taskfleet's root strategy (RootRestartBase … RootFailureLimit); spawned
+// as the child of a host actor (Options.Parent), by the host's strategy.
+// Either way, when the tree ends for good Done is closed and Err says why.
+func Start(cfg *config.Config, opts Options) (*Service, error) {
 	if cfg == nil {
 		return nil, errors.New("start: no configuration")
 	}
-	s := &System{sys: opts.System, cfg: cfg}
+	s := &Service{sys: opts.System}
+	if opts.Parent != nil {
+		s.sys = opts.Parent.ActorSystem()
+	}
 	if s.sys == nil {
 		s.sys = actor.NewActorSystem(actor.WithLoggerFactory(LoggerFactory(opts.Logger, slog.LevelWarn)))
 		s.own = true
@@ -100,31 +117,47 @@ func Start(cfg *config.Config, opts Options) (*System, error) {
 	co.Logger = opts.Logger.With().Str("component", "cache").Logger()
 	s.latest = co.Latest
 	env := &Env{
-		Config:      cfg,
-		Cache:       co,
-		Budget:      NewBudget(cfg.Polling.MaxConnections, opts.ParkAfter),
-		Log:         opts.Logger,
-		Metrics:     opts.Metrics,
-		Board:       &healthBoard{},
-		Events:      opts.Events,
-		pollerHook:  opts.pollerHook,
-		writerHook:  opts.writerHook,
-		restartBase: orDefault(opts.restartBase, time.Second),
-		restartMax:  orDefault(opts.restartMax, 5*time.Minute),
-		applyLimit:  orDefault(opts.applyLimit, 2*cfg.Polling.RequestTimeout+time.Minute),
+		Cache:          co,
+		Log:            opts.Logger,
+		Metrics:        opts.Metrics,
+		Board:          &healthBoard{},
+		Events:         opts.Events,
+		parkAfter:      opts.ParkAfter,
+		sched:          map[string]*schedule{},
+		dropped:        map[string]bool{},
+		life:           newLifecycle(),
+		pollerHook:     opts.pollerHook,
+		writerHook:     opts.writerHook,
+		supervisorHook: opts.supervisorHook,
+		restartBase:    orDefault(opts.restartBase, time.Second),
+		restartMax:     orDefault(opts.restartMax, 5*time.Minute),
+		applyKnob:      opts.applyLimit,
 	}
 	if opts.Events != nil {
 		env.Logs = openTaskLogs(co)
 	}
+	env.cfg.Store(cfg)
+	env.budget.Store(NewBudget(cfg.Polling.MaxConnections, opts.ParkAfter))
 	env.newClient = func(r config.Remote) (remoteClient, error) {
-		return newClient(r, cfg.Polling, env.Budget.ForRemote(), opts.DialContext, opts.Metrics, opts.pollerHook)
+		// The live configuration and budget: a poller restarted after a
+		// reload uses the reloaded settings.
+		return newClient(r, env.config().Polling, env.budget.Load().ForRemote(), opts.DialContext, opts.Metrics, opts.pollerHook)
 	}
 	s.env = env
 	name := opts.Name
 	if name == "" {
 		name = "taskfleet"
 	}
-	pid, err := s.sys.Root.SpawnNamed(actor.PropsFromProducer(newSupervisor(env)), name)
+	var (
+		pid *actor.PID
+		err error
+	)
+	if opts.Parent != nil {
+		pid, err = opts.Parent.SpawnNamed(actor.PropsFromProducer(newSupervisor(env)), name)
+	} else {
+		s.root = newRootStrategy(env, opts)
+		pid, err = s.sys.Root.SpawnNamed(actor.PropsFromProducer(newSupervisor(env), actor.WithGuardian(s.root)), name)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("spawn supervisor %q: %w", name, err)
 	}
@@ -146,16 +179,83 @@ func orDefault(d, def time.Duration) time.Duration {
 	return def
 }
 
+// PID is the supervisor's: a host may Watch it (Terminated arrives when
+// the tree has ended) or supervise it as its child (Options.Parent).
+func (s *Service) PID() *actor.PID { return s.sup }
+
+// ActorSystem is the actor system the tree runs in.
+func (s *Service) ActorSystem() *actor.ActorSystem { return s.sys }
+
+// Done is closed when the tree has ended: after Stop, or for good after a
+// failure (the root strategy's limit, or a host's strategy stopping it).
+func (s *Service) Done() <-chan struct{} { return s.env.life.done }
+
+// Err returns why the tree ended: the failure that stopped it, or Stop's
+// error after an unclean stop. It is nil while the tree runs and after a
+// clean Stop.
+func (s *Service) Err() error {
+	if !s.env.life.isDone() {
+		return nil
+	}
+	return s.env.life.err()
+}
+
+// WaitLoaded waits until the cache has been loaded (nil), the cache
+// writer failed before that (its error: a host can tell a cache that
+// cannot be opened from one still loading), the tree ended, or ctx ended.
+func (s *Service) WaitLoaded(ctx context.Context) error {
+	for {
+		select {
+		case <-s.env.life.loaded:
+			return nil
+		case <-s.env.life.writerFail:
+			if err := s.WriterFailure(); err != nil && !s.env.cacheOpen.Load() {
+				return err
+			}
+		case <-s.env.life.done:
+			return s.NotReady()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
 // Ready reports whether the cache has been loaded and the pollers spawned:
-// queries answer and commands reach their actors.
-func (s *System) Ready() bool { return s.env.running.Load() && s.env.cacheOpen.Load() }
+// queries answer and commands reach their actors. It is false while the
+// supervisor restarts after a panic and once the tree has ended.
+func (s *Service) Ready() bool {
+	return s.env.running.Load() && s.env.cacheOpen.Load() && !s.env.life.isDone()
+}
+
+// NotReady returns nil when taskfleet is ready and its cache takes
+// writes, and otherwise why not (for /readyz): the tree has ended, the
+// cache is loading or cannot be opened, the supervisor is restarting, or
+// the cache's writes fail (a full, failing or read-only disk; queries are
+// still answered from the latest snapshot then).
+func (s *Service) NotReady() error {
+	switch {
+	case s.env.life.isDone():
+		if err := s.env.life.err(); err != nil {
+			return fmt.Errorf("%w: %w", ErrStopped, err)
+		}
+		return ErrStopped
+	case !s.env.cacheOpen.Load():
+		if err := s.WriterFailure(); err != nil {
+			return fmt.Errorf("cache not loaded: %w", err)
+		}
+		return ErrNotReady
+	case !s.env.running.Load():
+		return errors.New("taskfleet supervisor restarting after a failure")
+	}
+	return s.WriterFailure()
+}
 
 // WriterFailure returns why the cache writer last failed (it is restarted
 // with backoff) or why its last write failed (a full, failing or read-only
 // disk: no write has succeeded since), or nil while it works: a host can
 // tell a cache that cannot be opened from one that is still loading, and
 // a cache that answers from memory from one that keeps its history.
-func (s *System) WriterFailure() error {
+func (s *Service) WriterFailure() error {
 	if err := s.env.writerErr.Load(); err != nil {
 		return *err
 	}
@@ -165,28 +265,13 @@ func (s *System) WriterFailure() error {
 	return nil
 }
 
-// Readiness returns nil when taskfleet is ready and serving with a cache
-// that takes writes, and otherwise why not: ErrNotReady while the cache
-// loads, or the writer's failure (see WriterFailure). Queries are answered
-// meanwhile from the latest snapshot once the cache was loaded; /readyz
-// reports this.
-func (s *System) Readiness() error {
-	if err := s.WriterFailure(); err != nil {
-		return err
-	}
-	if !s.Ready() {
-		return ErrNotReady
-	}
-	return nil
-}
-
 // Snapshot returns the latest cache snapshot, or nil until the cache has
 // first been loaded (it is not nil once Ready has returned true).
-func (s *System) Snapshot() *cache.Snapshot { return s.latest.Published() }
+func (s *Service) Snapshot() *cache.Snapshot { return s.latest.Published() }
 
 // Tasks lists tasks matching f from the latest snapshot; ErrNotReady until
 // the cache has first been loaded.
-func (s *System) Tasks(f task.Filter) (task.Page, error) {
+func (s *Service) Tasks(f task.Filter) (task.Page, error) {
 	snap := s.latest.Published()
 	if snap == nil {
 		return task.Page{}, ErrNotReady
@@ -196,7 +281,7 @@ func (s *System) Tasks(f task.Filter) (task.Page, error) {
 
 // Statistics counts tasks matching f in the latest snapshot; ErrNotReady
 // until the cache has first been loaded.
-func (s *System) Statistics(f task.Filter) (task.Statistics, error) {
+func (s *Service) Statistics(f task.Filter) (task.Statistics, error) {
 	snap := s.latest.Published()
 	if snap == nil {
 		return task.Statistics{}, ErrNotReady
@@ -205,13 +290,12 @@ func (s *System) Statistics(f task.Filter) (task.Statistics, error) {
 }
 
 // Remotes returns the health of every configured remote.
-func (s *System) Remotes() []Health { return s.env.Board.all() }
+func (s *Service) Remotes() []Health { return s.env.Board.all() }
 
-// HasRemote reports whether id is a configured remote.
-func (s *System) HasRemote(id string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.ContainsFunc(s.cfg.Remotes, func(r config.Remote) bool { return r.ID == id })
+// HasRemote reports whether id is a remote of the live configuration.
+func (s *Service) HasRemote(id string) bool {
+	_, ok := s.env.config().Remote(id)
+	return ok
 }
 
 // Track starts tracking a task that was started outside taskfleet: its
@@ -219,7 +303,7 @@ func (s *System) HasRemote(id string) bool {
 // it does not exist. It returns once the tracking is durable; a request
 // that cannot be right returns an error wrapping ErrInvalidTrack (see
 // checkTrack).
-func (s *System) Track(ctx context.Context, remote string, upid task.UPID) error {
+func (s *Service) Track(ctx context.Context, remote string, upid task.UPID) error {
 	if !s.HasRemote(remote) {
 		return fmt.Errorf("track %s: %w %q", upid, ErrUnknownRemote, remote)
 	}
@@ -251,13 +335,11 @@ type RefreshResult struct {
 // for a full incremental refresh now. With wait, it returns when each has
 // finished or failed, or when ctx ends (a remote that did not answer in
 // time gets ctx's error); without, it returns at once.
-func (s *System) Refresh(ctx context.Context, wait bool, remotes ...string) ([]RefreshResult, error) {
+func (s *Service) Refresh(ctx context.Context, wait bool, remotes ...string) ([]RefreshResult, error) {
 	if len(remotes) == 0 {
-		s.mu.Lock()
-		for _, r := range s.cfg.Remotes {
+		for _, r := range s.env.config().Remotes {
 			remotes = append(remotes, r.ID)
 		}
-		s.mu.Unlock()
 	}
 	for _, id := range remotes {
 		if !s.HasRemote(id) {
@@ -292,10 +374,16 @@ func (s *System) Refresh(ctx context.Context, wait bool, remotes ...string) ([]R
 }
 
 // Reload applies a new configuration: new remotes get a poller, removed
-// remotes' pollers stop and their tracked tasks are dropped, changed remotes'
-// pollers restart with the new settings. Polling and cache settings other
-// than the remotes take effect on the next start.
-func (s *System) Reload(ctx context.Context, cfg *config.Config) (added, removed, changed []string, err error) {
+// remotes' pollers stop and their tracked tasks are dropped, changed
+// remotes' pollers restart with the new settings, and every [polling] key
+// applies at once (see PollingChanges), except retention_days: a change
+// there refuses the whole configuration with an error naming the key.
+// [server] settings are not the service's (the daemon's listener and the
+// cache directory stay until a restart).
+func (s *Service) Reload(ctx context.Context, cfg *config.Config) (added, removed, changed []string, err error) {
+	if err := checkReload(s.env.config(), cfg); err != nil {
+		return nil, nil, nil, fmt.Errorf("reload: %w", err)
+	}
 	res, err := s.request(ctx, s.sup, &messages.Reconfigure{Config: cfg})
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("reload: %w", err)
@@ -304,38 +392,74 @@ func (s *System) Reload(ctx context.Context, cfg *config.Config) (added, removed
 	if !ok {
 		return nil, nil, nil, fmt.Errorf("reload: unexpected answer %T", res)
 	}
-	s.mu.Lock()
-	s.cfg = cfg
-	s.mu.Unlock()
+	if r.Err != nil {
+		return nil, nil, nil, fmt.Errorf("reload: %w", r.Err)
+	}
 	return r.Added, r.Removed, r.Changed, nil
 }
 
 // Stop shuts taskfleet down gracefully: in-flight fetches are cancelled,
 // queued batches applied, the journal merged and the files synced. It
-// waits until that is done or ctx ends. The host's actor system (if one
-// was passed in) keeps running; one created by Start is shut down.
-func (s *System) Stop(ctx context.Context) error {
+// waits until that is done or ctx ends, and returns the cache's final
+// merge or sync error: nil means a clean stop. A tree that had already
+// ended returns its cause. The host's actor system (if one was passed in)
+// keeps running; one created by Start is shut down.
+func (s *Service) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		s.stopKeeper() // it asks the pollers for logs
-		_, err := s.request(ctx, s.sup, &messages.Shutdown{})
-		if err != nil {
-			s.stopErr = fmt.Errorf("stop: %w", err)
+		life := &s.env.life
+		if life.isDone() {
+			if err := life.err(); err != nil {
+				s.stopErr = fmt.Errorf("stop: %w: %w", ErrStopped, err)
+			}
+			s.release()
+			return
 		}
+		life.stopping.Store(true)
+		s.root.restartNow() // a supervisor waiting out its backoff takes Shutdown now
+		res, err := s.request(ctx, s.sup, &messages.Shutdown{})
+		switch d, ok := res.(*messages.ShutdownDone); {
+		case err != nil:
+			s.stopErr = fmt.Errorf("stop: %w", err)
+		case !ok:
+			s.stopErr = fmt.Errorf("stop: unexpected answer %T", res)
+		case d.Err != nil:
+			s.stopErr = fmt.Errorf("stop: %w", d.Err)
+		}
+		life.fail(s.stopErr)
 		if err := s.sys.Root.StopFuture(s.sup).Wait(); err != nil && s.stopErr == nil {
 			s.stopErr = fmt.Errorf("stop supervisor: %w", err)
 		}
-		if s.own {
-			s.sys.Shutdown()
+		select {
+		case <-life.done:
+		case <-ctx.Done():
+			if s.stopErr == nil {
+				s.stopErr = fmt.Errorf("stop: %w", ctx.Err())
+			}
 		}
+		s.release()
 	})
 	return s.stopErr
+}
+
+// release frees what Start took from the actor system: its own system, or
+// the guardian of the root strategy in a host's.
+func (s *Service) release() {
+	if s.own {
+		s.sys.Shutdown()
+	} else if s.root != nil {
+		s.sys.ProcessRegistry.Remove(s.sys.Root.Copy().WithGuardian(s.root).Self())
+	}
 }
 
 // request sends msg to pid and waits for the answer until ctx's deadline
 // (without one, for the time a batch may take to apply). Each request has
 // its own future with a single waiter: protoactor's futures wake only one.
-func (s *System) request(ctx context.Context, pid *actor.PID, msg any) (any, error) {
-	timeout := s.env.applyLimit
+func (s *Service) request(ctx context.Context, pid *actor.PID, msg any) (any, error) {
+	if s.env.life.isDone() {
+		return nil, s.NotReady()
+	}
+	timeout := s.env.applyLimit()
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 		if timeout <= 0 {
@@ -343,12 +467,9 @@ func (s *System) request(ctx context.Context, pid *actor.PID, msg any) (any, err
 		}
 	}
 	f := s.sys.Root.RequestFuture(pid, msg, timeout)
-	if ctx.Done() == nil {
-		return f.Result()
-	}
-	// Wait for the answer or for ctx; the goroutine ends with the future
-	// (its answer or its timeout), so it outlives a cancelled ctx by at
-	// most the timeout.
+	// Wait for the answer, for ctx, or for the tree to end (then no answer
+	// comes); the goroutine ends with the future (its answer or its
+	// timeout), so it outlives the wait by at most the timeout.
 	type answer struct {
 		res any
 		err error
@@ -366,9 +487,11 @@ func (s *System) request(ctx context.Context, pid *actor.PID, msg any) (any, err
 		return a.res, a.err
 	case <-ctx.Done():
 		return nil, ctx.Err()
+	case <-s.env.life.done:
+		return nil, s.NotReady()
 	}
 }
 
-func (s *System) childPID(name string) *actor.PID {
+func (s *Service) childPID(name string) *actor.PID {
 	return actor.NewPID(s.sys.Address(), s.sup.Id+"/"+name)
 }

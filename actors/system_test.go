@@ -72,7 +72,7 @@ func TestFleet200(t *testing.T) {
 	})
 }
 
-func find(s *System, remote string, upid task.UPID) *task.Task {
+func find(s *Service, remote string, upid task.UPID) *task.Task {
 	for _, t := range s.Snapshot().Query(task.Filter{Remote: remote}).Tasks {
 		if t.UPID == upid {
 			return &t

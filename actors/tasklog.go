@@ -111,7 +111,7 @@ func (p *poller) stopLogs() {
 // the kept logs for a failed task taskfleet kept, else from the remote
 // through its poller. active tells whether the cache shows the task
 // running.
-func (s *System) TaskLog(ctx context.Context, remote string, upid task.UPID, start, limit int) (log proxmox.TaskLog, fromCache, active bool, err error) {
+func (s *Service) TaskLog(ctx context.Context, remote string, upid task.UPID, start, limit int) (log proxmox.TaskLog, fromCache, active bool, err error) {
 	if !s.HasRemote(remote) {
 		return proxmox.TaskLog{}, false, false, fmt.Errorf("task log: %w %q", ErrUnknownRemote, remote)
 	}
@@ -156,7 +156,7 @@ func page(lines []string, start, limit int) proxmox.TaskLog {
 //
 // Stop path: cancel ctx; the goroutine ends after the fetch in flight (its
 // request ends with ctx) and closes done.
-func (s *System) keepLogs(ctx context.Context, done chan<- struct{}) {
+func (s *Service) keepLogs(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	defer func() {
 		if v := recover(); v != nil {
@@ -194,7 +194,7 @@ func (s *System) keepLogs(ctx context.Context, done chan<- struct{}) {
 }
 
 // wholeLog fetches a task's whole log from the remote.
-func (s *System) wholeLog(ctx context.Context, remote string, upid task.UPID) ([]string, error) {
+func (s *Service) wholeLog(ctx context.Context, remote string, upid task.UPID) ([]string, error) {
 	res, err := s.request(ctx, s.childPID(PollerName(remote)), &messages.FetchTaskLog{UPID: upid})
 	if err != nil {
 		return nil, err
@@ -214,7 +214,7 @@ func (s *System) wholeLog(ctx context.Context, remote string, upid task.UPID) ([
 }
 
 // startKeeper starts the task-log keeper when there are a hub and a store.
-func (s *System) startKeeper() {
+func (s *Service) startKeeper() {
 	if s.env.Events == nil || s.env.Logs == nil {
 		return
 	}
@@ -225,7 +225,7 @@ func (s *System) startKeeper() {
 }
 
 // stopKeeper stops the keeper and waits for it.
-func (s *System) stopKeeper() {
+func (s *Service) stopKeeper() {
 	if s.keeperStop != nil {
 		s.keeperStop()
 	}

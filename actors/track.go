@@ -32,10 +32,8 @@ const futureSlack = 5 * time.Minute
 // nodes (once the remote's node list is known), its start not in the
 // remote's future, and the remote must track fewer than MaxTracked tasks.
 // The caller holds trackMu, so the count stays exact.
-func (s *System) checkTrack(remote string, upid task.UPID) error {
-	s.mu.Lock()
-	r, ok := s.cfg.Remote(remote)
-	s.mu.Unlock()
+func (s *Service) checkTrack(remote string, upid task.UPID) error {
+	r, ok := s.env.config().Remote(remote)
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownRemote, remote)
 	}
@@ -64,7 +62,7 @@ func (s *System) checkTrack(remote string, upid task.UPID) error {
 }
 
 // health returns the published health of a remote.
-func (s *System) health(remote string) (Health, bool) {
+func (s *Service) health(remote string) (Health, bool) {
 	for _, h := range s.env.Board.all() {
 		if h.Remote == remote {
 			return h, true
@@ -78,7 +76,7 @@ func (s *System) health(remote string) (Health, bool) {
 // set). It returns once that is durable, an error wrapping ErrNotTracked
 // when the task is not tracked and one wrapping ErrUnknownRemote for a
 // remote that is not configured.
-func (s *System) Untrack(ctx context.Context, remote string, upid task.UPID) error {
+func (s *Service) Untrack(ctx context.Context, remote string, upid task.UPID) error {
 	if !s.HasRemote(remote) {
 		return fmt.Errorf("untrack %s: %w %q", upid, ErrUnknownRemote, remote)
 	}

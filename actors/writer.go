@@ -22,8 +22,10 @@ import (
 // restart after a panic a recovery: a batch lost in flight was never
 // acknowledged, its cutoffs never advanced, and its poller fetches it again.
 //
-// Stop path: Stopping applies the journal and syncs (cache.Writer.Close).
-// The supervisor poisons the writer so that queued batches are applied first.
+// Stop path: Stopping applies the journal and syncs (cache.Writer.Close)
+// and hands the result to the supervisor (closed), which answers Shutdown
+// with it. The supervisor poisons the writer so that queued batches are
+// applied first.
 //
 // Events: after each change it hands the events hub the snapshots before
 // and after it (events.Hub.Publish never blocks).
@@ -35,13 +37,14 @@ type writerActor struct {
 	opened  func()                      // called once the cache is open
 	health  *writerHealth               // whether writes succeed; outlives this incarnation
 	events  *events.Hub                 // nil: none
+	closed  func(error)                 // called with the result of the final close
 	w       *cache.Writer
 	syncs   int64 // w's successful fsyncs as of the last noteWrite
 }
 
-func newWriter(opts cache.Options, log zerolog.Logger, m *metrics.Metrics, hook func(any, bool), opened func(), health *writerHealth, hub *events.Hub) actor.Producer {
+func newWriter(opts cache.Options, log zerolog.Logger, m *metrics.Metrics, hook func(any, bool), opened func(), closed func(error), health *writerHealth, hub *events.Hub) actor.Producer {
 	return func() actor.Actor {
-		return &writerActor{opts: opts, log: log, metrics: m, hook: hook, opened: opened, health: health, events: hub}
+		return &writerActor{opts: opts, log: log, metrics: m, hook: hook, opened: opened, closed: closed, health: health, events: hub}
 	}
 }
 
@@ -64,12 +67,14 @@ func (a *writerActor) Receive(c actor.Context) {
 		a.opened()
 		a.observe()
 	case *actor.Stopping:
-		a.close()
+		// The close error (the final merge and sync) is the supervisor's
+		// to report: Stop returns it.
+		a.closed(a.close())
 	case *actor.Restarting:
 		// Recovery comes from disk in the next Started; whatever this
 		// incarnation held in memory may be inconsistent after a panic.
 		a.abandon()
-	case *messages.TasksFetched:
+	case *messages.ApplyBatch:
 		prev := a.w.Latest().Load()
 		err := a.apply(m)
 		a.noteWrite(err)
@@ -77,7 +82,7 @@ func (a *writerActor) Receive(c actor.Context) {
 		if a.hook != nil {
 			a.hook(m, true)
 		}
-		c.Respond(&messages.BatchApplied{Remote: m.Remote, Seq: m.Seq, Err: err})
+		c.Respond(&messages.BatchApplied{Seq: m.Seq, Err: err})
 		if errors.Is(err, cache.ErrFailed) {
 			// The cache refuses writes until it is reopened: escalate, so
 			// supervision reopens it from disk, with backoff if the cause
@@ -124,7 +129,7 @@ func (a *writerActor) Receive(c actor.Context) {
 	a.observe()
 }
 
-func (a *writerActor) apply(m *messages.TasksFetched) error {
+func (a *writerActor) apply(m *messages.ApplyBatch) error {
 	b := cache.Batch{Remote: m.Remote, Tasks: m.Tasks}
 	for _, n := range m.Nodes {
 		b.Nodes = append(b.Nodes, cache.NodeResult{Node: n.Node, OK: n.OK})
@@ -175,14 +180,13 @@ func (a *writerActor) observe() {
 	}
 }
 
-func (a *writerActor) close() {
+func (a *writerActor) close() error {
 	if a.w == nil {
-		return
+		return nil
 	}
-	if err := a.w.Close(); err != nil {
-		a.log.Error().Err(err).Msg("close cache")
-	}
+	err := a.w.Close()
 	a.w = nil
+	return err
 }
 
 func (a *writerActor) abandon() {

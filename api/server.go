@@ -201,7 +201,7 @@ func (s *server) probe(w http.ResponseWriter, r *http.Request, path string) bool
 	}
 	if path == "/readyz" {
 		if err := s.b.Ready(r.Context()); err != nil {
-			writeText(w, http.StatusServiceUnavailable, "not ready: "+err.Error()+"\n")
+			writeText(w, http.StatusServiceUnavailable, "not ready: "+oneLine(err)+"\n")
 			return true
 		}
 	}

@@ -344,6 +344,8 @@ func (w *Writer) applyDrop(remote string) {
 	if len(w.cutoffs[remote]) > 0 {
 		w.ownCutoffs()
 		delete(w.cutoffs, remote)
+		// Its next cutoff (the remote added back) starts a new inner map.
+		delete(w.innerOwned, remote)
 	}
 	if len(w.tracked[remote]) > 0 {
 		w.ownTracked()

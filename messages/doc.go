@@ -9,9 +9,9 @@
 //	                                                   ▼
 //	                          poller "REMOTE" (one per remote, owns its client and connection pool)
 //	                             │  runs each fetch in a goroutine with a context; the result comes
-//	                             │  back to itself as FetchFinished / StatusChecked, so the mailbox
-//	                             │  never waits on the network
-//	                             │  TasksFetched ─────────────────► cache writer (the only owner of the
+//	                             │  back to itself as FetchFinished, so the mailbox never waits on
+//	                             │  the network
+//	                             │  ApplyBatch ───────────────────► cache writer (the only owner of the
 //	                             │  ◄──────────────── BatchApplied   archive; publishes a snapshot
 //	                             │                                   after every batch)
 //	                             └─ health is published lock-free for the status API

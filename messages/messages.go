@@ -16,7 +16,6 @@ type Tick struct {
 // PollRemote tells a poller what is due this tick. Tracked tasks are polled
 // on every PollRemote; a poller that is still busy skips it and counts that.
 type PollRemote struct {
-	At           time.Time
 	Refresh      bool // a full incremental refresh of every node is due
 	CheckRunning bool // re-check the running tasks we did not start
 }
@@ -27,7 +26,6 @@ type RefreshRemote struct{}
 
 // RefreshDone answers RefreshRemote.
 type RefreshDone struct {
-	Remote   string
 	Tasks    int           // tasks fetched
 	Duration time.Duration // fetch and apply time
 	Err      error
@@ -53,9 +51,9 @@ type NodeResult struct {
 	OK   bool
 }
 
-// TasksFetched carries a poller's batch to the cache writer, which answers
+// ApplyBatch asks the cache writer to apply a poller's batch; it answers
 // BatchApplied once the batch is durable and visible in a snapshot.
-type TasksFetched struct {
+type ApplyBatch struct {
 	Remote string
 	Seq    uint64 // the poller's fetch generation, echoed in BatchApplied
 	Tasks  []task.Task
@@ -65,11 +63,10 @@ type TasksFetched struct {
 	Untrack []task.UPID
 }
 
-// BatchApplied answers TasksFetched.
+// BatchApplied answers ApplyBatch.
 type BatchApplied struct {
-	Remote string
-	Seq    uint64
-	Err    error
+	Seq uint64
+	Err error
 }
 
 // DropRemote tells the cache writer that a remote left the configuration:
@@ -86,15 +83,18 @@ type CheckRotation struct{}
 type ApplyJournal struct{}
 
 // Reconfigure gives the supervisor a new configuration: new remotes get a
-// poller, removed ones are stopped and dropped, changed ones are restarted.
+// poller, removed ones are stopped and dropped, changed ones are restarted,
+// and [polling] applies at once (or the whole configuration is refused).
 // Answered by Reconfigured.
 type Reconfigure struct {
 	Config *config.Config
 }
 
-// Reconfigured answers Reconfigure with the remote ids that changed.
+// Reconfigured answers Reconfigure with the remote ids that changed, or
+// with why the configuration was refused (nothing changed then).
 type Reconfigured struct {
 	Added, Removed, Changed []string
+	Err                     error
 }
 
 // Shutdown asks the supervisor to stop gracefully: stop the ticker, stop
@@ -103,7 +103,8 @@ type Reconfigured struct {
 // ShutdownDone once all of that has happened.
 type Shutdown struct{}
 
-// ShutdownDone answers Shutdown.
+// ShutdownDone answers Shutdown. Err is the cache's final merge or sync
+// error (or why the cache writer was failing): nil only after a clean stop.
 type ShutdownDone struct {
 	Err error
 }
@@ -115,7 +116,7 @@ type FetchFinished struct {
 	Gen      uint64   // the fetch generation; results of older generations are dropped
 	Refresh  bool     // it was a full refresh (the node list was renewed)
 	Nodes    []string // the remote's nodes, when Refresh
-	Batch    TasksFetched
+	Batch    ApplyBatch
 	Requests int
 	Duration time.Duration
 	Skipped  []error // malformed task items left out of the batch (at most MaxSkipped)

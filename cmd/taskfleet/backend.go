@@ -245,7 +245,7 @@ func (b *backend) Ready(context.Context) error {
 	if s == nil {
 		return errNotStarted
 	}
-	return s.Readiness()
+	return s.NotReady()
 }
 
 // HasRemote implements api.Backend.
@@ -260,11 +260,12 @@ func (b *backend) HasRemote(_ context.Context, id string) bool {
 // Reload implements api.Backend; SIGHUP calls it too. It loads the
 // configuration file and applies it: remotes are added, removed and
 // restarted, and the API's tokens replaced. An invalid file returns its
-// *config.ValidationError and changes nothing. Settings of [server] and
-// [polling] take effect on the next start (they are logged). Once the
-// file is read, the reload runs to its end even if ctx is cancelled (a
-// client that went away), so that the service and the API's tokens never
-// disagree.
+// *config.ValidationError and changes nothing. [polling] applies at once
+// (a change of retention_days is refused, naming it); [server] takes effect
+// on the next start (logged as a warning), except the TLS certificate files,
+// which are re-read. Once the file is read, the reload runs to its end even
+// if ctx is cancelled (a client that went away), so that the service and
+// the API's tokens never disagree.
 func (b *backend) Reload(ctx context.Context) error {
 	b.reloadMu.Lock()
 	defer b.reloadMu.Unlock()
@@ -311,17 +312,15 @@ func isLoopback(addr net.Addr) bool {
 // and tokens are named by their ids.
 func (b *backend) logReload(old, cfg *config.Config, added, removed, changed []string) {
 	tokens := !reflect.DeepEqual(old.APITokens, cfg.APITokens)
+	polling := actors.PollingChanges(old.Polling, cfg.Polling) // applied live (or the reload was refused)
 	ev := b.log.Info()
-	if len(added)+len(removed)+len(changed) == 0 && !tokens {
+	if len(added)+len(removed)+len(changed)+len(polling) == 0 && !tokens {
 		ev = ev.Bool("unchanged", true)
 	}
-	ev.Strs("added", added).Strs("removed", removed).Strs("changed", changed).
+	ev.Strs("added", added).Strs("removed", removed).Strs("changed", changed).Strs("polling_changed", polling).
 		Bool("api_tokens_changed", tokens).Int("remotes", len(cfg.Remotes)).
 		Str("file", b.path).Msg("configuration reloaded")
 	if old.Server != cfg.Server {
 		b.log.Warn().Str("file", b.path).Msg("[server] changed: it takes effect on the next start")
-	}
-	if old.Polling != cfg.Polling {
-		b.log.Warn().Str("file", b.path).Msg("[polling] changed: it takes effect on the next start")
 	}
 }

@@ -229,9 +229,10 @@ func (d *daemon) addTo(g *run.Group) {
 	}
 }
 
-// runService starts the service, serves it until ctx ends and stops it.
-// A stop failure is kept in d.stopErr: the group has returned its first
-// error by then.
+// runService starts the service, serves it until ctx ends and stops it,
+// or returns the service's failure when its tree ends for good. A stop
+// failure (the cache's final merge or sync) is kept in d.stopErr: the
+// group has returned its first error by then.
 func (d *daemon) runService(ctx context.Context) error {
 	log := d.log.With().Str("component", "service").Logger()
 	began := time.Now()
@@ -254,7 +255,15 @@ func (d *daemon) runService(ctx context.Context) error {
 	if d.started != nil {
 		d.started(s)
 	}
-	<-ctx.Done()
+	select {
+	case <-ctx.Done():
+	case <-s.Done():
+		// The tree ended for good (its supervisor failed past the root
+		// strategy's limit): end the group, so that serve exits non-zero
+		// and systemd's Restart=on-failure starts it afresh.
+		_ = s.Stop(context.Background()) // returns the same cause at once
+		return fmt.Errorf("service failed: %w", s.Err())
+	}
 	log.Info().Msg("stopping service")
 	began = time.Now()
 	stopCtx, cancel := context.WithTimeout(context.Background(), d.stopTimeout)
