@@ -242,27 +242,32 @@ func (w *Writer) addActive(r rec, raw *task.UPID) {
 		w.active[remote] = set
 	}
 	k := keyOf(&r, raw)
-	if set[k] == nil {
+	if old := set[k]; old == nil {
 		w.nactive++
+	} else {
+		w.removeRunning(k, old)
 	}
-	set[k] = &activeTask{rec: r, raw: raw, node: w.in.view().nodeKey(&r)}
-	w.activeDirty = true
+	at := &activeTask{rec: r, raw: raw, node: w.in.view().nodeKey(&r)}
+	set[k] = at
+	w.addRunning(k, at)
 }
 
 func (w *Writer) removeActive(remote string, k recKey) {
 	set := w.active[remote]
-	if set[k] == nil {
+	at := set[k]
+	if at == nil {
 		return
 	}
+	w.removeRunning(k, at)
 	delete(set, k)
 	w.nactive--
 	if len(set) == 0 {
 		delete(w.active, remote)
 	}
-	w.activeDirty = true
 }
 
-// buildActive builds the segment of running tasks.
+// buildActive builds one segment of all running tasks (for the state file
+// and after wholesale changes).
 func (w *Writer) buildActive() *segment {
 	d := w.in.view()
 	recs := make([]rec, 0, w.nactive)
@@ -349,10 +354,8 @@ func (w *Writer) applyDrop(remote string) {
 		w.ownTracked()
 		delete(w.tracked, remote)
 	}
-	if set := w.active[remote]; len(set) > 0 {
-		w.nactive -= len(set)
-		delete(w.active, remote)
-		w.activeDirty = true
+	for k := range w.active[remote] {
+		w.removeActive(remote, k)
 	}
 }
 

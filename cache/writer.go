@@ -56,7 +56,11 @@ type Writer struct {
 	active  map[string]remoteSet // running tasks per remote
 	nactive int
 
-	activeSeg   *segment // published form of active
+	// The published form of active (see running.go): levels of running
+	// tasks, the tasks added since the last publish, and whether the
+	// levels must be rebuilt from active.
+	levels      []*segment
+	runAdded    map[recKey]*activeTask
 	activeDirty bool
 
 	cutoffs       map[string]map[string]int64 // remote -> node -> cutoff
@@ -372,32 +376,35 @@ func (w *Writer) periodOf(t int64) (int64, bool) {
 	return min(w.alignDown(t), w.newest()), true
 }
 
-// publish makes the current state the Latest snapshot.
+// publish makes the current state the Latest snapshot. It costs what
+// changed since the last publish (the levels of running tasks are
+// maintained incrementally, see running.go) plus one small slice per
+// segment: O(log n + Retention).
 func (w *Writer) publish() {
-	if w.activeDirty || w.activeSeg == nil {
-		w.activeSeg = w.buildActive()
-		w.activeDirty = false
+	w.publishRunning()
+	segs := make([]*segment, 0, len(w.levels)+len(w.recent)+len(w.periods))
+	n := 0
+	for i := len(w.levels) - 1; i >= 0; i-- {
+		segs = append(segs, w.levels[i])
+		n += w.levels[i].liveLen()
 	}
-	segs := make([]*segment, 0, 1+len(w.recent)+len(w.periods))
-	segs = append(segs, w.activeSeg)
 	for i := len(w.recent) - 1; i >= 0; i-- {
 		segs = append(segs, w.recent[i])
+		n += w.recent[i].len()
 	}
 	for i := len(w.periods) - 1; i >= 0; i-- {
 		if seg := w.base[w.periods[i]]; seg != nil && seg.len() > 0 {
 			segs = append(segs, seg)
+			n += seg.len()
 		}
-	}
-	n := 0
-	for _, s := range segs {
-		n += s.len()
 	}
 	w.cutoffsShared, w.trackedShared = true, true
 	w.latest.store(&Snapshot{
 		dict:    w.in.view(),
 		segs:    segs,
+		nrun:    len(w.levels),
 		n:       n,
-		running: w.activeSeg.len(),
+		running: w.nactive,
 		cutoffs: w.cutoffs,
 		tracked: w.tracked,
 		at:      w.now(),
