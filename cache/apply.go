@@ -51,23 +51,30 @@ func (w *Writer) prepare(remote string, tasks []task.Task, nodes []NodeResult) (
 func (w *Writer) applyPrepared(p *prepared) {
 	d := w.in.view()
 	set := w.active[p.remote]
-	hasRunning := false
+	// The batch's running tasks, and whether the batch also lists them
+	// finished (then they are not running).
+	var (
+		running map[recKey]bool
+		runRecs []rec
+		runRaws []*task.UPID
+	)
 	for i := range p.recs {
-		if p.recs[i].end == 0 {
-			hasRunning = true
-			break
+		if r := &p.recs[i]; r.end == 0 {
+			if running == nil {
+				running = map[recKey]bool{}
+			}
+			running[keyOf(r, p.raws[i])] = false
+			runRecs, runRaws = append(runRecs, *r), append(runRaws, p.raws[i])
 		}
 	}
 	maxFinished := map[uint32]int64{} // by node code; pbsNodeCode for PBS
 	var (
-		finished map[recKey]bool // finished in this batch, when it also has running tasks
-		newRecs  []rec
+		// The finished tasks to add, compacted into p.recs in place (the
+		// loop reads each rec before it writes to its index or below).
+		newRecs  = p.recs[:0]
 		newRaws  map[int]*task.UPID
 		untracks []task.UPID
 	)
-	if hasRunning {
-		finished = map[recKey]bool{}
-	}
 	for i := range p.recs {
 		r, raw := &p.recs[i], p.raws[i]
 		if r.end == 0 {
@@ -80,10 +87,10 @@ func (w *Writer) applyPrepared(p *prepared) {
 		if v, ok := maxFinished[node]; !ok || r.start > v {
 			maxFinished[node] = r.start
 		}
-		if hasRunning || len(set) > 0 {
+		if len(running) > 0 || len(set) > 0 {
 			k := keyOf(r, raw)
-			if hasRunning {
-				finished[k] = true
+			if _, ok := running[k]; ok {
+				running[k] = true
 			}
 			if set[k] != nil {
 				w.removeActive(p.remote, k)
@@ -108,13 +115,10 @@ func (w *Writer) applyPrepared(p *prepared) {
 	for _, u := range untracks {
 		w.removeTracked(p.remote, u)
 	}
-	for i := range p.recs {
-		r, raw := &p.recs[i], p.raws[i]
-		if r.end != 0 {
-			continue
-		}
+	for i := range runRecs {
+		r, raw := &runRecs[i], runRaws[i]
 		k := keyOf(r, raw)
-		if finished[k] || w.containsFinished(r, raw) {
+		if running[k] || w.containsFinished(r, raw) {
 			continue
 		}
 		if at := w.active[p.remote][k]; at != nil && at.rec == *r {

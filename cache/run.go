@@ -130,9 +130,28 @@ func (s *run) startRange(since, until int64) (lo, hi int) {
 }
 
 // sortRun sorts recs (with their raw UPIDs, keyed by index into recs) into
-// list order and drops repeated tasks, keeping the first occurrence.
+// list order and drops repeated tasks, keeping the first occurrence. It
+// takes recs over: the run may use it as its storage.
 func sortRun(d *dict, recs []rec, raws map[int]*task.UPID) run {
 	n := len(recs)
+	if order := runOrder(d, recs, raws); order != 0 {
+		// Already sorted, newest first (as remotes list tasks) or oldest
+		// first, without repeats: no copy, no sort.
+		out := run{recs: recs}
+		if order < 0 {
+			slices.Reverse(recs)
+		}
+		for i, u := range raws {
+			if u != nil && i < n {
+				if order < 0 {
+					i = n - 1 - i
+				}
+				out.raws = append(out.raws, rawUPID{pos: uint32(i), upid: *u})
+			}
+		}
+		slices.SortFunc(out.raws, func(a, b rawUPID) int { return int(a.pos) - int(b.pos) })
+		return out
+	}
 	idx := make([]int32, n)
 	for i := range idx {
 		idx[i] = int32(i)
@@ -186,6 +205,43 @@ func sortRun(d *dict, recs []rec, raws map[int]*task.UPID) run {
 		out.recs = append(out.recs, *r)
 	}
 	return out
+}
+
+// runOrder returns 1 when recs are in list order, -1 when they are in the
+// reverse order, each task once, and 0 otherwise. UPID texts are only
+// rendered for equal start times.
+func runOrder(d *dict, recs []rec, raws map[int]*task.UPID) int {
+	if len(recs) < 2 {
+		return 1
+	}
+	rawOf := func(i int) *task.UPID {
+		if recs[i].flags&flagRaw == 0 {
+			return nil
+		}
+		return raws[i]
+	}
+	order := 0
+	for i := 1; i < len(recs); i++ {
+		a, b := &recs[i-1], &recs[i]
+		c := 0
+		switch {
+		case a.start > b.start:
+			c = -1
+		case a.start < b.start:
+			c = 1
+		default:
+			c = d.cmp(a, rawOf(i-1), b, rawOf(i))
+		}
+		switch {
+		case c == 0:
+			return 0 // a repeat
+		case order == 0:
+			order = c
+		case c != order:
+			return 0
+		}
+	}
+	return -order
 }
 
 // runOf returns the tasks of s in [lo, hi) as a run sharing nothing with s.

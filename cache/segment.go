@@ -130,9 +130,10 @@ func newSegment(d *dict, r run) *segment {
 			slotOff[sl+1]++
 		}
 	}
-	s.byRemote = newKindIndex(s.recs, slots, len(d.remotes), func(r *rec) uint32 { return r.remote })
-	s.byType = newKindIndex(s.recs, slots, len(d.types), func(r *rec) uint32 { return r.typ })
-	s.byUser = newKindIndex(s.recs, slots, len(d.users), func(r *rec) uint32 { return r.user })
+	locals := make([]uint32, n) // per task, its index in the kind's codes
+	s.byUser = newKindIndex(s.recs, slots, locals, len(d.users), func(r *rec) uint32 { return r.user })
+	s.byRemote = newKindIndex(s.recs, slots, locals, len(d.remotes), func(r *rec) uint32 { return r.remote })
+	s.byType = newKindIndex(s.recs, slots, locals, len(d.types), func(r *rec) uint32 { return r.typ })
 	for i := 1; i < len(slotOff); i++ {
 		slotOff[i] += slotOff[i-1]
 	}
@@ -145,7 +146,7 @@ func newSegment(d *dict, r run) *segment {
 			next[sl]++
 		}
 	}
-	s.buildPairs(slots)
+	s.buildPairs(slots, locals)
 	if n >= bloomMinTasks {
 		s.filter = newBloom(n)
 		for i := range s.recs {
@@ -161,15 +162,15 @@ func indexedSlot(sl int) bool { return sl != int(task.StatusOK) && sl != slotRun
 // newKindIndex indexes recs by the code field returns; dictLen is the
 // number of codes of the kind. It allocates in proportion to the tasks:
 // with a dense table of the codes when they are few enough, else by
-// sorting the codes present.
-func newKindIndex(recs []rec, slots []uint8, dictLen int, field func(*rec) uint32) kindIndex {
+// sorting the codes present. It leaves each task's index in codes in
+// locals.
+func newKindIndex(recs []rec, slots []uint8, locals []uint32, dictLen int, field func(*rec) uint32) kindIndex {
 	var k kindIndex
 	n := len(recs)
 	if n == 0 {
 		k.off = []uint32{0}
 		return k
 	}
-	locals := make([]uint32, n)
 	if dictLen <= 4*n+64 {
 		loc := make([]int32, dictLen)
 		for i := range recs {
@@ -215,17 +216,18 @@ func newKindIndex(recs []rec, slots []uint8, dictLen int, field func(*rec) uint3
 	return k
 }
 
-// buildPairs counts tasks per (remote, type) and status slot.
-func (s *segment) buildPairs(slots []uint8) {
+// buildPairs counts tasks per (remote, type) and status slot; types are
+// the tasks' indexes in byType.codes.
+func (s *segment) buildPairs(slots []uint8, types []uint32) {
 	nr := len(s.byRemote.codes)
 	s.pairOff = make([]uint32, nr+1)
 	scratch := make([][nslots]int32, len(s.byType.codes))
-	var touched []int
+	var touched []uint32
 	for r := 0; r < nr; r++ {
 		s.pairOff[r] = uint32(len(s.pairs))
 		touched = touched[:0]
 		for _, p := range s.byRemote.pos[s.byRemote.off[r]:s.byRemote.off[r+1]] {
-			t := s.byType.local(s.recs[p].typ)
+			t := types[p]
 			if scratch[t] == ([nslots]int32{}) {
 				touched = append(touched, t)
 			}
