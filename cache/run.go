@@ -162,19 +162,27 @@ func sortRun(d *dict, recs []rec, raws map[int]*task.UPID) run {
 		}
 		return raws[int(i)]
 	}
-	// Sort by start time first (cheap), then order each group of equal
-	// start times by the full comparison, which renders UPID texts. The
-	// index breaks ties, so the first of repeated tasks stays first.
-	slices.SortFunc(idx, func(a, b int32) int {
-		sa, sb := recs[a].start, recs[b].start
-		switch {
-		case sa > sb:
-			return -1
-		case sa < sb:
-			return 1
-		}
-		return int(a - b)
-	})
+	// Sort by start time first (cheap; nothing to do when the start times
+	// are already monotonic, as remotes list them), then order each group
+	// of equal start times by the full comparison, which renders UPID
+	// texts. The index breaks ties, so the first of repeated tasks stays
+	// first.
+	switch startOrder(recs) {
+	case 1:
+	case -1:
+		slices.Reverse(idx)
+	default:
+		slices.SortFunc(idx, func(a, b int32) int {
+			sa, sb := recs[a].start, recs[b].start
+			switch {
+			case sa > sb:
+				return -1
+			case sa < sb:
+				return 1
+			}
+			return int(a - b)
+		})
+	}
 	for i := 0; i < n; {
 		j := i + 1
 		for j < n && recs[idx[j]].start == recs[idx[i]].start {
@@ -242,6 +250,23 @@ func runOrder(d *dict, recs []rec, raws map[int]*task.UPID) int {
 		}
 	}
 	return -order
+}
+
+// startOrder returns 1 when the start times of recs never increase, -1
+// when they never decrease (and do not all equal), else 0.
+func startOrder(recs []rec) int {
+	down, up := true, true
+	for i := 1; i < len(recs); i++ {
+		down = down && recs[i].start <= recs[i-1].start
+		up = up && recs[i].start >= recs[i-1].start
+	}
+	switch {
+	case down:
+		return 1
+	case up:
+		return -1
+	}
+	return 0
 }
 
 // runOf returns the tasks of s in [lo, hi) as a run sharing nothing with s.
