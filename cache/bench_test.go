@@ -603,3 +603,61 @@ func benchPublish(b *testing.B, running int) {
 	}
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/batch")
 }
+
+// BenchmarkArchiveSize fills a cache with 1M synthetic tasks (as
+// benchCache does), closes it and reports the size of its archive files
+// per task, in the binary format and in JSON lines (the format before it,
+// Options.LineArchives), and the time Open takes to read them back. Run
+// with -benchtime=1x.
+func BenchmarkArchiveSize(b *testing.B) {
+	tasks := synth.Synthetic(benchTasks, benchRemotes, benchDays, 1)
+	for _, lines := range []bool{false, true} {
+		name := "binary"
+		if lines {
+			name = "lines"
+		}
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				o := benchOptions(benchDir(b))
+				o.LineArchives = lines
+				w, err := Open(o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				loadSynthetic(b, w, slices.Clone(tasks))
+				n := w.Latest().Load().Len()
+				if err := w.Close(); err != nil {
+					b.Fatal(err)
+				}
+				ents, err := os.ReadDir(o.Dir)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var size int64
+				for _, e := range ents {
+					if _, _, ok := parseArchiveName(e.Name()); ok {
+						info, err := e.Info()
+						if err != nil {
+							b.Fatal(err)
+						}
+						size += info.Size()
+					}
+				}
+				start := time.Now()
+				w, err = Open(o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				open := time.Since(start)
+				if got := w.Latest().Load().Len(); got != n {
+					b.Fatalf("reopened with %d tasks, want %d", got, n)
+				}
+				w.Close()
+				os.RemoveAll(o.Dir)
+				b.ReportMetric(float64(size)/float64(n), "disk-bytes/task")
+				b.ReportMetric(float64(size)/(1<<20), "disk-MiB")
+				b.ReportMetric(open.Seconds(), "open-s")
+			}
+		})
+	}
+}
