@@ -16,8 +16,16 @@ import (
 type prepared struct {
 	remote string
 	recs   []rec
-	raws   []*task.UPID // per rec: the UPID when not canonical
+	raws   []*task.UPID // per rec: the UPID when not canonical; nil when all are
 	nodes  []NodeResult
+}
+
+// raw returns the UPID of the i-th task when it is not canonical.
+func (p *prepared) raw(i int) *task.UPID {
+	if p.raws == nil {
+		return nil
+	}
+	return p.raws[i]
 }
 
 // prepare validates a batch and interns its strings.
@@ -35,12 +43,15 @@ func (w *Writer) prepare(remote string, tasks []task.Task, nodes []NodeResult) (
 			return nil, err
 		}
 	}
-	p := &prepared{remote: remote, recs: make([]rec, len(tasks)), raws: make([]*task.UPID, len(tasks)), nodes: nodes}
+	p := &prepared{remote: remote, recs: make([]rec, len(tasks)), nodes: nodes}
 	code := w.in.remote(remote)
 	for i := range tasks {
 		var raw bool
 		p.recs[i], raw = w.in.toRecOf(code, &tasks[i])
 		if raw {
+			if p.raws == nil {
+				p.raws = make([]*task.UPID, len(tasks))
+			}
 			p.raws[i] = &tasks[i].UPID
 		}
 	}
@@ -63,11 +74,11 @@ func (w *Writer) applyPrepared(p *prepared) {
 			if running == nil {
 				running = map[recKey]bool{}
 			}
-			running[keyOf(r, p.raws[i])] = false
-			runRecs, runRaws = append(runRecs, *r), append(runRaws, p.raws[i])
+			running[keyOf(r, p.raw(i))] = false
+			runRecs, runRaws = append(runRecs, *r), append(runRaws, p.raw(i))
 		}
 	}
-	maxFinished := map[uint32]int64{} // by node code; pbsNodeCode for PBS
+	var maxFinished []nodeMax // by node code; pbsNodeCode for PBS
 	var (
 		// The finished tasks to add, compacted into p.recs in place (the
 		// loop reads each rec before it writes to its index or below).
@@ -76,7 +87,7 @@ func (w *Writer) applyPrepared(p *prepared) {
 		untracks []task.UPID
 	)
 	for i := range p.recs {
-		r, raw := &p.recs[i], p.raws[i]
+		r, raw := &p.recs[i], p.raw(i)
 		if r.end == 0 {
 			continue
 		}
@@ -84,9 +95,7 @@ func (w *Writer) applyPrepared(p *prepared) {
 		if r.flags&flagPBS != 0 {
 			node = pbsNodeCode
 		}
-		if v, ok := maxFinished[node]; !ok || r.start > v {
-			maxFinished[node] = r.start
-		}
+		maxFinished = noteMax(maxFinished, node, r.start)
 		if len(running) > 0 || len(set) > 0 {
 			k := keyOf(r, raw)
 			if _, ok := running[k]; ok {
@@ -128,7 +137,8 @@ func (w *Writer) applyPrepared(p *prepared) {
 	}
 	if len(p.nodes) > 0 {
 		byName := make(map[string]int64, len(maxFinished))
-		for code, v := range maxFinished {
+		for _, m := range maxFinished {
+			code, v := m.node, m.start
 			name := pbsNodeKey
 			if code != pbsNodeCode {
 				name = d.nodes[code]
@@ -172,6 +182,24 @@ func (w *Writer) dropKnown(r run) run {
 		}
 	}
 	return r
+}
+
+// nodeMax is the newest start time of a batch's finished tasks of a node.
+type nodeMax struct {
+	node  uint32
+	start int64
+}
+
+// noteMax raises the entry of node to start (a remote has few nodes: a
+// slice beats a map).
+func noteMax(ms []nodeMax, node uint32, start int64) []nodeMax {
+	for i := range ms {
+		if ms[i].node == node {
+			ms[i].start = max(ms[i].start, start)
+			return ms
+		}
+	}
+	return append(ms, nodeMax{node, start})
 }
 
 // pbsNodeCode stands for the node key of PBS tasks in maxFinished.

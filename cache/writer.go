@@ -195,7 +195,7 @@ func (w *Writer) Apply(b Batch) error {
 	}
 	d := w.in.view()
 	for i := range p.recs {
-		data = d.appendLine(data, &p.recs[i], p.raws[i])
+		data = d.appendLine(data, &p.recs[i], p.raw(i))
 	}
 	if data, err = endFrame(data, start); err != nil {
 		return err
