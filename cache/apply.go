@@ -253,12 +253,13 @@ func (w *Writer) containsFinished(r *rec, raw *task.UPID) bool {
 }
 
 // pushRecent adds a segment of new tasks. Recent segments are merged like a
-// binary counter (a segment absorbs the next one when that is at least half
-// its size), so there are O(log n) of them and each task is copied
-// O(log n) times before the checkpoint folds them into the archive.
+// binary counter (a segment absorbs the next one when that is more than
+// half its size: two equal batches merge, a batch does not merge into a
+// segment twice its size), so there are O(log n) of them and each task is
+// copied O(log n) times before the checkpoint folds them into the archive.
 func (w *Writer) pushRecent(seg *segment) {
 	w.recent = append(w.recent, seg)
-	for n := len(w.recent); n >= 2 && w.recent[n-2].len() <= 2*w.recent[n-1].len(); n = len(w.recent) {
+	for n := len(w.recent); n >= 2 && w.recent[n-2].len() < 2*w.recent[n-1].len(); n = len(w.recent) {
 		d := w.in.view()
 		merged := newSegment(d, mergeRuns(d, &w.recent[n-2].run, &w.recent[n-1].run))
 		w.recent = append(w.recent[:n-2], merged)

@@ -12,7 +12,7 @@ import (
 //
 //   - A task that starts running goes into a new small level at the next
 //     publish. Levels merge like a binary counter (a level absorbs the next
-//     when that is at least half its size), so there are O(log n) of them
+//     when that is more than half its size), so there are O(log n) of them
 //     and each task is copied O(log n) times.
 //   - A task that leaves the running set (finished, untracked, dropped, or
 //     replaced by a newer report) is marked dead in its level: a copy of the
@@ -179,7 +179,7 @@ func (w *Writer) publishRunning() {
 	}
 	clear(w.runAdded)
 	w.levels = append(w.levels, newSegment(d, sortRun(d, recs, raws)))
-	for n := len(w.levels); n >= 2 && w.levels[n-2].liveLen() <= 2*w.levels[n-1].liveLen(); n = len(w.levels) {
+	for n := len(w.levels); n >= 2 && w.levels[n-2].liveLen() < 2*w.levels[n-1].liveLen(); n = len(w.levels) {
 		a, b := w.levels[n-2].liveRun(), w.levels[n-1].liveRun()
 		merged := newSegment(d, mergeTwo(d, &a, &b))
 		w.levels = append(w.levels[:n-2], merged)
