@@ -290,6 +290,10 @@ func (w *Writer) ApplyJournal() error {
 	if err := w.checkpoint(); err != nil {
 		return w.fail(fmt.Errorf("apply journal: %w", err))
 	}
+	// As the checkpoint folds the recent segments into the archive, fold
+	// the levels of running tasks into one (O(n log n), hourly), so that
+	// queries see few segments.
+	w.activeDirty = true
 	w.publish()
 	return nil
 }
