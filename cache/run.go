@@ -137,6 +137,9 @@ func sortRun(d *dict, recs []rec, raws map[int]*task.UPID) run {
 	if order := runOrder(d, recs, raws); order != 0 {
 		// Already sorted, newest first (as remotes list tasks) or oldest
 		// first, without repeats: no copy, no sort.
+		if cap(recs)-len(recs) > len(recs)/8 {
+			recs = slices.Clone(recs) // do not keep an append's spare capacity
+		}
 		out := run{recs: recs}
 		if order < 0 {
 			slices.Reverse(recs)
