@@ -93,8 +93,8 @@ func (s *segment) withDead(d *dict, pos int) *segment {
 	return &c
 }
 
-// liveRun returns the tasks of s that are not dead, as a run sharing
-// nothing with s.
+// liveRun returns the tasks of s that are not dead: s's own run when none
+// is, else a copy. Callers only read it.
 func (s *segment) liveRun() run {
 	if s.dead.n == 0 {
 		return run{recs: s.recs, raws: s.raws}
