@@ -144,8 +144,11 @@ func (w *Writer) removeRunning(k recKey, at *activeTask) {
 		}
 		return
 	}
-	// Not found: the levels disagree with the map. Rebuild them rather
-	// than publish a wrong running set.
+	// Not found: the levels disagree with the map (a bug). Rebuild them
+	// rather than publish a wrong running set.
+	w.levelMisses++
+	w.log.Warn().Str("remote", w.in.remotes.strs[at.rec.remote]).
+		Msg("task cache running set out of step with its levels, rebuilding them")
 	w.activeDirty = true
 }
 

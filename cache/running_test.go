@@ -106,6 +106,9 @@ func checkLevels(t *testing.T, w *Writer, s *Snapshot) {
 	if max := 2 * (1 + bitsLen(live)); s.nrun > max {
 		t.Fatalf("%d levels for %d running tasks, want at most %d", s.nrun, live, max)
 	}
+	if w.levelMisses != 0 {
+		t.Fatalf("%d running tasks were not found in the levels", w.levelMisses)
+	}
 }
 
 func bitsLen(n int) int {
