@@ -16,8 +16,16 @@ import (
 type prepared struct {
 	remote string
 	recs   []rec
-	raws   []*task.UPID // per rec: the UPID when not canonical
+	raws   []*task.UPID // per rec: the UPID when not canonical; nil when all are
 	nodes  []NodeResult
+}
+
+// raw returns the UPID of the i-th task when it is not canonical.
+func (p *prepared) raw(i int) *task.UPID {
+	if p.raws == nil {
+		return nil
+	}
+	return p.raws[i]
 }
 
 // prepare validates a batch and interns its strings.
@@ -35,12 +43,15 @@ func (w *Writer) prepare(remote string, tasks []task.Task, nodes []NodeResult) (
 			return nil, err
 		}
 	}
-	p := &prepared{remote: remote, recs: make([]rec, len(tasks)), raws: make([]*task.UPID, len(tasks)), nodes: nodes}
+	p := &prepared{remote: remote, recs: make([]rec, len(tasks)), nodes: nodes}
 	code := w.in.remote(remote)
 	for i := range tasks {
 		var raw bool
 		p.recs[i], raw = w.in.toRecOf(code, &tasks[i])
 		if raw {
+			if p.raws == nil {
+				p.raws = make([]*task.UPID, len(tasks))
+			}
 			p.raws[i] = &tasks[i].UPID
 		}
 	}
@@ -51,25 +62,32 @@ func (w *Writer) prepare(remote string, tasks []task.Task, nodes []NodeResult) (
 func (w *Writer) applyPrepared(p *prepared) {
 	d := w.in.view()
 	set := w.active[p.remote]
-	hasRunning := false
+	// The batch's running tasks, and whether the batch also lists them
+	// finished (then they are not running).
+	var (
+		running map[recKey]bool
+		runRecs []rec
+		runRaws []*task.UPID
+	)
 	for i := range p.recs {
-		if p.recs[i].end == 0 {
-			hasRunning = true
-			break
+		if r := &p.recs[i]; r.end == 0 {
+			if running == nil {
+				running = map[recKey]bool{}
+			}
+			running[keyOf(r, p.raw(i))] = false
+			runRecs, runRaws = append(runRecs, *r), append(runRaws, p.raw(i))
 		}
 	}
-	maxFinished := map[uint32]int64{} // by node code; pbsNodeCode for PBS
+	var maxFinished []nodeMax // by node code; pbsNodeCode for PBS
 	var (
-		finished map[recKey]bool // finished in this batch, when it also has running tasks
-		newRecs  []rec
+		// The finished tasks to add, compacted into p.recs in place (the
+		// loop reads each rec before it writes to its index or below).
+		newRecs  = p.recs[:0]
 		newRaws  map[int]*task.UPID
 		untracks []task.UPID
 	)
-	if hasRunning {
-		finished = map[recKey]bool{}
-	}
 	for i := range p.recs {
-		r, raw := &p.recs[i], p.raws[i]
+		r, raw := &p.recs[i], p.raw(i)
 		if r.end == 0 {
 			continue
 		}
@@ -77,13 +95,11 @@ func (w *Writer) applyPrepared(p *prepared) {
 		if r.flags&flagPBS != 0 {
 			node = pbsNodeCode
 		}
-		if v, ok := maxFinished[node]; !ok || r.start > v {
-			maxFinished[node] = r.start
-		}
-		if hasRunning || len(set) > 0 {
+		maxFinished = noteMax(maxFinished, node, r.start)
+		if len(running) > 0 || len(set) > 0 {
 			k := keyOf(r, raw)
-			if hasRunning {
-				finished[k] = true
+			if _, ok := running[k]; ok {
+				running[k] = true
 			}
 			if set[k] != nil {
 				w.removeActive(p.remote, k)
@@ -108,13 +124,10 @@ func (w *Writer) applyPrepared(p *prepared) {
 	for _, u := range untracks {
 		w.removeTracked(p.remote, u)
 	}
-	for i := range p.recs {
-		r, raw := &p.recs[i], p.raws[i]
-		if r.end != 0 {
-			continue
-		}
+	for i := range runRecs {
+		r, raw := &runRecs[i], runRaws[i]
 		k := keyOf(r, raw)
-		if finished[k] || w.containsFinished(r, raw) {
+		if running[k] || w.containsFinished(r, raw) {
 			continue
 		}
 		if at := w.active[p.remote][k]; at != nil && at.rec == *r {
@@ -124,7 +137,8 @@ func (w *Writer) applyPrepared(p *prepared) {
 	}
 	if len(p.nodes) > 0 {
 		byName := make(map[string]int64, len(maxFinished))
-		for code, v := range maxFinished {
+		for _, m := range maxFinished {
+			code, v := m.node, m.start
 			name := pbsNodeKey
 			if code != pbsNodeCode {
 				name = d.nodes[code]
@@ -168,6 +182,24 @@ func (w *Writer) dropKnown(r run) run {
 		}
 	}
 	return r
+}
+
+// nodeMax is the newest start time of a batch's finished tasks of a node.
+type nodeMax struct {
+	node  uint32
+	start int64
+}
+
+// noteMax raises the entry of node to start (a remote has few nodes: a
+// slice beats a map).
+func noteMax(ms []nodeMax, node uint32, start int64) []nodeMax {
+	for i := range ms {
+		if ms[i].node == node {
+			ms[i].start = max(ms[i].start, start)
+			return ms
+		}
+	}
+	return append(ms, nodeMax{node, start})
 }
 
 // pbsNodeCode stands for the node key of PBS tasks in maxFinished.
@@ -221,12 +253,13 @@ func (w *Writer) containsFinished(r *rec, raw *task.UPID) bool {
 }
 
 // pushRecent adds a segment of new tasks. Recent segments are merged like a
-// binary counter (a segment absorbs the next one when that is at least half
-// its size), so there are O(log n) of them and each task is copied
-// O(log n) times before the checkpoint folds them into the archive.
+// binary counter (a segment absorbs the next one when that is more than
+// half its size: two equal batches merge, a batch does not merge into a
+// segment twice its size), so there are O(log n) of them and each task is
+// copied O(log n) times before the checkpoint folds them into the archive.
 func (w *Writer) pushRecent(seg *segment) {
 	w.recent = append(w.recent, seg)
-	for n := len(w.recent); n >= 2 && w.recent[n-2].len() <= 2*w.recent[n-1].len(); n = len(w.recent) {
+	for n := len(w.recent); n >= 2 && w.recent[n-2].len() < 2*w.recent[n-1].len(); n = len(w.recent) {
 		d := w.in.view()
 		merged := newSegment(d, mergeRuns(d, &w.recent[n-2].run, &w.recent[n-1].run))
 		w.recent = append(w.recent[:n-2], merged)
@@ -242,27 +275,32 @@ func (w *Writer) addActive(r rec, raw *task.UPID) {
 		w.active[remote] = set
 	}
 	k := keyOf(&r, raw)
-	if set[k] == nil {
+	if old := set[k]; old == nil {
 		w.nactive++
+	} else {
+		w.removeRunning(k, old)
 	}
-	set[k] = &activeTask{rec: r, raw: raw, node: w.in.view().nodeKey(&r)}
-	w.activeDirty = true
+	at := &activeTask{rec: r, raw: raw, node: w.in.view().nodeKey(&r)}
+	set[k] = at
+	w.addRunning(k, at)
 }
 
 func (w *Writer) removeActive(remote string, k recKey) {
 	set := w.active[remote]
-	if set[k] == nil {
+	at := set[k]
+	if at == nil {
 		return
 	}
+	w.removeRunning(k, at)
 	delete(set, k)
 	w.nactive--
 	if len(set) == 0 {
 		delete(w.active, remote)
 	}
-	w.activeDirty = true
 }
 
-// buildActive builds the segment of running tasks.
+// buildActive builds one segment of all running tasks (for the state file
+// and after wholesale changes).
 func (w *Writer) buildActive() *segment {
 	d := w.in.view()
 	recs := make([]rec, 0, w.nactive)
@@ -351,10 +389,8 @@ func (w *Writer) applyDrop(remote string) {
 		w.ownTracked()
 		delete(w.tracked, remote)
 	}
-	if set := w.active[remote]; len(set) > 0 {
-		w.nactive -= len(set)
-		delete(w.active, remote)
-		w.activeDirty = true
+	for k := range w.active[remote] {
+		w.removeActive(remote, k)
 	}
 }
 

@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -90,8 +91,12 @@ func (w *Writer) decompress(data []byte) ([]byte, error) {
 // scanLines calls fn for every task line of content and returns the first
 // damage: a line that does not parse or is not a finished task (in archives),
 // or a last line without newline. Damaged lines are skipped; the good ones
-// are all passed to fn.
+// are all passed to fn. Archive content (finished) in the binary format is
+// read by scanBinaryArchive.
 func scanLines(name string, content []byte, finished bool, fn func(t *task.Task)) *CorruptionError {
+	if finished && isBinaryArchive(content) {
+		return scanBinaryArchive(name, content, fn)
+	}
 	var first *CorruptionError
 	note := func(off int, err error) {
 		if first == nil {
@@ -146,18 +151,27 @@ func (w *Writer) writeArchive(period int64) error {
 			enc.Reset(out)
 			dst = enc
 		}
-		buf := make([]byte, 0, 80<<10)
-		for i := range seg.recs {
-			buf = d.appendLine(buf, &seg.recs[i], seg.raw(i))
-			if len(buf) >= 64<<10 {
-				if _, err := dst.Write(buf); err != nil {
+		if w.opts.LineArchives {
+			if err := writeLines(d, seg, dst); err != nil {
+				return err
+			}
+		} else {
+			bw := bufio.NewWriterSize(dst, 64<<10)
+			e := newArchiveEncoder(d, bw)
+			if err := e.begin(); err != nil {
+				return err
+			}
+			for i := range seg.recs {
+				if err := e.add(&seg.recs[i], seg.raw(i)); err != nil {
 					return err
 				}
-				buf = buf[:0]
 			}
-		}
-		if _, err := dst.Write(buf); err != nil {
-			return err
+			if err := e.flush(); err != nil {
+				return err
+			}
+			if err := bw.Flush(); err != nil {
+				return err
+			}
 		}
 		if compressed {
 			return enc.Close()
@@ -175,6 +189,22 @@ func (w *Writer) writeArchive(period int64) error {
 	}
 	w.disk[period] = formOf(compressed)
 	return nil
+}
+
+// writeLines writes the tasks of seg as JSON lines.
+func writeLines(d *dict, seg *segment, dst io.Writer) error {
+	buf := make([]byte, 0, 80<<10)
+	for i := range seg.recs {
+		buf = d.appendLine(buf, &seg.recs[i], seg.raw(i))
+		if len(buf) >= 64<<10 {
+			if _, err := dst.Write(buf); err != nil {
+				return err
+			}
+			buf = buf[:0]
+		}
+	}
+	_, err := dst.Write(buf)
+	return err
 }
 
 // compressed reports whether a kept period's archive is stored compressed:

@@ -1,10 +1,12 @@
 package cache
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"syscall"
@@ -335,7 +337,13 @@ func BenchmarkIngest(b *testing.B) {
 				runtime.GC() // not the generator's garbage
 				b.StartTimer()
 				t, c := time.Now(), cpuTime()
-				if err := w.Apply(bt); err != nil {
+				// Labelled, so that a -cpuprofile can be cut to the timed
+				// part: go tool pprof -tagfocus=phase=timed.
+				var err error
+				pprof.Do(context.Background(), pprof.Labels("phase", "timed"), func(context.Context) {
+					err = w.Apply(bt)
+				})
+				if err != nil {
 					b.Fatal(err)
 				}
 				elapsed += time.Since(t)
@@ -478,4 +486,191 @@ func retag(ts []task.Task, remote string) []task.Task {
 		ts[i].Remote = remote
 	}
 	return ts
+}
+
+// BenchmarkPublish applies small batches, as a steady sweep does, with 100
+// or 30,000 running tasks in the cache (nightly backups). Every batch is
+// one of 100 busy remotes' refresh: one of its running tasks finishes, a
+// new one starts, and four short tasks finished. The busy remotes hold one
+// running task each in both variants; the rest of the running set belongs
+// to 900 other remotes that send nothing, so the two variants differ only
+// in the size of the running set. The directory is on tmpfs when
+// /dev/shm exists (fsync is then free), so the figure is the CPU of Apply;
+// merges (when the journal passes 5 MiB) are untimed. cpu-ns/batch is the
+// process's CPU (GC included) per batch.
+func BenchmarkPublish(b *testing.B) {
+	for _, running := range []int{100, 30_000} {
+		b.Run(fmt.Sprintf("running=%d", running), func(b *testing.B) {
+			benchPublish(b, running)
+		})
+	}
+}
+
+func benchPublish(b *testing.B, running int) {
+	const (
+		remotes = 1000
+		busy    = 100
+	)
+	base := os.TempDir()
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		base = "/dev/shm"
+	}
+	dir, err := os.MkdirTemp(base, "taskfleet-publish-bench-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	end := synth.End.Unix()
+	o := Options{Dir: dir, Now: func() time.Time { return time.Unix(end-1, 0) }}
+	w, err := Open(o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer w.Close()
+	name := func(r int) string { return fmt.Sprintf("bench-%04d", r) }
+	nodes := []NodeResult{{Node: "n1", OK: true}, {Node: "n2", OK: true}, {Node: "n3", OK: true}}
+	pid := uint32(1000)
+	mk := func(r int, start, endT int64, typ string) task.Task {
+		pid++
+		status := ""
+		if endT != 0 {
+			status = "OK"
+		}
+		return pveTask(name(r), fmt.Sprintf("n%d", 1+pid%3), pid, start, typ, fmt.Sprint(100+pid%900), "root@pam", endT, status)
+	}
+	// The running set: one task per busy remote, the rest spread over the
+	// quiet remotes, all started in the last 6 hours.
+	cur := make([]task.Task, busy)
+	byRemote := map[int][]task.Task{}
+	for i := 0; i < running; i++ {
+		r := busy + i%(remotes-busy)
+		if i < busy {
+			r = i
+		}
+		t := mk(r, end-6*3600+int64(i%20000), 0, "vzdump")
+		if r < busy {
+			cur[r] = t
+		}
+		byRemote[r] = append(byRemote[r], t)
+	}
+	for r := 0; r < remotes; r++ {
+		if err := w.Apply(Batch{Remote: name(r), Tasks: byRemote[r], Nodes: nodes}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.ApplyJournal(); err != nil {
+		b.Fatal(err)
+	}
+	if got := w.Latest().Load().RunningLen(); got != running {
+		b.Fatalf("%d running tasks, want %d", got, running)
+	}
+	now := end - 3600
+	batch := func(i int) Batch {
+		r := i % busy
+		now++
+		done := cur[r]
+		done.EndTime, done.Status = now, "OK"
+		next := mk(r, now, 0, "vzdump")
+		cur[r] = next
+		ts := []task.Task{next, done}
+		for k := 0; k < 4; k++ {
+			ts = append(ts, mk(r, now-int64(k), now, "qmstart"))
+		}
+		return Batch{Remote: name(r), Tasks: ts, Nodes: nodes}
+	}
+	batches := make([]Batch, b.N)
+	for i := range batches {
+		batches[i] = batch(i)
+	}
+	runtime.GC()
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := cpuTime()
+	// Labelled for -cpuprofile: go tool pprof -tagfocus=phase=timed.
+	pprof.Do(context.Background(), pprof.Labels("phase", "timed"), func(context.Context) {
+		publishLoop(b, w, batches, &cpu)
+	})
+	b.StopTimer()
+	cpu = cpuTime() - cpu
+	if got := w.Latest().Load().RunningLen(); got != running {
+		b.Fatalf("%d running tasks after the batches, want %d", got, running)
+	}
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/batch")
+}
+
+// publishLoop applies the batches; the CPU of the merges it runs is added
+// to *untimed.
+func publishLoop(b *testing.B, w *Writer, batches []Batch, untimed *time.Duration) {
+	for i := range batches {
+		if w.jsize > DefaultJournalMaxBytes { // the hourly merge, not timed
+			b.StopTimer()
+			c := cpuTime()
+			if err := w.ApplyJournal(); err != nil {
+				b.Fatal(err)
+			}
+			*untimed += cpuTime() - c
+			b.StartTimer()
+		}
+		if err := w.Apply(batches[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkArchiveSize fills a cache with 1M synthetic tasks (as
+// benchCache does), closes it and reports the size of its archive files
+// per task, in the binary format and in JSON lines (the format before it,
+// Options.LineArchives), and the time Open takes to read them back. Run
+// with -benchtime=1x.
+func BenchmarkArchiveSize(b *testing.B) {
+	tasks := synth.Synthetic(benchTasks, benchRemotes, benchDays, 1)
+	for _, lines := range []bool{false, true} {
+		name := "binary"
+		if lines {
+			name = "lines"
+		}
+		b.Run(name, func(b *testing.B) {
+			for b.Loop() {
+				o := benchOptions(benchDir(b))
+				o.LineArchives = lines
+				w, err := Open(o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				loadSynthetic(b, w, slices.Clone(tasks))
+				n := w.Latest().Load().Len()
+				if err := w.Close(); err != nil {
+					b.Fatal(err)
+				}
+				ents, err := os.ReadDir(o.Dir)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var size int64
+				for _, e := range ents {
+					if _, _, ok := parseArchiveName(e.Name()); ok {
+						info, err := e.Info()
+						if err != nil {
+							b.Fatal(err)
+						}
+						size += info.Size()
+					}
+				}
+				start := time.Now()
+				w, err = Open(o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				open := time.Since(start)
+				if got := w.Latest().Load().Len(); got != n {
+					b.Fatalf("reopened with %d tasks, want %d", got, n)
+				}
+				w.Close()
+				os.RemoveAll(o.Dir)
+				b.ReportMetric(float64(size)/float64(n), "disk-bytes/task")
+				b.ReportMetric(float64(size)/(1<<20), "disk-MiB")
+				b.ReportMetric(open.Seconds(), "open-s")
+			}
+		})
+	}
 }

@@ -2,7 +2,9 @@ package cache
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,10 +18,11 @@ import (
 // corruptionSetup fills a cache with tasks in every period (two plain and
 // two compressed files), merges them, and then applies two more batches
 // that stay in the journal. It returns the tasks of the merged part and of
-// each journal batch.
-func corruptionSetup(t *testing.T, dir string, clock *fakeClock) (merged []task.Task, journal [2]Batch) {
+// each journal batch. With lines, the archive files are written as JSON
+// lines (the format before the binary one, still read).
+func corruptionSetup(t *testing.T, dir string, clock *fakeClock, lines bool) (merged []task.Task, journal [2]Batch) {
 	t.Helper()
-	w := openTest(t, dir, clock)
+	w := openTest(t, dir, clock, func(o *Options) { o.LineArchives = lines })
 	nodes := []NodeResult{{Node: "n1", OK: true}, {Node: "n2", OK: true}}
 	for p := range int64(4) {
 		b := Batch{Remote: "east", Nodes: nodes}
@@ -125,6 +128,7 @@ func TestCorruption(t *testing.T) {
 		noCopy   bool // no .broken copy (missing file)
 		lostJrnl int  // journal batches lost
 		noCuts   bool // every cutoff dropped
+		lines    bool // archive files written as JSON lines (the old format)
 	}{
 		{
 			name: "truncated_line",
@@ -137,6 +141,7 @@ func TestCorruption(t *testing.T) {
 				return plain, int64(off)
 			},
 			lowerTo: plainPeriod,
+			lines:   true,
 		},
 		{
 			name: "garbage_line",
@@ -149,6 +154,7 @@ func TestCorruption(t *testing.T) {
 				return plain, int64(off)
 			},
 			lowerTo: plainPeriod,
+			lines:   true,
 		},
 		{
 			name: "running_task_in_archive",
@@ -162,6 +168,7 @@ func TestCorruption(t *testing.T) {
 				return plain, int64(off)
 			},
 			lowerTo: plainPeriod,
+			lines:   true,
 		},
 		{
 			name: "garbage_line_in_zst",
@@ -171,6 +178,64 @@ func TestCorruption(t *testing.T) {
 				off := nthLine(b, 1)
 				writeZst(t, name, slices.Concat(b[:off], []byte("not json\n"), b[off:]))
 				return zst, int64(off)
+			},
+			lowerTo: zstPeriod,
+			lines:   true,
+		},
+		{
+			name: "binary_torn_block",
+			damage: func(t *testing.T, dir string) (string, int64) {
+				rewrite(t, filepath.Join(dir, plain), func(b []byte) []byte { return b[:len(b)-7] })
+				return plain, int64(len(archiveMagic))
+			},
+			lowerTo: plainPeriod,
+		},
+		{
+			name: "binary_checksum_mismatch",
+			damage: func(t *testing.T, dir string) (string, int64) {
+				rewrite(t, filepath.Join(dir, plain), func(b []byte) []byte {
+					b[len(archiveMagic)+frameHeaderLen+5] ^= 0x20
+					return b
+				})
+				return plain, int64(len(archiveMagic))
+			},
+			lowerTo: plainPeriod,
+		},
+		{
+			name: "binary_undecodable_block",
+			damage: func(t *testing.T, dir string) (string, int64) {
+				rewrite(t, filepath.Join(dir, plain), func(b []byte) []byte {
+					off := len(archiveMagic)
+					payload := slices.Clone(b[off+frameHeaderLen:])
+					return reframeBlock(b[:off], append(payload, 0x7f)) // a byte after the last task
+				})
+				return plain, int64(len(archiveMagic))
+			},
+			lowerTo: plainPeriod,
+		},
+		{
+			name: "binary_running_task",
+			damage: func(t *testing.T, dir string) (string, int64) {
+				rewrite(t, filepath.Join(dir, plain), func(b []byte) []byte {
+					var tasks []task.Task
+					if ce := scanBinaryArchive(plain, b, func(tk *task.Task) { tasks = append(tasks, *tk) }); ce != nil {
+						t.Fatal(ce)
+					}
+					run := pveTask("east", "n1", 77, plainPeriod+9, "qmstart", "1", "root@pam", 0, "")
+					return encodeArchive(t, slices.Insert(tasks, 1, run))
+				})
+				return plain, int64(len(archiveMagic))
+			},
+			lowerTo: plainPeriod,
+		},
+		{
+			name: "binary_bad_block_in_zst",
+			damage: func(t *testing.T, dir string) (string, int64) {
+				name := filepath.Join(dir, zst)
+				b := readZst(t, name)
+				b[len(b)-2] ^= 0x01
+				writeZst(t, name, b)
+				return zst, int64(len(archiveMagic))
 			},
 			lowerTo: zstPeriod,
 		},
@@ -244,7 +309,7 @@ func TestCorruption(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
 			clock := newClock(t0 + 3*3600 + 1800)
-			merged, journal := corruptionSetup(t, dir, clock)
+			merged, journal := corruptionSetup(t, dir, clock, tc.lines)
 			wantFile, wantOff := tc.damage(t, dir)
 
 			w := openTest(t, dir, clock)
@@ -328,6 +393,43 @@ func TestCorruption(t *testing.T) {
 			}
 		})
 	}
+}
+
+// reframeBlock appends payload to head as one archive block, with its
+// length and checksum.
+func reframeBlock(head, payload []byte) []byte {
+	b := binary.LittleEndian.AppendUint32(slices.Clone(head), uint32(len(payload)))
+	b = binary.LittleEndian.AppendUint32(b, crc32.Checksum(payload, castagnoli))
+	return append(b, payload...)
+}
+
+// encodeArchive returns tasks (finished or not) in the binary archive
+// format, in the order given.
+func encodeArchive(t *testing.T, tasks []task.Task) []byte {
+	t.Helper()
+	in := newInterner()
+	recs := make([]rec, len(tasks))
+	raws := make([]*task.UPID, len(tasks))
+	for i := range tasks {
+		var raw bool
+		if recs[i], raw = in.toRec(&tasks[i]); raw {
+			raws[i] = &tasks[i].UPID
+		}
+	}
+	var buf bytes.Buffer
+	e := newArchiveEncoder(in.view(), &buf)
+	if err := e.begin(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range recs {
+		if err := e.add(&recs[i], raws[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.flush(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }
 
 // TestCorruptionErrorUnwrap checks the typed error.

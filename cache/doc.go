@@ -9,7 +9,9 @@
 // concurrently, without locks and without waiting for a write, a merge, a
 // compression or a rotation. Snapshots share immutable segments (sorted
 // runs of compact task records with small indexes), so publishing one per
-// batch does not copy the archive.
+// batch does not copy the archive; the running tasks are kept in a few
+// such segments maintained incrementally, so a publish costs what the
+// batch changed, not the size of the cache.
 //
 // The package does no I/O outside the Writer's methods and starts no
 // goroutines.
@@ -34,8 +36,10 @@
 //
 // # Task lines
 //
-// Archive files, journal records and the state file store a task as one
-// line of JSON, the format of Proxmox Datacenter Manager's TaskCacheItem:
+// Journal records and the state file store a task as one line of JSON, the
+// format of Proxmox Datacenter Manager's TaskCacheItem (archive files were
+// written so before the binary format below, and still may be, see
+// Options.LineArchives):
 //
 //		{"upid":"pve:east!UPID:n1:0001E240:0098A3B1:6553F100:vzdump:101:root@pam:","starttime":1700000000,"status":"OK","endtime":1700000042}
 //
@@ -57,11 +61,46 @@
 // one archive file, empty or not. A finished task belongs to the period
 // holding its start time; the newest period also takes later start times
 // until the next rotation moves them. Finished tasks that started before
-// the oldest kept period are not kept. An archive file holds the task lines
-// of its period's finished tasks, newest first (start time descending,
-// UPID text ascending, remote ascending: task.Compare), each task once.
-// The newest Options.PlainFiles files are plain; older ones are one zstd
-// frame of the same content, named with CompressedSuffix.
+// the oldest kept period are not kept. An archive file holds its period's
+// finished tasks, newest first (start time descending, UPID text
+// ascending, remote ascending: task.Compare), each task once. The newest
+// Options.PlainFiles files are plain; older ones are one zstd frame of the
+// same content, named with CompressedSuffix.
+//
+// The content (of a plain file, or a .zst file decompressed) is in one of
+// two formats, told apart by its first bytes. The binary format, written
+// by default:
+//
+//	file    = "taskfleet-archive 2\n" { block }
+//	block   = length:uint32 little-endian | crc:uint32 little-endian | payload[length]
+//	crc     = CRC-32C (Castagnoli) of payload
+//	payload = ntasks:uvarint tables { task }      (ntasks tasks; the Writer puts at most 4096 in a block)
+//	tables  = 6 × ( nnew:uvarint { len:uvarint bytes[len] } )
+//	task    = flags:byte startdelta:varint enddelta:varint remote:uvarint status:uvarint
+//	          ( if flags&2: len:uvarint upid[len]
+//	            else: node:uvarint type:uvarint id:uvarint user:uvarint
+//	                  pid:uvarint pstart:uvarint [taskid:uvarint if flags&1] )
+//
+// uvarint and varint are encoding/binary's (varint zigzag-encodes a
+// signed number). tables declare the new strings of each kind, in the
+// order remote ids, node names, worker types, worker ids, users, statuses:
+// strings are numbered per kind in order of declaration from 0 across the
+// blocks of the file, and a task refers to them by number (a block only
+// uses strings declared in it or before it). flags: 1 = a PBS UPID, 2 =
+// the UPID text follows because it is not canonical (its fields are then
+// parsed from it); other bits are invalid. startdelta is the task's start
+// time minus the previous task's in the file (0 before the first);
+// enddelta is its end time minus its start time (the end time must not be
+// 0). The UPID of a task without flag 2 is rebuilt from its fields (pid is
+// at most 2^32-1; the taskid only for PBS) and, like the remote id, must be
+// what task.ParseUPID and task.ValidateRemoteID accept. Nothing follows
+// the last task of a payload.
+//
+// The JSON-lines format: task lines (above), one per line, each ending
+// with a newline (PDM's format, and taskfleet's before the binary one).
+// Both formats are read; a file is rewritten in the Writer's format the
+// next time it is written (a merge that touches its period, its
+// compression, a repair).
 //
 // Rotation (Writer.MaybeRotate, also run by Open) happens when the clock
 // reaches the end of the newest period. It adds the new period(s) (after a
@@ -150,14 +189,18 @@
 //
 // Damage is found when files are read (at Open): a line that is not a task
 // line (or an archive line without end time), a last line without newline,
-// a zstd stream that does not decode to its end, a journal record that is
-// torn, fails its checksum or does not decode, a state file that fails its
-// checksum, and an archive file that is missing although the state says its
-// period is kept. Each is reported as a *CorruptionError (see
+// a binary archive block that is torn, fails its checksum or does not
+// decode (a task without end time, an undeclared string, a field out of
+// range, bytes after the last task), a zstd stream that does not decode to
+// its end, a journal record that is torn, fails its checksum or does not
+// decode, a state file that fails its checksum, and an archive file that
+// is missing although the state says its period is kept. Each is reported as a *CorruptionError (see
 // Writer.Corruptions) and logged, and repaired without a loop:
 //
-//   - the file's good records are kept: an archive keeps its good lines
-//     (and, when compressed, everything decoded before the damage); the
+//   - the file's good records are kept: an archive keeps its good lines,
+//     or the blocks before the first damaged block (later blocks use its
+//     strings), and, when compressed, only what was decoded before the
+//     damage; the
 //     journal is cut back to its last good record; a damaged state is
 //     dropped;
 //   - a copy of the damaged file is kept as <name>.broken (replacing an

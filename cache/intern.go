@@ -12,6 +12,11 @@ import (
 type strtab struct {
 	idx  map[string]uint32
 	strs []string
+	// The last string looked up and its code: tasks in a batch repeat
+	// their node, type, user and status, and a comparison is cheaper than
+	// a map lookup.
+	last     string
+	lastCode uint32
 }
 
 func newStrtab() strtab { return strtab{idx: make(map[string]uint32)} }
@@ -19,13 +24,18 @@ func newStrtab() strtab { return strtab{idx: make(map[string]uint32)} }
 // code returns the code of s, adding s when it is new. It reports whether s
 // was added.
 func (t *strtab) code(s string) (uint32, bool) {
+	if len(t.strs) > 0 && s == t.last { // last is set by the first code call
+		return t.lastCode, false
+	}
 	if c, ok := t.idx[s]; ok {
+		t.last, t.lastCode = t.strs[c], c
 		return c, false
 	}
 	c := uint32(len(t.strs))
 	s = strings.Clone(s) // never keep a parsed file buffer alive
 	t.idx[s] = c
 	t.strs = append(t.strs, s)
+	t.last, t.lastCode = s, c
 	return c, true
 }
 

@@ -34,6 +34,11 @@ type Options struct {
 	Retention       int           // archive files kept
 	PlainFiles      int           // newest archive files left uncompressed; negative: none
 	JournalMaxBytes int64         // Apply merges the journal first when it has grown past this
+	// LineArchives makes the Writer write archive files as JSON task
+	// lines (the format of Proxmox Datacenter Manager and of taskfleet
+	// before the binary format) instead of the binary format; both are
+	// read either way. For tools that read the files as PDM does.
+	LineArchives bool
 
 	Now    func() time.Time // clock; default time.Now
 	Logger zerolog.Logger   // zero value: no logging (zerolog's zero Logger is disabled)

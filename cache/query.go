@@ -1,6 +1,7 @@
 package cache
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/taskfleet/taskfleet/task"
@@ -72,7 +73,7 @@ func (s *Snapshot) open(f task.Filter) (total, n int, m *merger) {
 func (s *Snapshot) sources(c *cond) []source {
 	srcs := make([]source, 0, len(s.segs))
 	for _, seg := range s.segs {
-		if src, ok := newSource(seg, c); ok {
+		if src, ok := newSource(seg, c, s.dict); ok {
 			srcs = append(srcs, src)
 		}
 	}
@@ -87,16 +88,24 @@ type source struct {
 	lo, hi int
 	lists  [][]uint32 // nil: every position in [lo, hi)
 	need   int        // condition kinds the candidates do not imply
+	// dead are the positions of the segment's dead tasks (running.go)
+	// that are in the window and match: counted by the count tables and
+	// the scans, skipped by cursors.
+	dead []uint32
 }
 
-func newSource(seg *segment, c *cond) (source, bool) {
+func newSource(seg *segment, c *cond, d *dict) (source, bool) {
 	src := source{seg: seg}
-	if c.sum(&seg.counts) == 0 {
+	if live := seg.live(); c.sum(&live) == 0 {
 		return src, false
 	}
 	src.lo, src.hi = seg.startRange(c.since, c.until)
 	if src.lo >= src.hi {
 		return src, false
+	}
+	if seg.dead.n > 0 {
+		src.dead = seg.dead.appendRange(nil, src.lo, src.hi)
+		src.dead = slices.DeleteFunc(src.dead, func(p uint32) bool { return !c.match(d, &seg.recs[p]) })
 	}
 	src.need = c.needs()
 	if src.need&needSlot != 0 && slotsVacuous(seg, c) {
@@ -170,11 +179,11 @@ func (src *source) cut(l []uint32) []uint32 {
 }
 
 // union returns the non-empty lists of the codes set in want.
-func (src *source) union(p *postings, want []bool) [][]uint32 {
+func (src *source) union(k *kindIndex, want []bool) [][]uint32 {
 	lists := [][]uint32{}
-	for code, ok := range want {
-		if ok {
-			if l := src.cut(p.list(uint32(code))); len(l) > 0 {
+	for i, code := range k.codes {
+		if int(code) < len(want) && want[code] {
+			if l := src.cut(k.pos[k.off[i]:k.off[i+1]]); len(l) > 0 {
 				lists = append(lists, l)
 			}
 		}
@@ -187,8 +196,15 @@ func (src *source) exact() bool { return src.need == 0 }
 // whole reports whether the window covers the whole segment.
 func (src *source) whole() bool { return src.lo == 0 && src.hi == src.seg.len() }
 
-// count returns the number of matches among the candidates.
+// count returns the number of matches among the candidates that are not
+// dead.
 func (src *source) count(c *cond, d *dict) int {
+	return src.countAll(c, d) - len(src.dead)
+}
+
+// countAll returns the number of matches among the candidates, dead ones
+// included.
+func (src *source) countAll(c *cond, d *dict) int {
 	if n, ok := src.aggregate(c); ok {
 		return n
 	}
@@ -267,26 +283,14 @@ func (src *source) aggregate(c *cond) (int, bool) {
 	case rest == 0:
 		return c.sum(&seg.counts), true
 	case rest == needUser:
-		n := 0
-		for u, ok := range c.users {
-			if ok && u < len(seg.userCnt) {
-				n += c.sum(&seg.userCnt[u])
-			}
-		}
-		return n, true
+		return seg.byUser.sum(c, c.users), true
 	case rest == needType:
-		n := 0
-		for t, ok := range c.types {
-			if ok && t < len(seg.typeCnt) {
-				n += c.sum(&seg.typeCnt[t])
-			}
-		}
-		return n, true
+		return seg.byType.sum(c, c.types), true
 	case rest&^(needRemote|needScope|needType) == 0:
 		n := 0
 		seg.eachRemote(c, func(r int) {
 			if c.types == nil {
-				n += c.sum(&seg.remoteCnt[r])
+				n += c.sum(&seg.byRemote.cnt[r])
 				return
 			}
 			for i := seg.pairOff[r]; i < seg.pairOff[r+1]; i++ {
@@ -300,18 +304,28 @@ func (src *source) aggregate(c *cond) (int, bool) {
 	return 0, false
 }
 
-// eachRemote calls fn for each remote code of seg allowed by the remote and
-// scope conditions.
+// sum adds the counts of the allowed slots of the codes set in want.
+func (k *kindIndex) sum(c *cond, want []bool) int {
+	n := 0
+	for i, code := range k.codes {
+		if int(code) < len(want) && want[code] {
+			n += c.sum(&k.cnt[i])
+		}
+	}
+	return n
+}
+
+// eachRemote calls fn with the index in byRemote of each remote of seg
+// allowed by the remote and scope conditions.
 func (seg *segment) eachRemote(c *cond, fn func(r int)) {
-	nr := len(seg.remoteCnt)
 	if c.remote >= 0 {
-		if r := int(c.remote); r < nr && (c.scope == nil || c.scope[r]) {
+		if r := seg.byRemote.local(uint32(c.remote)); r >= 0 && (c.scope == nil || c.scope[c.remote]) {
 			fn(r)
 		}
 		return
 	}
-	for r := 0; r < nr; r++ {
-		if c.scope == nil || c.scope[r] {
+	for r, code := range seg.byRemote.codes {
+		if c.scope == nil || c.scope[code] {
 			fn(r)
 		}
 	}
@@ -326,6 +340,7 @@ type cursor struct {
 
 	i    int        // range: next position to look at
 	heap []listHead // lists: one head per list with positions left
+	dead []uint32   // the source's dead positions not yet passed
 }
 
 type listHead struct {
@@ -335,7 +350,7 @@ type listHead struct {
 // newCursor returns a cursor on the first match at or after the skip-th
 // candidate (skip is only non-zero for exact sources with at most one list).
 func newCursor(src *source, c *cond, d *dict, skip int) *cursor {
-	cur := &cursor{src: src, c: c, d: d, i: src.lo + skip}
+	cur := &cursor{src: src, c: c, d: d, i: src.lo + skip, dead: src.dead}
 	if src.lists != nil {
 		for _, l := range src.lists {
 			if len(l) > skip {
@@ -369,11 +384,23 @@ func (cur *cursor) next() {
 			}
 			cur.down(0)
 		}
+		if pos >= 0 && len(cur.dead) > 0 && cur.isDead(pos) {
+			continue
+		}
 		if pos < 0 || cur.src.exact() || cur.c.match(cur.d, &cur.src.seg.recs[pos]) {
 			cur.pos = pos
 			return
 		}
 	}
+}
+
+// isDead reports whether pos, the next candidate, is dead. Candidates come
+// in ascending positions, so the dead list is passed once.
+func (cur *cursor) isDead(pos int) bool {
+	for len(cur.dead) > 0 && int(cur.dead[0]) < pos {
+		cur.dead = cur.dead[1:]
+	}
+	return len(cur.dead) > 0 && int(cur.dead[0]) == pos
 }
 
 // down restores the heap order (smallest head position first) below k.

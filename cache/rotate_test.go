@@ -4,7 +4,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -135,9 +134,12 @@ func checkDay(t *testing.T, dir string, w *Writer, now int64, sent []task.Task) 
 	// Each compressed file decodes to its period's tasks.
 	for _, p := range zst {
 		content := readZst(t, filepath.Join(dir, archiveName(p, true)))
-		n := strings.Count(string(content), "\n")
+		n := 0
+		if ce := scanLines("", content, true, func(*task.Task) { n++ }); ce != nil {
+			t.Fatal(ce)
+		}
 		if wantN := s.Query(task.Filter{Since: p, Until: p + day - 1}).Total; n != wantN {
-			t.Fatalf("%s has %d lines, want %d", archiveName(p, true), n, wantN)
+			t.Fatalf("%s has %d tasks, want %d", archiveName(p, true), n, wantN)
 		}
 	}
 }

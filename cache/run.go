@@ -130,9 +130,31 @@ func (s *run) startRange(since, until int64) (lo, hi int) {
 }
 
 // sortRun sorts recs (with their raw UPIDs, keyed by index into recs) into
-// list order and drops repeated tasks, keeping the first occurrence.
+// list order and drops repeated tasks, keeping the first occurrence. It
+// takes recs over: the run may use it as its storage.
 func sortRun(d *dict, recs []rec, raws map[int]*task.UPID) run {
 	n := len(recs)
+	if order := runOrder(d, recs, raws); order != 0 {
+		// Already sorted, newest first (as remotes list tasks) or oldest
+		// first, without repeats: no copy, no sort.
+		if cap(recs)-len(recs) > len(recs)/8 {
+			recs = slices.Clone(recs) // do not keep an append's spare capacity
+		}
+		out := run{recs: recs}
+		if order < 0 {
+			slices.Reverse(recs)
+		}
+		for i, u := range raws {
+			if u != nil && i < n {
+				if order < 0 {
+					i = n - 1 - i
+				}
+				out.raws = append(out.raws, rawUPID{pos: uint32(i), upid: *u})
+			}
+		}
+		slices.SortFunc(out.raws, func(a, b rawUPID) int { return int(a.pos) - int(b.pos) })
+		return out
+	}
 	idx := make([]int32, n)
 	for i := range idx {
 		idx[i] = int32(i)
@@ -143,19 +165,27 @@ func sortRun(d *dict, recs []rec, raws map[int]*task.UPID) run {
 		}
 		return raws[int(i)]
 	}
-	// Sort by start time first (cheap), then order each group of equal
-	// start times by the full comparison, which renders UPID texts. The
-	// index breaks ties, so the first of repeated tasks stays first.
-	slices.SortFunc(idx, func(a, b int32) int {
-		sa, sb := recs[a].start, recs[b].start
-		switch {
-		case sa > sb:
-			return -1
-		case sa < sb:
-			return 1
-		}
-		return int(a - b)
-	})
+	// Sort by start time first (cheap; nothing to do when the start times
+	// are already monotonic, as remotes list them), then order each group
+	// of equal start times by the full comparison, which renders UPID
+	// texts. The index breaks ties, so the first of repeated tasks stays
+	// first.
+	switch startOrder(recs) {
+	case 1:
+	case -1:
+		slices.Reverse(idx)
+	default:
+		slices.SortFunc(idx, func(a, b int32) int {
+			sa, sb := recs[a].start, recs[b].start
+			switch {
+			case sa > sb:
+				return -1
+			case sa < sb:
+				return 1
+			}
+			return int(a - b)
+		})
+	}
 	for i := 0; i < n; {
 		j := i + 1
 		for j < n && recs[idx[j]].start == recs[idx[i]].start {
@@ -186,6 +216,60 @@ func sortRun(d *dict, recs []rec, raws map[int]*task.UPID) run {
 		out.recs = append(out.recs, *r)
 	}
 	return out
+}
+
+// runOrder returns 1 when recs are in list order, -1 when they are in the
+// reverse order, each task once, and 0 otherwise. UPID texts are only
+// rendered for equal start times.
+func runOrder(d *dict, recs []rec, raws map[int]*task.UPID) int {
+	if len(recs) < 2 {
+		return 1
+	}
+	rawOf := func(i int) *task.UPID {
+		if recs[i].flags&flagRaw == 0 {
+			return nil
+		}
+		return raws[i]
+	}
+	order := 0
+	for i := 1; i < len(recs); i++ {
+		a, b := &recs[i-1], &recs[i]
+		c := 0
+		switch {
+		case a.start > b.start:
+			c = -1
+		case a.start < b.start:
+			c = 1
+		default:
+			c = d.cmp(a, rawOf(i-1), b, rawOf(i))
+		}
+		switch {
+		case c == 0:
+			return 0 // a repeat
+		case order == 0:
+			order = c
+		case c != order:
+			return 0
+		}
+	}
+	return -order
+}
+
+// startOrder returns 1 when the start times of recs never increase, -1
+// when they never decrease (and do not all equal), else 0.
+func startOrder(recs []rec) int {
+	down, up := true, true
+	for i := 1; i < len(recs); i++ {
+		down = down && recs[i].start <= recs[i-1].start
+		up = up && recs[i].start >= recs[i-1].start
+	}
+	switch {
+	case down:
+		return 1
+	case up:
+		return -1
+	}
+	return 0
 }
 
 // runOf returns the tasks of s in [lo, hi) as a run sharing nothing with s.

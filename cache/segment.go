@@ -17,24 +17,37 @@ type rawUPID struct {
 // builds new ones and never changes a published one.
 //
 // recs are in list order (task.Compare). Codes index the dict the segment
-// was built with; every later dict is a superset.
+// was built with; every later dict is a superset. Every index is sized by
+// the segment's own tasks, not by the dict: a segment of one batch costs
+// what the batch holds, however many remotes, users and types the cache
+// knows.
 type segment struct {
 	run
 	filter bloom // of the tasks, for large segments (see bloom)
 
 	minStart, maxStart int64
-	counts             [nslots]int32 // per status slot
+	counts             [nslots]int32 // per status slot, dead tasks included
 
-	// Postings: positions (ascending) per remote, type and user code, and
-	// per non-ok finished slot (warning, error, unknown; ok and running
-	// have no list: the first is most tasks, the second a whole segment).
-	byRemote, byType, byUser, bySlot postings
+	// Postings and per-slot counts per remote, type and user code present
+	// in the segment.
+	byRemote, byType, byUser kindIndex
+	// Positions (ascending) per non-ok finished slot (warning, error,
+	// unknown; ok and running have no list: the first is most tasks, the
+	// second a whole segment).
+	bySlot postings
 
-	// Per-code counts per status slot, and per (remote, type) pair for
-	// statistics: pairs[pairOff[r]:pairOff[r+1]] are remote r's, by type.
-	remoteCnt, typeCnt, userCnt [][nslots]int32
-	pairs                       []pair
-	pairOff                     []uint32
+	// Per (remote, type) pair counts for statistics: pairs[pairOff[i]:
+	// pairOff[i+1]] are those of byRemote.codes[i], by type code.
+	pairs   []pair
+	pairOff []uint32
+
+	// dead are the positions of tasks that are no longer in the cache
+	// (running tasks that finished or were dropped; see running.go), and
+	// deadCnt their counts per slot. Only segments of running tasks have
+	// them; the Writer marks a task dead in a copy of the segment that
+	// shares everything else.
+	dead    deadSet
+	deadCnt [nslots]int32
 }
 
 type pair struct {
@@ -55,10 +68,50 @@ func (p *postings) list(code uint32) []uint32 {
 	return p.pos[p.off[code]:p.off[code+1]]
 }
 
+// kindIndex indexes a segment's tasks by the code of one kind of string
+// (remote, type or user): codes are the codes present, ascending; for the
+// i-th, its positions are pos[off[i]:off[i+1]] (ascending) and its counts
+// per status slot cnt[i].
+type kindIndex struct {
+	codes []uint32
+	off   []uint32
+	pos   []uint32
+	cnt   [][nslots]int32
+}
+
+// local returns the index of code in codes, or -1.
+func (k *kindIndex) local(code uint32) int {
+	if i, ok := slices.BinarySearch(k.codes, code); ok {
+		return i
+	}
+	return -1
+}
+
+// list returns the positions of the tasks with code.
+func (k *kindIndex) list(code uint32) []uint32 {
+	i := k.local(code)
+	if i < 0 {
+		return nil
+	}
+	return k.pos[k.off[i]:k.off[i+1]]
+}
+
 // at returns the task at pos.
 func (s *segment) at(d *dict, pos int) task.Task {
 	return d.task(&s.recs[pos], s.raw(pos))
 }
+
+// live returns the counts per slot of the tasks not dead.
+func (s *segment) live() [nslots]int32 {
+	c := s.counts
+	for i := range c {
+		c[i] -= s.deadCnt[i]
+	}
+	return c
+}
+
+// liveLen returns the number of tasks not dead.
+func (s *segment) liveLen() int { return s.len() - s.dead.n }
 
 // newSegment builds the indexes of a sorted run.
 func newSegment(d *dict, r run) *segment {
@@ -67,36 +120,33 @@ func newSegment(d *dict, r run) *segment {
 	if n > 0 {
 		s.maxStart, s.minStart = s.recs[0].start, s.recs[n-1].start
 	}
-	nr, nt, nu := len(d.remotes), len(d.types), len(d.users)
-	s.remoteCnt = make([][nslots]int32, nr)
-	s.typeCnt = make([][nslots]int32, nt)
-	s.userCnt = make([][nslots]int32, nu)
-	remoteOff := make([]uint32, nr+1)
-	typeOff := make([]uint32, nt+1)
-	userOff := make([]uint32, nu+1)
+	slots := make([]uint8, n)
 	slotOff := make([]uint32, nslots+1)
 	for i := range s.recs {
-		r := &s.recs[i]
-		sl := d.slot(r)
+		sl := d.slot(&s.recs[i])
+		slots[i] = uint8(sl)
 		s.counts[sl]++
-		s.remoteCnt[r.remote][sl]++
-		s.typeCnt[r.typ][sl]++
-		s.userCnt[r.user][sl]++
-		remoteOff[r.remote+1]++
-		typeOff[r.typ+1]++
-		userOff[r.user+1]++
 		if indexedSlot(sl) {
 			slotOff[sl+1]++
 		}
 	}
-	s.byRemote = fillPostings(s.recs, remoteOff, func(r *rec) (uint32, bool) { return r.remote, true })
-	s.byType = fillPostings(s.recs, typeOff, func(r *rec) (uint32, bool) { return r.typ, true })
-	s.byUser = fillPostings(s.recs, userOff, func(r *rec) (uint32, bool) { return r.user, true })
-	s.bySlot = fillPostings(s.recs, slotOff, func(r *rec) (uint32, bool) {
-		sl := d.slot(r)
-		return uint32(sl), indexedSlot(sl)
-	})
-	s.buildPairs(d, nt)
+	locals := make([]uint32, n) // per task, its index in the kind's codes
+	s.byUser = newKindIndex(s.recs, slots, locals, len(d.users), func(r *rec) uint32 { return r.user })
+	s.byRemote = newKindIndex(s.recs, slots, locals, len(d.remotes), func(r *rec) uint32 { return r.remote })
+	s.byType = newKindIndex(s.recs, slots, locals, len(d.types), func(r *rec) uint32 { return r.typ })
+	for i := 1; i < len(slotOff); i++ {
+		slotOff[i] += slotOff[i-1]
+	}
+	s.bySlot = postings{off: slotOff, pos: make([]uint32, slotOff[nslots])}
+	next := slotOff[:nslots:nslots]
+	next = slices.Clone(next)
+	for i, sl := range slots {
+		if indexedSlot(int(sl)) {
+			s.bySlot.pos[next[sl]] = uint32(i)
+			next[sl]++
+		}
+	}
+	s.buildPairs(slots, locals)
 	if n >= bloomMinTasks {
 		s.filter = newBloom(n)
 		for i := range s.recs {
@@ -109,41 +159,83 @@ func newSegment(d *dict, r run) *segment {
 // indexedSlot reports whether a slot has a postings list.
 func indexedSlot(sl int) bool { return sl != int(task.StatusOK) && sl != slotRunning }
 
-// fillPostings turns per-code counts (off[c+1] = count of c) into postings.
-func fillPostings(recs []rec, off []uint32, code func(*rec) (uint32, bool)) postings {
-	for i := 1; i < len(off); i++ {
-		off[i] += off[i-1]
+// newKindIndex indexes recs by the code field returns; dictLen is the
+// number of codes of the kind. It allocates in proportion to the tasks:
+// with a dense table of the codes when they are few enough, else by
+// sorting the codes present. It leaves each task's index in codes in
+// locals.
+func newKindIndex(recs []rec, slots []uint8, locals []uint32, dictLen int, field func(*rec) uint32) kindIndex {
+	var k kindIndex
+	n := len(recs)
+	if n == 0 {
+		k.off = []uint32{0}
+		return k
 	}
-	p := postings{off: off, pos: make([]uint32, off[len(off)-1])}
-	next := slices.Clone(off[:len(off)-1])
-	for i := range recs {
-		if c, ok := code(&recs[i]); ok {
-			p.pos[next[c]] = uint32(i)
-			next[c]++
+	if dictLen <= 4*n+64 {
+		loc := make([]int32, dictLen)
+		for i := range recs {
+			loc[field(&recs[i])] = 1
+		}
+		for c, used := range loc {
+			if used != 0 {
+				loc[c] = int32(len(k.codes))
+				k.codes = append(k.codes, uint32(c))
+			}
+		}
+		for i := range recs {
+			locals[i] = uint32(loc[field(&recs[i])])
+		}
+	} else {
+		codes := make([]uint32, n)
+		for i := range recs {
+			codes[i] = field(&recs[i])
+		}
+		slices.Sort(codes)
+		k.codes = slices.Compact(codes)
+		for i := range recs {
+			j, _ := slices.BinarySearch(k.codes, field(&recs[i]))
+			locals[i] = uint32(j)
 		}
 	}
-	return p
+	m := len(k.codes)
+	k.off = make([]uint32, m+1)
+	k.cnt = make([][nslots]int32, m)
+	for i, l := range locals {
+		k.off[l+1]++
+		k.cnt[l][slots[i]]++
+	}
+	for i := 1; i <= m; i++ {
+		k.off[i] += k.off[i-1]
+	}
+	k.pos = make([]uint32, n)
+	next := slices.Clone(k.off[:m])
+	for i, l := range locals {
+		k.pos[next[l]] = uint32(i)
+		next[l]++
+	}
+	return k
 }
 
-// buildPairs counts tasks per (remote, type) and status slot.
-func (s *segment) buildPairs(d *dict, ntypes int) {
-	nr := len(s.byRemote.off) - 1
+// buildPairs counts tasks per (remote, type) and status slot; types are
+// the tasks' indexes in byType.codes.
+func (s *segment) buildPairs(slots []uint8, types []uint32) {
+	nr := len(s.byRemote.codes)
 	s.pairOff = make([]uint32, nr+1)
-	scratch := make([][nslots]int32, ntypes)
+	scratch := make([][nslots]int32, len(s.byType.codes))
 	var touched []uint32
 	for r := 0; r < nr; r++ {
 		s.pairOff[r] = uint32(len(s.pairs))
 		touched = touched[:0]
-		for _, p := range s.byRemote.list(uint32(r)) {
-			rc := &s.recs[p]
-			if scratch[rc.typ] == ([nslots]int32{}) {
-				touched = append(touched, rc.typ)
+		for _, p := range s.byRemote.pos[s.byRemote.off[r]:s.byRemote.off[r+1]] {
+			t := types[p]
+			if scratch[t] == ([nslots]int32{}) {
+				touched = append(touched, t)
 			}
-			scratch[rc.typ][d.slot(rc)]++
+			scratch[t][slots[p]]++
 		}
 		slices.Sort(touched)
 		for _, t := range touched {
-			s.pairs = append(s.pairs, pair{typ: t, cnt: scratch[t]})
+			s.pairs = append(s.pairs, pair{typ: s.byType.codes[t], cnt: scratch[t]})
 			scratch[t] = [nslots]int32{}
 		}
 	}

@@ -23,7 +23,7 @@ func selectStart(d *dict, srcs []source, k int) (splits []int, ok bool) {
 		if !src.exact() || len(src.lists) > 1 {
 			return nil, false
 		}
-		seqs[i] = seq{seg: src.seg, lo: src.lo, n: src.hi - src.lo}
+		seqs[i] = seq{seg: src.seg, lo: src.lo, hi: src.hi, n: src.hi - src.lo, dead: src.dead}
 		if src.lists != nil {
 			seqs[i].list = []uint32{}
 			if len(src.lists) == 1 {
@@ -32,6 +32,8 @@ func selectStart(d *dict, srcs []source, k int) (splits []int, ok bool) {
 			seqs[i].n = len(seqs[i].list)
 		}
 	}
+	// Ranks and bounds are indexes into the sequences, dead tasks
+	// included (cursors skip those by index too); cnt counts live ones.
 	lo := make([]int, len(seqs))
 	hi := make([]int, len(seqs))
 	ranks := make([]int, len(seqs))
@@ -57,7 +59,7 @@ func selectStart(d *dict, srcs []source, k int) (splits []int, ok bool) {
 			} else {
 				ranks[i] = seqs[i].rank(d, &pv)
 			}
-			cnt += ranks[i]
+			cnt += ranks[i] - seqs[i].deadBefore(ranks[i])
 		}
 		if cnt < k { // the pivot and everything before it are skipped
 			for i := range seqs {
@@ -75,10 +77,23 @@ func selectStart(d *dict, srcs []source, k int) (splits []int, ok bool) {
 
 // seq is an exact source seen as an indexable sorted sequence.
 type seq struct {
-	seg  *segment
-	lo   int
-	list []uint32 // nil: positions lo, lo+1, ...
-	n    int
+	seg    *segment
+	lo, hi int
+	list   []uint32 // nil: positions lo, lo+1, ...
+	n      int
+	dead   []uint32 // dead positions among the elements, ascending
+}
+
+// deadBefore returns the number of dead elements among the first i.
+func (q *seq) deadBefore(i int) int {
+	if len(q.dead) == 0 {
+		return 0
+	}
+	end := q.hi
+	if i < q.n {
+		end = q.pos(i)
+	}
+	return sort.Search(len(q.dead), func(j int) bool { return int(q.dead[j]) >= end })
 }
 
 func (q *seq) pos(i int) int {

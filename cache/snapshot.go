@@ -16,7 +16,8 @@ import (
 // holding an old one costs little.
 type Snapshot struct {
 	dict    *dict
-	segs    []*segment // the running tasks, then recent batches, then archive periods newest first
+	segs    []*segment // levels of running tasks, then recent batches, then archive periods newest first
+	nrun    int        // segs[:nrun] are the levels of running tasks
 	n       int
 	running int
 
@@ -86,11 +87,14 @@ func (s *Snapshot) Remotes() []string {
 	for r := range s.tracked {
 		set[r] = true
 	}
-	if s.running > 0 {
-		active := s.segs[0]
-		for code := range active.remoteCnt {
-			if active.remoteCnt[code][slotRunning] > 0 {
-				set[s.dict.remotes[code]] = true
+	for _, lv := range s.segs[:s.nrun] {
+		idx := &lv.byRemote
+		for i, code := range idx.codes {
+			for _, pos := range idx.pos[idx.off[i]:idx.off[i+1]] {
+				if !lv.dead.has(int(pos)) {
+					set[s.dict.remotes[code]] = true
+					break
+				}
 			}
 		}
 	}
@@ -135,10 +139,16 @@ func (s *Snapshot) Running(remote string) []task.Task {
 	if !ok {
 		return nil
 	}
-	active := s.segs[0]
 	var out []task.Task
-	for _, pos := range active.byRemote.list(code) {
-		out = append(out, active.at(s.dict, int(pos)))
+	for _, lv := range s.segs[:s.nrun] {
+		for _, pos := range lv.byRemote.list(code) {
+			if !lv.dead.has(int(pos)) {
+				out = append(out, lv.at(s.dict, int(pos)))
+			}
+		}
+	}
+	if s.nrun > 1 {
+		slices.SortFunc(out, task.Compare)
 	}
 	return out
 }

@@ -23,9 +23,15 @@ func (s *Snapshot) Statistics(f task.Filter) task.Statistics {
 	byType := make([][nslots]int32, len(d.types))
 	byRemote := make([][nslots]int32, len(d.remotes))
 	for _, seg := range s.segs {
-		src, ok := newSource(seg, &c)
+		src, ok := newSource(seg, &c, d)
 		if !ok {
 			continue
+		}
+		for _, pos := range src.dead { // counted below, but not in the cache
+			rc := &seg.recs[pos]
+			sl := d.slot(rc)
+			byType[rc.typ][sl]--
+			byRemote[rc.remote][sl]--
 		}
 		if src.aggregateStats(&c, byType, byRemote) {
 			continue
@@ -111,26 +117,27 @@ func (src *source) aggregateStats(c *cond, byType, byRemote [][nslots]int32) boo
 	}
 	seg := src.seg
 	if c.remote < 0 && c.scope == nil {
-		for t := range seg.typeCnt {
+		for i, t := range seg.byType.codes {
 			if c.types == nil || c.types[t] {
-				addSlots(&byType[t], &seg.typeCnt[t])
+				addSlots(&byType[t], &seg.byType.cnt[i])
 			}
 		}
 		if c.types == nil {
-			for r := range seg.remoteCnt {
-				addSlots(&byRemote[r], &seg.remoteCnt[r])
+			for i, r := range seg.byRemote.codes {
+				addSlots(&byRemote[r], &seg.byRemote.cnt[i])
 			}
 			return true
 		}
 	}
 	seg.eachRemote(c, func(r int) {
+		code := seg.byRemote.codes[r]
 		for i := seg.pairOff[r]; i < seg.pairOff[r+1]; i++ {
 			p := &seg.pairs[i]
 			if c.types == nil || c.types[p.typ] {
 				if c.remote >= 0 || c.scope != nil {
 					addSlots(&byType[p.typ], &p.cnt)
 				}
-				addSlots(&byRemote[r], &p.cnt)
+				addSlots(&byRemote[code], &p.cnt)
 			}
 		}
 	})

@@ -57,8 +57,13 @@ type Writer struct {
 	active  map[string]remoteSet // running tasks per remote
 	nactive int
 
-	activeSeg   *segment // published form of active
+	// The published form of active (see running.go): levels of running
+	// tasks, the tasks added since the last publish, and whether the
+	// levels must be rebuilt from active.
+	levels      []*segment
+	runAdded    map[recKey]*activeTask
 	activeDirty bool
+	levelMisses int // running tasks not found in the levels (a bug; tests check it stays 0)
 
 	cutoffs       map[string]map[string]int64 // remote -> node -> cutoff
 	cutoffsShared bool                        // cutoffs is referenced by a snapshot or the checkpoint
@@ -195,7 +200,7 @@ func (w *Writer) Apply(b Batch) error {
 	}
 	d := w.in.view()
 	for i := range p.recs {
-		data = d.appendLine(data, &p.recs[i], p.raws[i])
+		data = d.appendLine(data, &p.recs[i], p.raw(i))
 	}
 	if data, err = endFrame(data, start); err != nil {
 		return err
@@ -290,6 +295,10 @@ func (w *Writer) ApplyJournal() error {
 	if err := w.checkpoint(); err != nil {
 		return w.fail(fmt.Errorf("apply journal: %w", err))
 	}
+	// As the checkpoint folds the recent segments into the archive, fold
+	// the levels of running tasks into one (O(n log n), hourly), so that
+	// queries see few segments.
+	w.activeDirty = true
 	w.publish()
 	return nil
 }
@@ -377,32 +386,35 @@ func (w *Writer) periodOf(t int64) (int64, bool) {
 	return min(w.alignDown(t), w.newest()), true
 }
 
-// publish makes the current state the Latest snapshot.
+// publish makes the current state the Latest snapshot. It costs what
+// changed since the last publish (the levels of running tasks are
+// maintained incrementally, see running.go) plus one small slice per
+// segment: O(log n + Retention).
 func (w *Writer) publish() {
-	if w.activeDirty || w.activeSeg == nil {
-		w.activeSeg = w.buildActive()
-		w.activeDirty = false
+	w.publishRunning()
+	segs := make([]*segment, 0, len(w.levels)+len(w.recent)+len(w.periods))
+	n := 0
+	for i := len(w.levels) - 1; i >= 0; i-- {
+		segs = append(segs, w.levels[i])
+		n += w.levels[i].liveLen()
 	}
-	segs := make([]*segment, 0, 1+len(w.recent)+len(w.periods))
-	segs = append(segs, w.activeSeg)
 	for i := len(w.recent) - 1; i >= 0; i-- {
 		segs = append(segs, w.recent[i])
+		n += w.recent[i].len()
 	}
 	for i := len(w.periods) - 1; i >= 0; i-- {
 		if seg := w.base[w.periods[i]]; seg != nil && seg.len() > 0 {
 			segs = append(segs, seg)
+			n += seg.len()
 		}
-	}
-	n := 0
-	for _, s := range segs {
-		n += s.len()
 	}
 	w.cutoffsShared, w.trackedShared = true, true
 	w.latest.store(&Snapshot{
 		dict:    w.in.view(),
 		segs:    segs,
+		nrun:    len(w.levels),
 		n:       n,
-		running: w.activeSeg.len(),
+		running: w.nactive,
 		cutoffs: w.cutoffs,
 		tracked: w.tracked,
 		at:      w.now(),

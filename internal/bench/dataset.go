@@ -47,6 +47,7 @@ func cacheOptions(dir string) cache.Options {
 		Dir:             dir,
 		Now:             func() time.Time { return time.Unix(end-1, 0) },
 		JournalMaxBytes: 1 << 40, // loading merges explicitly
+		LineArchives:    true,    // the PDM scan reads JSON lines, as PDM writes them
 	}
 }
 
