@@ -323,7 +323,7 @@ func decodeArchiveBlock(payload []byte, tables *[archiveKinds][]string, prev int
 		if t.EndTime == 0 {
 			return out, prev, fmt.Errorf("%w: finished task without end time", errArchive)
 		}
-		if err := checkUPID(u); err != nil {
+		if err := u.Validate(); err != nil {
 			return out, prev, fmt.Errorf("%w: %w", errArchive, err)
 		}
 		out = append(out, t)
