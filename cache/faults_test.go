@@ -87,8 +87,8 @@ func testDiskFault(t *testing.T, fault DiskFault, kind string, failsWrite bool) 
 		if st := w.Stats(); st.SlowSyncs != 1 {
 			t.Fatalf("%d slow fsyncs counted, want 1; log:\n%s", st.SlowSyncs, logs.String())
 		}
-		if d := slowSyncLogged(t, logs.String()); d < SlowSyncThreshold.Milliseconds() {
-			t.Fatalf("slow fsync logged with duration_ms %d, want at least %d", d, SlowSyncThreshold.Milliseconds())
+		if d := slowSyncLogged(t, logs.String()); d < float64(SlowSyncThreshold.Milliseconds()) {
+			t.Fatalf("slow fsync logged with duration_ms %v, want at least %d", d, SlowSyncThreshold.Milliseconds())
 		}
 	} else {
 		if got := errors.Is(err, ErrFailed); got != failsWrite {
@@ -151,14 +151,14 @@ func testDiskFault(t *testing.T, fault DiskFault, kind string, failsWrite bool) 
 
 // slowSyncLogged returns the duration_ms of the one "slow fdatasync" line
 // of a JSON log.
-func slowSyncLogged(t *testing.T, log string) int64 {
+func slowSyncLogged(t *testing.T, log string) float64 {
 	t.Helper()
-	var found []int64
+	var found []float64
 	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
 		var e struct {
 			Message    string `json:"message"`
 			File       string `json:"file"`
-			DurationMS *int64 `json:"duration_ms"`
+			DurationMS *float64 `json:"duration_ms"`
 		}
 		if err := jsonUnmarshal([]byte(line), &e); err != nil {
 			t.Fatalf("log line %q: %v", line, err)
