@@ -323,8 +323,10 @@ func (p *poller) finish(c actor.Context, m *messages.FetchFinished, applyErr err
 	default:
 		p.failed(err)
 	}
-	if err != nil && m.Refresh {
-		// The refresh is tried again once the backoff ends.
+	if err != nil && m.Refresh && time.Now().Before(p.nextTry) {
+		// A failed refresh is tried again once the backoff ends. A
+		// degraded one is not (it set no backoff): the remote stays in its
+		// schedule, and retrying at once would refetch without pause.
 		p.pending = true
 	}
 	if m.Refresh {

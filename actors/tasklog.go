@@ -155,7 +155,8 @@ func page(lines []string, start, limit int) proxmox.TaskLog {
 // the remote's poller, one at a time, and keeps it in the store.
 //
 // Stop path: cancel ctx; the goroutine ends after the fetch in flight (its
-// request ends with ctx) and closes done.
+// request ends with ctx), ends its subscription and closes done. It does
+// not wait for the hub to close: the host closes it after Stop.
 func (s *Service) keepLogs(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
 	defer func() {
@@ -172,7 +173,11 @@ func (s *Service) keepLogs(ctx context.Context, done chan<- struct{}) {
 		if err != nil {
 			return
 		}
-		for e := range sub.C {
+		for {
+			e, ok := nextEvent(ctx, sub)
+			if !ok {
+				break
+			}
 			after, resume = e.ID, true
 			if e.Type != events.Finished {
 				continue
@@ -190,6 +195,16 @@ func (s *Service) keepLogs(ctx context.Context, done chan<- struct{}) {
 			return
 		}
 		// Dropped (too slow) or closed: resume from the last event seen.
+	}
+}
+
+// nextEvent returns sub's next event; false once sub has ended or ctx ends.
+func nextEvent(ctx context.Context, sub *events.Subscription) (events.Event, bool) {
+	select {
+	case e, ok := <-sub.C:
+		return e, ok
+	case <-ctx.Done():
+		return events.Event{}, false
 	}
 }
 

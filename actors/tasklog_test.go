@@ -99,3 +99,30 @@ func TestPollerLogFetchesAreBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestStopWithTheHubOpen: Stop ends the task-log keeper without waiting
+// for the hub to close (the host closes it after Stop; a daemon whose
+// tree died stops the service before anything closes the hub).
+func TestStopWithTheHubOpen(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hub := events.New(events.Options{})
+		h := newHarness(t, sim.Config{Seed: 9, PVEClusters: 1, NodesPerCluster: 1, TaskRate: 1, IndexSize: 50}, Options{Events: hub})
+		h.start()
+		h.refresh()
+		stopped := make(chan error, 1)
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			stopped <- h.sys.Stop(ctx)
+		}()
+		select {
+		case err := <-stopped:
+			if err != nil {
+				t.Errorf("Stop: %v", err)
+			}
+		case <-time.After(2 * time.Minute):
+			t.Error("Stop still waiting with the events hub open")
+		}
+		hub.Close()
+	})
+}
