@@ -20,7 +20,9 @@ bound, 2. freshness of the task list, 3. list and statistics latency against
 SQLite and a PDM-style scan of the archive, 4. ingest rate, 5. memory,
 6. a sweep of 10,000 remotes. The default sizes take about five minutes on a
 2-core machine; --quick runs tiny sizes in seconds. docs/benchmarks.md holds
-the latest full run.`
+the latest full run. The SQLite comparison of sections 3 and 4 is built only
+with the sqlite tag, to keep the driver out of the taskfleet binary:
+go run -tags sqlite ./cmd/taskfleet bench.`
 
 // runBench is the bench command.
 func runBench(args []string, stdout, stderr io.Writer) int {

@@ -41,7 +41,14 @@ func TestQuick(t *testing.T) {
 	if q := r.Queries; len(q.Lists) != 9 || q.Statistics.Cache.N == 0 || q.Checked == 0 {
 		t.Errorf("queries: %+v", q)
 	}
-	if in := r.Ingest; len(in.Rows) != 2*len(cfg.Ingest.BatchSizes) {
+	engines := 1 // the cache; SQLite too when built in (-tags sqlite)
+	if SQLiteBuiltIn() {
+		engines = 2
+	}
+	if q := r.Queries; q.WithSQLite != SQLiteBuiltIn() || q.WithSQLite != (q.Lists[0].SQLite.N > 0) {
+		t.Errorf("queries: with SQLite %v, built in %v, %d SQLite samples", q.WithSQLite, SQLiteBuiltIn(), q.Lists[0].SQLite.N)
+	}
+	if in := r.Ingest; len(in.Rows) != engines*len(cfg.Ingest.BatchSizes) {
 		t.Errorf("ingest rows: %+v", in.Rows)
 	} else {
 		for _, row := range in.Rows {

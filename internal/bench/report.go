@@ -129,6 +129,9 @@ func (r *Report) WriteText(w io.Writer) error {
 				q.Data.Tasks, q.CacheTasks, q.Data.Remotes, q.Data.Days, q.Limit, float64(q.ArchiveSize)/(1<<20), q.CacheLoad, q.SQLiteLoad, q.Checked),
 			"cache = taskfleet's snapshot; sqlite = modernc.org/sqlite, WAL, indexed, prepared, page + COUNT(*); pdm = scan of the archive files newest first, stops after the page (no total).",
 			"ratio = engine p99 / cache p99.")
+		if !q.WithSQLite {
+			p.f("sqlite: left out, %v\n", ErrNoSQLite)
+		}
 		t := p.table("filter", "cache p50", "cache p99", "n", "sqlite p50", "sqlite p99", "n", "pdm p50", "pdm p99", "n", "sqlite/cache", "pdm/cache")
 		for _, row := range append(append([]QueryRow(nil), q.Lists...), q.Statistics) {
 			t.row(row.Kind, dur(row.Cache.P50), dur(row.Cache.P99), row.Cache.N,

@@ -345,10 +345,14 @@ func runData(ctx context.Context, cfg Config, want map[string]bool, r *Report, p
 	if !want[SectionQueries] && !want[SectionIngest] {
 		return
 	}
-	progress(fmt.Sprintf("data: loading %d tasks into sqlite", cfg.Queries.Data.Tasks))
-	if err := ds.loadSQLite("FULL"); err != nil {
-		failAll(fmt.Errorf("load sqlite: %w", err))
-		return
+	if SQLiteBuiltIn() {
+		progress(fmt.Sprintf("data: loading %d tasks into sqlite", cfg.Queries.Data.Tasks))
+		if err := ds.loadSQLite("FULL"); err != nil {
+			failAll(fmt.Errorf("load sqlite: %w", err))
+			return
+		}
+	} else {
+		progress("data: " + ErrNoSQLite.Error() + "; measuring the cache and the PDM scan only")
 	}
 	if want[SectionQueries] {
 		res, err := runQueries(ctx, ds, cfg.Queries, progress)
