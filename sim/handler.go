@@ -22,11 +22,8 @@ type reply struct {
 	items  int    // task items in body, for Stats
 }
 
-// Behaviour of pveproxy that clients notice.
-const (
-	gzipMin        = 1024 // bodies longer than this are compressed
-	requestsPerCon = 100  // pveproxy closes a connection after this many requests
-)
+// gzipMin: pveproxy compresses bodies longer than this.
+const gzipMin = 1024
 
 // ServeHTTP answers one request: faults first, then authentication, then
 // the endpoint. Nothing a client sends makes it panic.
@@ -161,7 +158,7 @@ func (s *nodeServer) write(w http.ResponseWriter, r *http.Request, rep reply, fl
 		body = b.Bytes()
 		hdr.Set("Content-Encoding", "gzip")
 	}
-	if pve && nth >= requestsPerCon {
+	if max := s.f.requestsPerConn(rm.kind); max > 0 && nth >= int64(max) {
 		hdr.Set("Connection", "close")
 	}
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))

@@ -18,6 +18,8 @@ type Stats struct {
 	Connections int64 // new connections accepted
 	Resumed     int64 // connections whose TLS handshake resumed a session
 	TasksServed int64 // task items returned by task lists and /cluster/tasks
+	BytesIn     int64 // bytes read from connections (TLS records included)
+	BytesOut    int64 // bytes written to connections (TLS records included)
 }
 
 // endpoint is the kind of a request path, for Stats.
@@ -35,6 +37,7 @@ const (
 // counters are a remote's Stats, updated concurrently.
 type counters struct {
 	requests, errors, connections, resumed, tasksServed atomic.Int64
+	bytesIn, bytesOut                                   atomic.Int64
 	byEndpoint                                          [epTaskStatus + 1]atomic.Int64
 }
 
@@ -51,6 +54,8 @@ func (c *counters) snapshot() Stats {
 		Connections:   c.connections.Load(),
 		Resumed:       c.resumed.Load(),
 		TasksServed:   c.tasksServed.Load(),
+		BytesIn:       c.bytesIn.Load(),
+		BytesOut:      c.bytesOut.Load(),
 	}
 }
 
