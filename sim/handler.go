@@ -1,8 +1,6 @@
 package sim
 
 import (
-	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -19,6 +17,7 @@ type reply struct {
 	status int
 	reason string // reason phrase (PVE errors); "" for the standard text
 	body   []byte // JSON, or PBS's plain error text
+	gz     []byte // body gzip-compressed, when cached; nil: compress when sending
 	items  int    // task items in body, for Stats
 }
 
@@ -137,7 +136,7 @@ func (s *nodeServer) write(w http.ResponseWriter, r *http.Request, rep reply, fl
 			s.writeTruncated(w, rep)
 			return
 		case fl.Malformed:
-			rep.body = malformed(rep.body)
+			rep.body, rep.gz = malformed(rep.body), nil
 		}
 	}
 	rm.stats.tasksServed.Add(int64(rep.items))
@@ -151,11 +150,11 @@ func (s *nodeServer) write(w http.ResponseWriter, r *http.Request, rep reply, fl
 	}
 	body := rep.body
 	if gz && len(body) > gzipMin {
-		var b bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed)
-		zw.Write(body)
-		zw.Close()
-		body = b.Bytes()
+		if rep.gz != nil {
+			body = rep.gz
+		} else {
+			body = gzipBytes(body)
+		}
 		hdr.Set("Content-Encoding", "gzip")
 	}
 	if max := s.f.requestsPerConn(rm.kind); max > 0 && nth >= int64(max) {
