@@ -38,6 +38,7 @@ type fetchJob struct {
 	kind      task.Kind
 	gen       uint64
 	refresh   bool        // renew the node list and fetch every node since its cutoff
+	full      bool        // a full refresh, no change detection (detect.go)
 	nodes     []string    // cached node list (used when not refreshing)
 	check     []task.UPID // tracked and running tasks whose status to check
 	tracked   map[task.UPID]bool
@@ -64,7 +65,8 @@ func (j *fetchJob) run(ctx context.Context) *messages.FetchFinished {
 
 	nodes := j.nodes
 	offline := map[string]bool{}
-	if j.refresh || len(nodes) == 0 {
+	changed, detected := j.detectChanges(ctx, &res.Requests) // detect.go
+	if j.refresh && !detected || len(nodes) == 0 {
 		ns, err := j.client.Nodes(ctx)
 		res.Requests++
 		if err != nil {
@@ -96,6 +98,9 @@ func (j *fetchJob) run(ctx context.Context) *messages.FetchFinished {
 	}
 	if j.refresh {
 		for _, n := range nodes {
+			if detected && !changed[n] {
+				continue
+			}
 			if _, ok := since[n]; !ok {
 				since[n] = floor
 			}

@@ -62,6 +62,8 @@ type poller struct {
 	backoff  backoff
 	nextTry  time.Time // no poll before this (backoff)
 	conns    int64     // the client's NewConns when last reported to metrics
+
+	refreshes uint64 // refreshes started; every FullRefreshEvery-th is full (detect.go)
 }
 
 func newPoller(d *pollerDeps) actor.Producer {
@@ -185,6 +187,7 @@ func (p *poller) startFetch(c actor.Context, refresh bool, check []task.UPID) {
 	if refresh {
 		p.pending = false
 		p.inflight, p.waiters = append(p.inflight, p.waiters...), nil
+		p.refreshes++
 	}
 	p.gen++
 	p.busy = true
@@ -198,6 +201,7 @@ func (p *poller) startFetch(c actor.Context, refresh bool, check []task.UPID) {
 		kind:      p.deps.remote.Type,
 		gen:       p.gen,
 		refresh:   refresh,
+		full:      fullRefreshDue(p.refreshes),
 		nodes:     p.nodes,
 		check:     check,
 		tracked:   tracked,

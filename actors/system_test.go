@@ -101,8 +101,13 @@ func TestScheduleOverADay(t *testing.T) {
 			if r.Kind != task.PVE {
 				continue
 			}
-			if n := after.NodeList - before[r.ID].NodeList; n != want {
+			// A refresh asks /cluster/tasks (change detection) or, every
+			// FullRefreshEvery-th time, the node list (detect.go).
+			if n := after.NodeList - before[r.ID].NodeList + after.ClusterTasks - before[r.ID].ClusterTasks; n != want {
 				t.Errorf("remote %s: %d refreshes in a day, want %d", r.ID, n, want)
+			}
+			if n := after.NodeList - before[r.ID].NodeList; n < want/FullRefreshEvery || n > want/FullRefreshEvery+1 {
+				t.Errorf("remote %s: %d full refreshes in a day, want %d", r.ID, n, want/FullRefreshEvery)
 			}
 			// Lists: one per node and refresh, plus one per node where a
 			// running task was seen finishing by the 30 s check.

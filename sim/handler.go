@@ -19,6 +19,8 @@ type reply struct {
 	body   []byte // JSON, or PBS's plain error text
 	gz     []byte // body gzip-compressed, when cached; nil: compress when sending
 	items  int    // task items in body, for Stats
+	// cluster marks a /cluster/tasks answer, for Stats.
+	cluster bool
 }
 
 // gzipMin: pveproxy compresses bodies longer than this.
@@ -140,6 +142,9 @@ func (s *nodeServer) write(w http.ResponseWriter, r *http.Request, rep reply, fl
 		}
 	}
 	rm.stats.tasksServed.Add(int64(rep.items))
+	if rep.cluster {
+		rm.stats.clusterServed.Add(int64(rep.items))
+	}
 	if pve && rep.status >= 400 {
 		s.writeRaw(w, rep)
 		return

@@ -296,7 +296,7 @@ func (s *nodeServer) pveClusterTasks() reply {
 		items += bytes.Count(p, []byte(`{"upid"`))
 	}
 	b.WriteString(`]}`)
-	return rm.clusterCache.put(key.String(), 0, reply{status: http.StatusOK, body: b.Bytes(), items: items})
+	return rm.clusterCache.put(key.String(), 0, reply{status: http.StatusOK, body: b.Bytes(), items: items, cluster: true})
 }
 
 // clusterTasks returns the node's broadcast task list as JSON items

@@ -1,0 +1,156 @@
+package actors
+
+import (
+	"context"
+
+	"github.com/taskfleet/taskfleet/cache"
+	"github.com/taskfleet/taskfleet/proxmox"
+	"github.com/taskfleet/taskfleet/task"
+)
+
+// Change detection for PVE clusters.
+//
+// A refresh of a PVE cluster first asks one node for GET /cluster/tasks:
+// every node's broadcast list of its running tasks, topped up with its most
+// recently finished ones (newest finished first) to 25 entries, cut to
+// 32 KiB (../shared/docs/proxmox-api.md). It then fetches the task list of
+// only those nodes the answer cannot prove unchanged since the cache's
+// last fetch. A node is proven unchanged when all of these hold:
+//
+//   - it has a cutoff (it was fetched completely before);
+//   - every running task it lists is running in the cache, and every task
+//     the cache has running on it is listed as running (so no running task
+//     started, ended or was cut from the list);
+//   - every finished task it lists is known: started before the node's
+//     cutoff (the cutoff is held at the oldest running task, so every task
+//     that started earlier and has finished was fetched finished), or in
+//     the cache as finished;
+//   - at least one finished task it lists is known (the anchor). The list
+//     is the newest finished tasks by end time, so every task that ended
+//     after the anchor is in it; without an anchor the window may have
+//     overflowed (more tasks finished since the last fetch than the list
+//     holds: a busy node) or been cut, and the node is fetched.
+//
+// The whole refresh falls back to a full one (node list, every node) when
+// the answer cannot be used: the request failed, an item was malformed, or
+// it names a node the poller does not know (a new member). Every
+// FullRefreshEvery-th refresh of a poller is full regardless, which also
+// renews the node list: at the default 10-minute refresh interval, once an
+// hour. The first refresh after a poller starts is a full one.
+
+// FullRefreshEvery is how often a refresh of a PVE cluster is a full one
+// (node list and every node's task list) regardless of what
+// /cluster/tasks shows: every FullRefreshEvery-th refresh of a poller.
+const FullRefreshEvery = 6
+
+// maxKnownPerNode bounds the cache lookup of one node's tasks at or after
+// its cutoff; a node with more is fetched.
+const maxKnownPerNode = 1000
+
+// clusterTasker is the part of the client change detection needs
+// (*proxmox.Client has it).
+type clusterTasker interface {
+	ClusterTasksPage(ctx context.Context) (proxmox.ListPage, error)
+}
+
+// fullRefreshEvery is FullRefreshEvery; tests that compare refreshes of
+// equal cost set it to 1 (every refresh full) before starting a System.
+var fullRefreshEvery uint64 = FullRefreshEvery
+
+// fullRefreshDue reports whether the n-th refresh of a poller (counting
+// from 1) is a full one.
+func fullRefreshDue(n uint64) bool { return fullRefreshEvery <= 1 || n%fullRefreshEvery == 1 }
+
+// detectChanges runs change detection for a refresh: it returns the nodes
+// to fetch and true, or false when the refresh must be a full one (not a
+// PVE cluster, a full refresh due, no node list yet, or an answer that
+// cannot be used). The request it made, if any, is counted in requests.
+func (j *fetchJob) detectChanges(ctx context.Context, requests *int) (map[string]bool, bool) {
+	if !j.refresh || j.full || j.kind != task.PVE || len(j.nodes) == 0 {
+		return nil, false
+	}
+	ct, ok := j.client.(clusterTasker)
+	if !ok {
+		return nil, false
+	}
+	page, err := ct.ClusterTasksPage(ctx)
+	*requests++
+	if err != nil || len(page.Skipped) > 0 {
+		return nil, false
+	}
+	return changedNodes(j.remote, j.nodes, page.Tasks, j.snap)
+}
+
+// changedNodes decides, from the cluster's task list and the cache, which
+// nodes must be fetched (see the rules above); false when the list names
+// a node not in nodes.
+func changedNodes(remote string, nodes []string, listed []task.Task, snap *cache.Snapshot) (map[string]bool, bool) {
+	perNode := make(map[string][]task.Task, len(nodes))
+	for _, n := range nodes {
+		perNode[n] = nil
+	}
+	for _, t := range listed {
+		if _, ok := perNode[t.UPID.Node]; !ok {
+			return nil, false
+		}
+		perNode[t.UPID.Node] = append(perNode[t.UPID.Node], t)
+	}
+	running := map[string]map[task.UPID]bool{}
+	for _, t := range snap.Running(remote) {
+		n := t.UPID.Node
+		if running[n] == nil {
+			running[n] = map[task.UPID]bool{}
+		}
+		running[n][t.UPID] = true
+	}
+	fetch := map[string]bool{}
+	for _, n := range nodes {
+		if !nodeUnchanged(remote, n, perNode[n], running[n], snap) {
+			fetch[n] = true
+		}
+	}
+	return fetch, true
+}
+
+// nodeUnchanged reports whether the node's entries of the cluster list
+// prove that a fetch of its task list would bring nothing new.
+func nodeUnchanged(remote, node string, listed []task.Task, running map[task.UPID]bool, snap *cache.Snapshot) bool {
+	cutoff, ok := snap.Cutoff(remote, node)
+	if !ok {
+		return false
+	}
+	var finished map[task.UPID]bool // known finished at or after the cutoff, looked up once
+	known := func(u task.UPID) bool {
+		if finished == nil {
+			page := snap.Query(task.Filter{Remote: remote, Node: node, Since: cutoff, Limit: maxKnownPerNode})
+			if page.Total > len(page.Tasks) {
+				return false
+			}
+			finished = make(map[task.UPID]bool, len(page.Tasks))
+			for _, t := range page.Tasks {
+				if !t.Running() {
+					finished[t.UPID] = true
+				}
+			}
+		}
+		return finished[u]
+	}
+	anchor := false
+	seen := 0
+	for _, t := range listed {
+		switch {
+		case t.Running():
+			if !running[t.UPID] {
+				return false // started since the last fetch
+			}
+			seen++
+		case running[t.UPID]:
+			return false // ended since the last fetch
+		case t.UPID.StartTime < cutoff || known(t.UPID):
+			anchor = true
+		default:
+			return false // finished and not in the cache
+		}
+	}
+	return anchor && seen == len(running)
+}
