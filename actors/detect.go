@@ -61,24 +61,76 @@ var fullRefreshEvery uint64 = FullRefreshEvery
 // from 1) is a full one.
 func fullRefreshDue(n uint64) bool { return fullRefreshEvery <= 1 || n%fullRefreshEvery == 1 }
 
-// detectChanges runs change detection for a refresh: it returns the nodes
-// to fetch and true, or false when the refresh must be a full one (not a
-// PVE cluster, a full refresh due, no node list yet, or an answer that
-// cannot be used). The request it made, if any, is counted in requests.
-func (j *fetchJob) detectChanges(ctx context.Context, requests *int) (map[string]bool, bool) {
-	if !j.refresh || j.full || j.kind != task.PVE || len(j.nodes) == 0 {
-		return nil, false
+// clusterList asks /cluster/tasks once for the job when change
+// detection or the running-task check can use it: a refresh of a PVE
+// cluster that is not a full one, or running tasks to check that taskfleet
+// does not track. Nil when not asked or when the answer cannot be used
+// (failed, or an item was malformed). The request is counted in requests.
+func (j *fetchJob) clusterList(ctx context.Context, requests *int) []task.Task {
+	if j.kind != task.PVE || len(j.nodes) == 0 {
+		return nil
 	}
 	ct, ok := j.client.(clusterTasker)
 	if !ok {
-		return nil, false
+		return nil
+	}
+	detect := j.refresh && !j.full
+	untracked := false
+	for _, u := range j.check {
+		untracked = untracked || !j.tracked[u]
+	}
+	if !detect && !untracked {
+		return nil
 	}
 	page, err := ct.ClusterTasksPage(ctx)
 	*requests++
 	if err != nil || len(page.Skipped) > 0 {
+		return nil
+	}
+	if page.Tasks == nil {
+		page.Tasks = []task.Task{}
+	}
+	return page.Tasks
+}
+
+// detectChanges runs change detection for a refresh with the cluster's
+// list: it returns the nodes to fetch and true, or false when the refresh
+// must be a full one (not a refresh, a full refresh due, no usable list).
+func (j *fetchJob) detectChanges(listed []task.Task) (map[string]bool, bool) {
+	if !j.refresh || j.full || listed == nil {
 		return nil, false
 	}
-	return changedNodes(j.remote, j.nodes, page.Tasks, j.snap)
+	return changedNodes(j.remote, j.nodes, listed, j.snap)
+}
+
+// settleFromList answers the running-task check from the cluster's list
+// for the tasks taskfleet does not track (those it tracks keep their
+// status request: its answer is exact at once): a task the list shows
+// finished has finished, one it shows running still runs. Those are
+// removed from j.check; a task the list does not show (its node absent,
+// or cut from the list) keeps its status request. It returns the
+// finished ones.
+func (j *fetchJob) settleFromList(listed []task.Task) []task.UPID {
+	if listed == nil || len(j.check) == 0 {
+		return nil
+	}
+	state := make(map[task.UPID]bool, len(listed)) // UPID -> running
+	for _, t := range listed {
+		state[t.UPID] = t.Running()
+	}
+	var finished []task.UPID
+	rest := j.check[:0:0]
+	for _, u := range j.check {
+		running, shown := state[u]
+		switch {
+		case j.tracked[u] || !shown:
+			rest = append(rest, u)
+		case !running:
+			finished = append(finished, u)
+		}
+	}
+	j.check = rest
+	return finished
 }
 
 // changedNodes decides, from the cluster's task list and the cache, which

@@ -65,7 +65,8 @@ func (j *fetchJob) run(ctx context.Context) *messages.FetchFinished {
 
 	nodes := j.nodes
 	offline := map[string]bool{}
-	changed, detected := j.detectChanges(ctx, &res.Requests) // detect.go
+	listed := j.clusterList(ctx, &res.Requests) // detect.go
+	changed, detected := j.detectChanges(listed)
 	if j.refresh && !detected || len(nodes) == 0 {
 		ns, err := j.client.Nodes(ctx)
 		res.Requests++
@@ -84,7 +85,7 @@ func (j *fetchJob) run(ctx context.Context) *messages.FetchFinished {
 	}
 
 	// Status checks: which tracked or running tasks have finished?
-	finished := j.checkStatuses(ctx, &res.Requests, &errs)
+	finished := append(j.settleFromList(listed), j.checkStatuses(ctx, &res.Requests, &errs)...)
 
 	// Nodes to fetch: all on a refresh, else those where a task finished.
 	since := map[string]int64{}
