@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"hash/fnv"
 
 	"github.com/taskfleet/taskfleet/cache"
 	"github.com/taskfleet/taskfleet/proxmox"
@@ -36,7 +37,8 @@ import (
 // it names a node the poller does not know (a new member). Every
 // FullRefreshEvery-th refresh of a poller is full regardless, which also
 // renews the node list: at the default 10-minute refresh interval, once an
-// hour. The first refresh after a poller starts is a full one.
+// hour, at a phase that depends on the remote (so a fleet's full refreshes
+// are spread). The first refresh after a poller starts is a full one.
 
 // FullRefreshEvery is how often a refresh of a PVE cluster is a full one
 // (node list and every node's task list) regardless of what
@@ -57,9 +59,19 @@ type clusterTasker interface {
 // equal cost set it to 1 (every refresh full) before starting a System.
 var fullRefreshEvery uint64 = FullRefreshEvery
 
-// fullRefreshDue reports whether the n-th refresh of a poller (counting
-// from 1) is a full one.
-func fullRefreshDue(n uint64) bool { return fullRefreshEvery <= 1 || n%fullRefreshEvery == 1 }
+// fullRefreshDue reports whether the n-th refresh of a remote's poller
+// (counting from 1) is a full one: the first, and then every
+// fullRefreshEvery-th, at a phase that depends on the remote, so that
+// the full refreshes of a fleet are spread evenly over the refreshes, as
+// the refreshes are over the interval (schedule.go).
+func fullRefreshDue(remote string, n uint64) bool {
+	if detectionOff.Load() || fullRefreshEvery <= 1 || n <= 1 {
+		return true
+	}
+	h := fnv.New64a()
+	h.Write([]byte(remote))
+	return (n+h.Sum64()%fullRefreshEvery)%fullRefreshEvery == 0
+}
 
 // clusterList asks /cluster/tasks once for the job when change
 // detection or the running-task check can use it: a refresh of a PVE
@@ -67,7 +79,7 @@ func fullRefreshDue(n uint64) bool { return fullRefreshEvery <= 1 || n%fullRefre
 // does not track. Nil when not asked or when the answer cannot be used
 // (failed, or an item was malformed). The request is counted in requests.
 func (j *fetchJob) clusterList(ctx context.Context, requests *int) []task.Task {
-	if j.kind != task.PVE || len(j.nodes) == 0 {
+	if j.kind != task.PVE || len(j.nodes) == 0 || detectionOff.Load() {
 		return nil
 	}
 	ct, ok := j.client.(clusterTasker)

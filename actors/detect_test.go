@@ -136,3 +136,35 @@ func TestDetectChangesAgainstGroundTruth(t *testing.T) {
 		h.stop()
 	})
 }
+
+// TestFullRefreshSpread: the first refresh is full, then exactly one in
+// every FullRefreshEvery consecutive ones, at a phase that differs between
+// remotes.
+func TestFullRefreshSpread(t *testing.T) {
+	phases := map[uint64]int{}
+	for i := range 600 {
+		remote := fmt.Sprintf("pve-c%04d", i)
+		if !fullRefreshDue(remote, 1) {
+			t.Fatalf("%s: first refresh not full", remote)
+		}
+		for start := uint64(2); start < 40; start++ {
+			full := 0
+			for n := start; n < start+FullRefreshEvery; n++ {
+				if fullRefreshDue(remote, n) {
+					full++
+					if start == 2 {
+						phases[n]++
+					}
+				}
+			}
+			if full != 1 {
+				t.Fatalf("%s: %d full refreshes among refreshes %d to %d, want 1", remote, full, start, start+FullRefreshEvery-1)
+			}
+		}
+	}
+	for n, c := range phases {
+		if c < 600/FullRefreshEvery/2 {
+			t.Errorf("only %d of 600 remotes have their full refresh at phase %d: not spread", c, n)
+		}
+	}
+}

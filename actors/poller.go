@@ -201,7 +201,7 @@ func (p *poller) startFetch(c actor.Context, refresh bool, check []task.UPID) {
 		kind:      p.deps.remote.Type,
 		gen:       p.gen,
 		refresh:   refresh,
-		full:      fullRefreshDue(p.refreshes),
+		full:      fullRefreshDue(p.deps.remote.ID, p.refreshes),
 		nodes:     p.nodes,
 		check:     check,
 		tracked:   tracked,

@@ -29,10 +29,11 @@ const (
 	SectionIngest    = "ingest"
 	SectionMemory    = "memory"
 	SectionScale     = "scale"
+	SectionSchedule  = "schedule"
 )
 
 // Sections lists every section in report order.
-var Sections = []string{SectionSweep, SectionFreshness, SectionQueries, SectionIngest, SectionMemory, SectionScale}
+var Sections = []string{SectionSweep, SectionFreshness, SectionQueries, SectionIngest, SectionMemory, SectionScale, SectionSchedule}
 
 // Config sizes a run. Defaults and Quick return complete ones.
 type Config struct {
@@ -43,6 +44,7 @@ type Config struct {
 	Ingest    IngestConfig    `json:"ingest"`
 	Memory    MemoryConfig    `json:"memory"`
 	Scale     ScaleConfig     `json:"scale"`
+	Schedule  ScheduleConfig  `json:"schedule"`
 
 	// Dir is where the caches and databases go (temporary directories,
 	// removed afterwards); "" is os.TempDir.
@@ -124,6 +126,12 @@ func Defaults() Config {
 		Ingest: IngestConfig{BatchSizes: []int{1000, 10_000}, Tasks: 50_000},
 		Memory: MemoryConfig{Remotes: 1000, GlobalCap: 20, Sweeps: 2, Fleet: lowActivity()},
 		Scale:  ScaleConfig{Remotes: 10_000, GlobalCap: 200, RemoteCap: 5, RTT: DefaultRTT, SteadySweeps: 1},
+		Schedule: ScheduleConfig{
+			Remotes: []int{1000, 10_000}, Duration: time.Hour, Speed: 12,
+			Tick: 10 * time.Second, RefreshInterval: 10 * time.Minute, RTT: DefaultRTT,
+			RemoteCap: 5, Tracked: 50, Foreign: 50, MinRun: 20 * time.Second, MaxRun: 5 * time.Minute,
+			Fleet: scheduleFleet(ScheduleTimeOfDay),
+		},
 	}
 }
 
@@ -146,6 +154,8 @@ func Quick() Config {
 	c.Ingest = IngestConfig{BatchSizes: []int{100, 1000}, Tasks: 2000}
 	c.Memory = MemoryConfig{Remotes: 20, GlobalCap: 10, Sweeps: 2, Fleet: lowActivity()}
 	c.Scale = ScaleConfig{Remotes: 40, GlobalCap: 10, RemoteCap: 5, RTT: rtt, SteadySweeps: 1}
+	c.Schedule.Remotes, c.Schedule.Duration, c.Schedule.Speed = []int{10}, 20*time.Minute, 60
+	c.Schedule.Tracked, c.Schedule.Foreign = 4, 4
 	if raceEnabled {
 		c.Sweep.Cases = []SweepCase{{Remotes: 4, GlobalCap: 4, Network: NetworkMemory}, {Remotes: 2, GlobalCap: 4, Network: NetworkLoopback}}
 		c.Freshness.Remotes, c.Freshness.Tracked, c.Freshness.Foreign = 1, 2, 2
@@ -154,6 +164,7 @@ func Quick() Config {
 		c.Ingest = IngestConfig{BatchSizes: []int{100}, Tasks: 300}
 		c.Memory.Remotes = 5
 		c.Scale.Remotes = 8
+		c.Schedule.Remotes, c.Schedule.Tracked, c.Schedule.Foreign = []int{3}, 2, 2
 	}
 	return c
 }
@@ -169,6 +180,7 @@ type Report struct {
 	Ingest    *IngestResult     `json:"ingest,omitempty"`
 	Memory    *MemoryResult     `json:"memory,omitempty"`
 	Scale     *SweepResult      `json:"scale,omitempty"`
+	Schedule  *ScheduleResult   `json:"schedule,omitempty"`
 	Goals     []Goal            `json:"goals,omitempty"`
 	Errors    map[string]string `json:"errors,omitempty"` // by section
 }
@@ -226,6 +238,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			fail(SectionFreshness, err)
 		}
 		r.Freshness = res
+	}
+	if want[SectionSchedule] {
+		res, err := runSchedule(ctx, cfg.Schedule, parent, progress)
+		if err != nil {
+			fail(SectionSchedule, err)
+		}
+		r.Schedule = res
 	}
 	if want[SectionQueries] || want[SectionIngest] || want[SectionMemory] {
 		runData(ctx, cfg, want, r, parent, progress, fail)
