@@ -37,7 +37,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&sweeps, "sweep", `sweep cases instead of the default ones, REMOTESxCAP[@loopback], e.g. "5000x20" (comma-separated)`)
 	var schedRemotes stringList
 	fs.Var(&schedRemotes, "schedule-remotes", "fleet sizes of the schedule section (comma-separated; default 1000,10000)")
-	schedSpeed := fs.Int("schedule-speed", 0, "how many times faster than real time the schedule section runs (default 12: a simulated hour in 5 minutes)")
+	schedSpeed := fs.Int("schedule-speed", 0, "how many times faster than real time the schedule section runs (default 4: a simulated hour in 15 minutes)")
 	schedDuration := fs.Duration("schedule-duration", 0, "simulated time the schedule section measures per run (default 1h)")
 	large := fs.Bool("large", false, "also run the 5000-remote sweeps (5000x20 and 5000x100: about 5 more minutes on 2 cores)")
 	rtt := fs.Duration("rtt", 0, "round-trip time injected into the simulated remotes (default 50ms, 5ms with --quick)")

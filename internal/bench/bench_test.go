@@ -60,11 +60,23 @@ func TestQuick(t *testing.T) {
 	if m := r.Memory; m.HeapPerTask <= 0 || m.Both <= 0 || m.CachedTasks == 0 {
 		t.Errorf("memory: %+v", m)
 	}
+	if sc := r.Schedule; sc == nil || len(sc.Runs) != 2*len(cfg.Schedule.Remotes) {
+		t.Errorf("schedule: %+v", sc)
+	} else {
+		for _, run := range sc.Runs {
+			if run.Requests <= 0 || run.NewConns <= 0 || run.KiB <= 0 || run.Tracked.N+run.Tracked.Missing == 0 {
+				t.Errorf("schedule run %+v", run)
+			}
+			if run.Detection != (run.ClusterList > 0) {
+				t.Errorf("schedule run with detection %v asked /cluster/tasks %.1f times per remote-hour", run.Detection, run.ClusterList)
+			}
+		}
+	}
 	var text, js bytes.Buffer
 	if err := r.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"## 1. Sweep", "## 2. Freshness", "## 3. Queries", "## 4. Ingest", "## 5. Memory", "## 6. Scale", "## Goals"} {
+	for _, s := range []string{"## 1. Sweep", "## 2. Freshness", "## 3. Queries", "## 4. Ingest", "## 5. Memory", "## 6. Scale", "## 7. Production schedule", "## Goals"} {
 		if !strings.Contains(text.String(), s) {
 			t.Errorf("text report lacks %q", s)
 		}

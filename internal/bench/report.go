@@ -214,7 +214,7 @@ func (r *Report) WriteText(w io.Writer) error {
 				c.Duration, clockStart(c.Fleet), c.Speed, c.Speed, c.Tracked, c.Foreign, c.MinRun, c.MaxRun),
 			"per remote and simulated hour; before = change detection off (every refresh: node list + every node; running tasks by status), after = on (detect.go).",
 			"freshness: from a task's end on the remote to the cache showing it finished, simulated time.")
-		t := p.table("remotes", "C", "detection", "requests", "node lists", "task lists", "status", "cluster/tasks", "new conns", "full TLS", "resumed TLS", "KiB", "taskfleet CPU", "CPU/request", "tracked p50", "tracked p99", "foreign p50", "foreign p99", "missing", "errors")
+		t := p.table("remotes", "C", "detection", "requests", "node lists", "task lists", "status", "cluster/tasks", "new conns", "full TLS", "resumed TLS", "KiB", "taskfleet CPU", "CPU/request", "tracked p50", "tracked p99", "foreign p50", "foreign p99", "missing", "track failed", "errors")
 		for _, run := range sc.Runs {
 			det := "off (before)"
 			if run.Detection {
@@ -225,7 +225,7 @@ func (r *Report) WriteText(w io.Writer) error {
 				fmt.Sprintf("%.1f", run.Full), fmt.Sprintf("%.1f", run.Resumed), fmt.Sprintf("%.1f", run.KiB),
 				fmt.Sprintf("%.1f ms", run.CPUms), dur(run.CPUPerRequest),
 				dur(run.Tracked.P50), dur(run.Tracked.P99), dur(run.Foreign.P50), dur(run.Foreign.P99),
-				run.Tracked.Missing+run.Foreign.Missing, run.Errors)
+				run.Tracked.Missing+run.Foreign.Missing, run.TrackFailed, run.Errors)
 		}
 		t.end()
 	}

@@ -127,7 +127,7 @@ func Defaults() Config {
 		Memory: MemoryConfig{Remotes: 1000, GlobalCap: 20, Sweeps: 2, Fleet: lowActivity()},
 		Scale:  ScaleConfig{Remotes: 10_000, GlobalCap: 200, RemoteCap: 5, RTT: DefaultRTT, SteadySweeps: 1},
 		Schedule: ScheduleConfig{
-			Remotes: []int{1000, 10_000}, Duration: time.Hour, Speed: 12,
+			Remotes: []int{1000, 10_000}, Duration: time.Hour, Speed: 4,
 			Tick: 10 * time.Second, RefreshInterval: 10 * time.Minute, RTT: DefaultRTT,
 			RemoteCap: 5, Tracked: 50, Foreign: 50, MinRun: 20 * time.Second, MaxRun: 5 * time.Minute,
 			Fleet: scheduleFleet(ScheduleTimeOfDay),
