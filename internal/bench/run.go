@@ -35,6 +35,11 @@ const (
 // Sections lists every section in report order.
 var Sections = []string{SectionSweep, SectionFreshness, SectionQueries, SectionIngest, SectionMemory, SectionScale, SectionSchedule}
 
+// DefaultSections are the sections a run without Config.Sections runs:
+// all but the schedule, which takes half an hour or more (--only
+// schedule).
+var DefaultSections = []string{SectionSweep, SectionFreshness, SectionQueries, SectionIngest, SectionMemory, SectionScale}
+
 // Config sizes a run. Defaults and Quick return complete ones.
 type Config struct {
 	Sections  []string        `json:"sections"` // to run; nil: all
@@ -154,6 +159,7 @@ func Quick() Config {
 	c.Ingest = IngestConfig{BatchSizes: []int{100, 1000}, Tasks: 2000}
 	c.Memory = MemoryConfig{Remotes: 20, GlobalCap: 10, Sweeps: 2, Fleet: lowActivity()}
 	c.Scale = ScaleConfig{Remotes: 40, GlobalCap: 10, RemoteCap: 5, RTT: rtt, SteadySweeps: 1}
+	c.Sections = Sections // the schedule too
 	c.Schedule.Remotes, c.Schedule.Duration, c.Schedule.Speed = []int{10}, 20*time.Minute, 60
 	c.Schedule.Tracked, c.Schedule.Foreign = 4, 4
 	if raceEnabled {
@@ -199,7 +205,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		want[s] = true
 	}
 	if len(want) == 0 {
-		for _, s := range Sections {
+		for _, s := range DefaultSections {
 			want[s] = true
 		}
 	}
