@@ -3,8 +3,11 @@ package actors
 import (
 	"context"
 	"hash/fnv"
+	"maps"
+	"slices"
 
 	"github.com/taskfleet/taskfleet/cache"
+	"github.com/taskfleet/taskfleet/messages"
 	"github.com/taskfleet/taskfleet/proxmox"
 	"github.com/taskfleet/taskfleet/task"
 )
@@ -15,22 +18,29 @@ import (
 // every node's broadcast list of its running tasks, topped up with its most
 // recently finished ones (newest finished first) to 25 entries, cut to
 // 32 KiB (../shared/docs/proxmox-api.md). It then fetches the task list of
-// only those nodes the answer cannot prove unchanged since the cache's
-// last fetch. A node is proven unchanged when all of these hold:
+// only those nodes for which the answer cannot stand in; for the others it
+// takes the new entries (tasks that started, tasks that ended) from the
+// answer itself, as a complete fetch of the node. The answer stands in for
+// a node when all of these hold:
 //
 //   - it has a cutoff (it was fetched completely before);
-//   - every running task it lists is running in the cache, and every task
-//     the cache has running on it is listed as running (so no running task
-//     started, ended or was cut from the list);
-//   - every finished task it lists is known: started before the node's
-//     cutoff (the cutoff is held at the oldest running task, so every task
-//     that started earlier and has finished was fetched finished), or in
-//     the cache as finished;
-//   - at least one finished task it lists is known (the anchor). The list
-//     is the newest finished tasks by end time, so every task that ended
-//     after the anchor is in it; without an anchor the window may have
-//     overflowed (more tasks finished since the last fetch than the list
-//     holds: a busy node) or been cut, and the node is fetched.
+//   - every task the cache has running on it is listed (running, or
+//     ended);
+//   - at least one finished task it lists is known (the anchor): started
+//     before the node's cutoff (the cutoff is held at the oldest running
+//     task, so every task that started earlier and has finished was
+//     fetched finished), or in the cache as finished. The list holds the
+//     running tasks first, then the newest finished ones by end time, cut
+//     from the end; so with an anchor shown, no running task was cut and
+//     every task that ended after the anchor is listed, while every task
+//     that ended before it was known at the fetch that saw the anchor
+//     finished. Without an anchor the window may have overflowed (more
+//     tasks finished since the last fetch than the list holds: a busy
+//     node) or been cut, and the node is fetched.
+//
+// The running-task check (every RunningCheckInterval) uses the same answer
+// for the running tasks taskfleet does not track: one request per cluster
+// instead of one status request per task.
 //
 // The whole refresh falls back to a full one (node list, every node) when
 // the answer cannot be used: the request failed, an item was malformed, or
@@ -105,14 +115,52 @@ func (j *fetchJob) clusterList(ctx context.Context, requests *int) []task.Task {
 	return page.Tasks
 }
 
-// detectChanges runs change detection for a refresh with the cluster's
-// list: it returns the nodes to fetch and true, or false when the refresh
+// detectChanges runs change detection with the cluster's list: it
+// decides which nodes the list stands in for (their new tasks are taken
+// from it, kept in j.fromList) and, on a refresh that is not a full one,
+// returns the nodes that must be fetched and true. False means the refresh
 // must be a full one (not a refresh, a full refresh due, no usable list).
 func (j *fetchJob) detectChanges(listed []task.Task) (map[string]bool, bool) {
-	if !j.refresh || j.full || listed == nil {
+	if listed == nil {
 		return nil, false
 	}
-	return changedNodes(j.remote, j.nodes, listed, j.snap)
+	fetch, fromList, ok := changedNodes(j.remote, j.nodes, listed, j.snap)
+	if !ok {
+		return nil, false
+	}
+	j.fromList = fromList
+	j.listState = make(map[task.UPID]bool, len(listed))
+	for _, t := range listed {
+		j.listState[t.UPID] = t.Running()
+	}
+	if !j.refresh || j.full {
+		return nil, false
+	}
+	return fetch, true
+}
+
+// listShowsFinished reports whether the cluster list stands in for node
+// and shows u finished: its final state is then in j.fromList, and the
+// node need not be fetched for it.
+func (j *fetchJob) listShowsFinished(node string, u task.UPID) bool {
+	_, standIn := j.fromList[node]
+	running, shown := j.listState[u]
+	return standIn && shown && !running
+}
+
+// addFromList adds the new tasks of the nodes the cluster list stands in
+// for to the batch, as complete fetches of those nodes, except for nodes
+// fetched anyway (in since).
+func (j *fetchJob) addFromList(res *messages.FetchFinished, since map[string]int64, okNodes map[string]bool) {
+	for _, n := range slices.Sorted(maps.Keys(j.fromList)) {
+		ts := j.fromList[n]
+		if _, fetched := since[n]; fetched || len(ts) == 0 {
+			continue
+		}
+		res.Batch.Tasks = append(res.Batch.Tasks, ts...)
+		res.Batch.Nodes = append(res.Batch.Nodes, messages.NodeResult{Node: n, OK: true})
+		okNodes[n] = true
+	}
 }
 
 // settleFromList answers the running-task check from the cluster's list
@@ -146,16 +194,17 @@ func (j *fetchJob) settleFromList(listed []task.Task) []task.UPID {
 }
 
 // changedNodes decides, from the cluster's task list and the cache, which
-// nodes must be fetched (see the rules above); false when the list names
-// a node not in nodes.
-func changedNodes(remote string, nodes []string, listed []task.Task, snap *cache.Snapshot) (map[string]bool, bool) {
+// nodes must be fetched and, for the others, which of their tasks to take
+// from the list (see the rules above; a node with nothing new has an
+// empty entry); false when the list names a node not in nodes.
+func changedNodes(remote string, nodes []string, listed []task.Task, snap *cache.Snapshot) (fetch map[string]bool, fromList map[string][]task.Task, ok bool) {
 	perNode := make(map[string][]task.Task, len(nodes))
 	for _, n := range nodes {
 		perNode[n] = nil
 	}
 	for _, t := range listed {
 		if _, ok := perNode[t.UPID.Node]; !ok {
-			return nil, false
+			return nil, nil, false
 		}
 		perNode[t.UPID.Node] = append(perNode[t.UPID.Node], t)
 	}
@@ -167,21 +216,24 @@ func changedNodes(remote string, nodes []string, listed []task.Task, snap *cache
 		}
 		running[n][t.UPID] = true
 	}
-	fetch := map[string]bool{}
+	fetch, fromList = map[string]bool{}, map[string][]task.Task{}
 	for _, n := range nodes {
-		if !nodeUnchanged(remote, n, perNode[n], running[n], snap) {
+		if add, ok := standIn(remote, n, perNode[n], running[n], snap); ok {
+			fromList[n] = add
+		} else {
 			fetch[n] = true
 		}
 	}
-	return fetch, true
+	return fetch, fromList, true
 }
 
-// nodeUnchanged reports whether the node's entries of the cluster list
-// prove that a fetch of its task list would bring nothing new.
-func nodeUnchanged(remote, node string, listed []task.Task, running map[task.UPID]bool, snap *cache.Snapshot) bool {
+// standIn reports whether the node's entries of the cluster list can stand
+// in for a fetch of its task list, and returns the entries that are new
+// to the cache (tasks that started, tasks that ended).
+func standIn(remote, node string, listed []task.Task, running map[task.UPID]bool, snap *cache.Snapshot) ([]task.Task, bool) {
 	cutoff, ok := snap.Cutoff(remote, node)
 	if !ok {
-		return false
+		return nil, false
 	}
 	var finished map[task.UPID]bool // known finished at or after the cutoff, looked up once
 	known := func(u task.UPID) bool {
@@ -199,22 +251,23 @@ func nodeUnchanged(remote, node string, listed []task.Task, running map[task.UPI
 		}
 		return finished[u]
 	}
+	var add []task.Task
 	anchor := false
-	seen := 0
+	seen := 0 // known running tasks the list shows, running or ended
 	for _, t := range listed {
 		switch {
-		case t.Running():
-			if !running[t.UPID] {
-				return false // started since the last fetch
-			}
-			seen++
 		case running[t.UPID]:
-			return false // ended since the last fetch
+			seen++
+			if !t.Running() {
+				add = append(add, t) // ended since the last fetch
+			}
+		case t.Running():
+			add = append(add, t) // started since the last fetch
 		case t.UPID.StartTime < cutoff || known(t.UPID):
 			anchor = true
 		default:
-			return false // finished and not in the cache
+			add = append(add, t) // finished, not in the cache
 		}
 	}
-	return anchor && seen == len(running)
+	return add, anchor && seen == len(running)
 }

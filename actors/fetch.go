@@ -46,6 +46,10 @@ type fetchJob struct {
 	retention time.Duration
 	workers   int // parallel requests (the client caps them as well)
 	client    remoteClient
+
+	// Change detection's view of the cluster list (detect.go).
+	fromList  map[string][]task.Task // nodes the list stands in for: their new tasks
+	listState map[task.UPID]bool     // the listed tasks: running?
 }
 
 // nodeKey is the node a task is listed under: PBS lists every task under
@@ -93,6 +97,9 @@ func (j *fetchJob) run(ctx context.Context) *messages.FetchFinished {
 	floor := time.Now().Add(-j.retention).Unix()
 	for _, u := range finished {
 		n := nodeKey(j.kind, u)
+		if j.listShowsFinished(n, u) { // detect.go
+			continue
+		}
 		if s, ok := since[n]; !ok || u.StartTime < s {
 			since[n] = u.StartTime
 		}
@@ -155,6 +162,7 @@ func (j *fetchJob) run(ctx context.Context) *messages.FetchFinished {
 			okNodes[f.node] = true
 		}
 	}
+	j.addFromList(res, since, okNodes) // detect.go
 	// A finished tracked task is dropped from tracking once its node was
 	// fetched: its final state is in this batch (or no longer retrievable).
 	for _, u := range finished {
