@@ -232,7 +232,7 @@ func runScheduleCase(ctx context.Context, cfg ScheduleConfig, n int, detection b
 	run.ClusterList = per(afterAll.ClusterTasks - beforeAll.ClusterTasks)
 	run.NewConns = per(after.Connections - before.Connections)
 	run.Resumed = per(after.Resumed - before.Resumed)
-	run.Full = run.NewConns - run.Resumed
+	run.Full = max(0, run.NewConns-run.Resumed) // a connection accepted before the window may resume in it
 	run.KiB = per(afterAll.BytesIn+afterAll.BytesOut-beforeAll.BytesIn-beforeAll.BytesOut) / 1024
 	tf := run.CPU.Taskfleet
 	if !run.CPU.OK {
