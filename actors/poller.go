@@ -77,6 +77,7 @@ type poller struct {
 	malformed condition                // malformed task items in the lists
 	checkErrs condition                // status checks failing (other than gone tasks)
 	logs      logFetches
+	refreshes uint64 // refreshes started; every FullRefreshEvery-th is full (detect.go)
 }
 
 func newPoller(d *pollerDeps) actor.Producer {
@@ -207,6 +208,7 @@ func (p *poller) startFetch(c actor.Context, refresh bool, check []task.UPID) {
 	if refresh {
 		p.pending = false
 		p.inflight, p.waiters = append(p.inflight, p.waiters...), nil
+		p.refreshes++
 	}
 	p.gen++
 	p.busy, p.started = true, time.Now()
@@ -220,6 +222,7 @@ func (p *poller) startFetch(c actor.Context, refresh bool, check []task.UPID) {
 		kind:      p.deps.remote.Type,
 		gen:       p.gen,
 		refresh:   refresh,
+		full:      fullRefreshDue(p.deps.remote.ID, p.refreshes),
 		nodes:     p.nodes,
 		check:     check,
 		tracked:   tracked,
