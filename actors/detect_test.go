@@ -176,3 +176,37 @@ func TestFullRefreshSpread(t *testing.T) {
 		}
 	}
 }
+
+// TestDetectClockStepBack steps a cluster's clock back an hour: a task
+// that then starts and ends has a start time below its node's cutoff, and
+// the cluster list must not take it for a known one (an anchor). The
+// nodes behind their cutoffs are listed, from a pulled-back cutoff, and
+// the cache matches the fleet.
+func TestDetectClockStepBack(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, sim.Config{Seed: 72, PVEClusters: 1, TaskRate: 1, IndexSize: 100}, Options{})
+		h.freeze()
+		h.start()
+		time.Sleep(time.Minute) // backfill
+		synctest.Wait()
+		const remote = "pve-c001"
+		node := h.fleet.Remotes()[0].Nodes[1]
+		untilFull(t, h, remote)
+		if err := h.fleet.SetClockOffset(remote, -time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		h.thaw()
+		time.Sleep(2 * time.Second) // the step is in force
+		h.fleet.StartTask(remote, node, "qmstart", "101", 2*time.Second)
+		time.Sleep(3 * time.Second)
+		h.freeze()
+		c := refreshCost(h, remote)
+		if c.NodeList != 0 || c.ClusterTasks != 1 || c.TaskList == 0 {
+			t.Errorf("the refresh after the step cost %+v, want /cluster/tasks and the nodes' task lists", c)
+		}
+		if d := h.check(); d != "" {
+			t.Fatalf("the cache after the step: %s", d)
+		}
+		h.stop()
+	})
+}
