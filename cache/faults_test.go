@@ -156,8 +156,8 @@ func slowSyncLogged(t *testing.T, log string) float64 {
 	var found []float64
 	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
 		var e struct {
-			Message    string `json:"message"`
-			File       string `json:"file"`
+			Message    string   `json:"message"`
+			File       string   `json:"file"`
 			DurationMS *float64 `json:"duration_ms"`
 		}
 		if err := jsonUnmarshal([]byte(line), &e); err != nil {
