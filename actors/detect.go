@@ -41,7 +41,10 @@ import (
 //   - its clock is not behind its cutoff (by its last reading and by the
 //     list's Date header, within clockTolerance): after a clock stepped
 //     back, new tasks start before the cutoff and would pass for anchors,
-//     so the node is fetched, with the cutoff pulled back (fetch.go).
+//     so the node is fetched, with the cutoff pulled back (fetch.go);
+//   - its last fetch did not fail: a failing node is listed until a fetch
+//     succeeds, so that the remote's health shows it (degraded) instead
+//     of going up and down with the full refreshes.
 //
 // The running-task check (every RunningCheckInterval) uses the same answer
 // for the running tasks taskfleet does not track: one request per cluster
@@ -133,7 +136,7 @@ func (j *fetchJob) detectChanges(listed []task.Task) (map[string]bool, bool) {
 	if listed == nil {
 		return nil, false
 	}
-	fetch, fromList, ok := changedNodes(j.remote, j.nodes, listed, j.snap, j.clockBehind)
+	fetch, fromList, ok := changedNodes(j.remote, j.nodes, listed, j.snap, j.mustFetch)
 	if !ok {
 		return nil, false
 	}
@@ -155,6 +158,12 @@ func (j *fetchJob) listShowsFinished(node string, u task.UPID) bool {
 	_, standIn := j.fromList[node]
 	running, shown := j.listState[u]
 	return standIn && shown && !running
+}
+
+// mustFetch reports whether node n must be fetched whatever the cluster
+// list shows: its last fetch failed, or its clock is behind its cutoff.
+func (j *fetchJob) mustFetch(n string, cutoff int64) bool {
+	return j.failing[n] || j.clockBehind(n, cutoff)
 }
 
 // clockBehind reports whether node n's clock is behind its cutoff by
@@ -222,9 +231,9 @@ func (j *fetchJob) settleFromList(listed []task.Task) map[task.UPID]string {
 // nodes must be fetched and, for the others, which of their tasks to take
 // from the list (see the rules above; a node with nothing new has an
 // empty entry); false when the list names a node not in nodes or shows
-// nothing of one. behind reports whether a node's clock is behind its
-// cutoff.
-func changedNodes(remote string, nodes []string, listed []task.Task, snap *cache.Snapshot, behind func(node string, cutoff int64) bool) (fetch map[string]bool, fromList map[string][]task.Task, ok bool) {
+// nothing of one. mustFetch reports whether a node with that cutoff must be
+// fetched whatever the list shows.
+func changedNodes(remote string, nodes []string, listed []task.Task, snap *cache.Snapshot, mustFetch func(node string, cutoff int64) bool) (fetch map[string]bool, fromList map[string][]task.Task, ok bool) {
 	perNode := make(map[string][]task.Task, len(nodes))
 	for _, n := range nodes {
 		perNode[n] = nil
@@ -250,7 +259,7 @@ func changedNodes(remote string, nodes []string, listed []task.Task, snap *cache
 	}
 	fetch, fromList = map[string]bool{}, map[string][]task.Task{}
 	for _, n := range nodes {
-		if add, ok := standIn(remote, n, perNode[n], running[n], snap, behind); ok {
+		if add, ok := standIn(remote, n, perNode[n], running[n], snap, mustFetch); ok {
 			fromList[n] = add
 		} else {
 			fetch[n] = true
@@ -262,9 +271,9 @@ func changedNodes(remote string, nodes []string, listed []task.Task, snap *cache
 // standIn reports whether the node's entries of the cluster list can stand
 // in for a fetch of its task list, and returns the entries that are new
 // to the cache (tasks that started, tasks that ended).
-func standIn(remote, node string, listed []task.Task, running map[task.UPID]bool, snap *cache.Snapshot, behind func(string, int64) bool) ([]task.Task, bool) {
+func standIn(remote, node string, listed []task.Task, running map[task.UPID]bool, snap *cache.Snapshot, mustFetch func(string, int64) bool) ([]task.Task, bool) {
 	cutoff, ok := snap.Cutoff(remote, node)
-	if !ok || behind(node, cutoff) {
+	if !ok || mustFetch(node, cutoff) {
 		return nil, false
 	}
 	var finished map[task.UPID]bool // known finished at or after the cutoff, looked up once

@@ -75,6 +75,7 @@ type fetchJob struct {
 	fromList  map[string][]task.Task // nodes the list stands in for: their new tasks
 	listState map[task.UPID]bool     // the listed tasks: running?
 	listClock proxmox.Clock          // the list's Date header
+	failing   map[string]bool        // nodes whose last fetch failed
 }
 
 // workerPanic carries a worker's panic to the goroutine that waits for it.
