@@ -13,7 +13,10 @@ import (
 // TestDegradedRemoteKeepsItsSchedule fails one node of a cluster for
 // good: the remote is degraded, and its task lists are refreshed on its
 // schedule, not again at once after each degraded refresh (which would
-// refetch without pause and, in a synctest bubble, stop the clock).
+// refetch without pause and, in a synctest bubble, stop the clock). The
+// cluster list shows the node's tasks meanwhile (change detection): the
+// failing node is found by the next full refresh, and from then on listed
+// on every refresh, so the remote stays degraded.
 func TestDegradedRemoteKeepsItsSchedule(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var refreshes atomic.Int64
@@ -35,7 +38,7 @@ func TestDegradedRemoteKeepsItsSchedule(t *testing.T) {
 		r := h.fleet.Remotes()[0]
 		h.fleet.SetFault(r.ID, r.Nodes[1], sim.Fault{Status: 500})
 		refreshes.Store(0)
-		const span = 30 * time.Minute
+		span := (FullRefreshEvery + 1) * h.cfg.Polling.RefreshInterval
 		time.Sleep(span)
 		synctest.Wait()
 		if hl := h.healthOf(r.ID); hl.State != StateDegraded {

@@ -184,7 +184,8 @@ func TestRepeatedConditionsLoggedOnce(t *testing.T) {
 			t.Errorf("state %s with malformed items", hl.State)
 		}
 		h.fleet.SetFault(id, "", sim.Fault{})
-		time.Sleep(h.cfg.Polling.RefreshInterval)
+		// Only a full refresh lists every node (detect.go).
+		time.Sleep(FullRefreshEvery * h.cfg.Polling.RefreshInterval)
 		synctest.Wait()
 		if n := logs.count("malformed task items skipped: no longer", id, `"count":`); n != 1 {
 			t.Errorf("%d lines saying the malformed items ended, want 1", n)

@@ -59,6 +59,7 @@ type fetchJob struct {
 	kind      task.Kind
 	gen       uint64
 	refresh   bool        // renew the node list and fetch every node since its cutoff
+	full      bool        // a full refresh, no change detection (detect.go)
 	nodes     []string    // cached node list (used when not refreshing)
 	check     []task.UPID // tracked and running tasks whose status to check
 	tracked   map[task.UPID]bool
@@ -69,6 +70,12 @@ type fetchJob struct {
 	clocks    map[string]proxmox.Clock // the last clock reading of each node
 	lastOK    map[string]time.Time     // when each node was last fetched completely
 	hook      func(fetchStage)         // test knob, may panic; nil: none
+
+	// Change detection's view of the cluster list (detect.go).
+	fromList  map[string][]task.Task // nodes the list stands in for: their new tasks
+	listState map[task.UPID]bool     // the listed tasks: running?
+	listClock proxmox.Clock          // the list's Date header
+	failing   map[string]bool        // nodes whose last fetch failed
 }
 
 // workerPanic carries a worker's panic to the goroutine that waits for it.
@@ -105,7 +112,9 @@ func (j *fetchJob) run(ctx context.Context) *messages.FetchFinished {
 
 	nodes := j.nodes
 	offline := map[string]bool{}
-	if j.refresh || len(nodes) == 0 {
+	listed := j.clusterList(ctx, &res.Requests) // detect.go
+	changed, detected := j.detectChanges(listed)
+	if j.refresh && !detected || len(nodes) == 0 {
 		ns, err := j.client.Nodes(ctx)
 		res.Requests++
 		if err != nil {
@@ -123,20 +132,27 @@ func (j *fetchJob) run(ctx context.Context) *messages.FetchFinished {
 	}
 
 	// Status checks: which tracked or running tasks have finished, and
-	// which can no longer be asked about?
+	// which can no longer be asked about? The cluster list answers for
+	// the untracked ones it shows (detect.go).
+	fromList := j.settleFromList(listed)
 	finished := j.checkStatuses(ctx, res)
+	maps.Copy(finished, fromList)
 
 	// Nodes to fetch: all on a refresh, else those where a task finished.
 	// A node is fetched from its cutoff (so the fetch covers its whole
 	// window and may advance the cutoff), or from the retention floor
 	// when it has none; from earlier when a finished task started before
-	// that, so that the task's final state is in the list.
+	// that, so that the task's final state is in the list; not for a
+	// task whose end the cluster list shows for a node it stands in for.
 	since := map[string]int64{}
 	complete := map[string]bool{}
 	floor := time.Now().Add(-j.retention).Unix()
 	earliest := map[string]int64{}
 	for u := range finished {
 		n := nodeKey(j.kind, u)
+		if j.listShowsFinished(n, u) { // detect.go
+			continue
+		}
 		if s, ok := earliest[n]; !ok || u.StartTime < s {
 			earliest[n] = u.StartTime
 		}
@@ -144,6 +160,9 @@ func (j *fetchJob) run(ctx context.Context) *messages.FetchFinished {
 	}
 	if j.refresh {
 		for _, n := range nodes {
+			if detected && !changed[n] {
+				continue // the cluster list stands in for it (detect.go)
+			}
 			since[n] = 0
 			complete[n] = true
 		}
@@ -214,18 +233,25 @@ func (j *fetchJob) run(ctx context.Context) *messages.FetchFinished {
 			okNodes[f.node] = true
 		}
 	}
+	j.addFromList(res, since, okNodes, inBatch) // detect.go
 	settledAt := j.remoteNow(res.Clocks)
 	// A finished task is settled once its node was fetched: its final
 	// state is in this batch, or, when the node no longer lists it, the
 	// exit status its status answer gave. A tracked one is dropped from
 	// tracking; when no list has it, only dropped: PBS answers a UPID it
 	// never ran as "stopped", and nothing but the track request said the
-	// task existed.
+	// task existed. When the cluster list stands in for its node and
+	// shows it finished, its end is in this batch (addFromList) or in the
+	// cache already.
 	for _, u := range slices.SortedFunc(maps.Keys(finished), compareUPID) {
-		if !okNodes[nodeKey(j.kind, u)] {
+		n := nodeKey(j.kind, u)
+		_, fetchedNode := since[n]
+		listEnd := !fetchedNode && j.listShowsFinished(n, u)
+		if !okNodes[n] && !listEnd {
 			continue
 		}
 		switch {
+		case listEnd:
 		case j.tracked[u] && !inBatch[u]:
 			res.Gone = append(res.Gone, messages.GoneTask{UPID: u, Reason: proxmox.GoneNoTask})
 		case !inBatch[u]:
@@ -304,11 +330,15 @@ func (j *fetchJob) pullBack(n string, since int64, c proxmox.Clock, floor int64)
 }
 
 // remoteNow estimates the remote's time in Unix seconds from the clock
-// readings of this fetch (the first node's), or ours without one.
+// readings of this fetch (the first node's, else the cluster list's), or
+// ours without one.
 func (j *fetchJob) remoteNow(clocks []messages.NodeClock) int64 {
 	now := time.Now()
 	if len(clocks) > 0 {
 		return now.Add(clocks[0].Skew).Unix()
+	}
+	if t, ok := j.listClock.Now(now); ok {
+		return t.Unix()
 	}
 	return now.Unix()
 }

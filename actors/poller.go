@@ -77,6 +77,8 @@ type poller struct {
 	malformed condition                // malformed task items in the lists
 	checkErrs condition                // status checks failing (other than gone tasks)
 	logs      logFetches
+	refreshes uint64          // refreshes started; every FullRefreshEvery-th is full (detect.go)
+	failing   map[string]bool // nodes whose last fetch failed: listed, never stood in for (detect.go)
 }
 
 func newPoller(d *pollerDeps) actor.Producer {
@@ -85,6 +87,7 @@ func newPoller(d *pollerDeps) actor.Producer {
 			deps:    d,
 			backoff: backoff{min: d.polling.Tick, max: max(5*time.Minute, d.polling.Tick)},
 			clocks:  map[string]proxmox.Clock{}, lastOK: map[string]time.Time{}, pulled: map[string]int64{},
+			failing:   map[string]bool{},
 			malformed: condition{what: "malformed task items skipped"},
 			checkErrs: condition{what: "task status checks failing"},
 		}
@@ -207,6 +210,7 @@ func (p *poller) startFetch(c actor.Context, refresh bool, check []task.UPID) {
 	if refresh {
 		p.pending = false
 		p.inflight, p.waiters = append(p.inflight, p.waiters...), nil
+		p.refreshes++
 	}
 	p.gen++
 	p.busy, p.started = true, time.Now()
@@ -220,6 +224,7 @@ func (p *poller) startFetch(c actor.Context, refresh bool, check []task.UPID) {
 		kind:      p.deps.remote.Type,
 		gen:       p.gen,
 		refresh:   refresh,
+		full:      fullRefreshDue(p.deps.remote.ID, p.refreshes),
 		nodes:     p.nodes,
 		check:     check,
 		tracked:   tracked,
@@ -229,6 +234,7 @@ func (p *poller) startFetch(c actor.Context, refresh bool, check []task.UPID) {
 		client:    p.client,
 		clocks:    maps.Clone(p.clocks),
 		lastOK:    maps.Clone(p.lastOK),
+		failing:   maps.Clone(p.failing),
 	}
 	if hook := p.deps.hook; hook != nil {
 		remote := p.deps.remote.ID
@@ -276,6 +282,13 @@ func (p *poller) fetched(c actor.Context, m *messages.FetchFinished) {
 		p.deps.metrics.ConnectionOpened(p.deps.remote.ID)
 	}
 	p.observeFetch(m)
+	for _, n := range m.Batch.Nodes {
+		if n.OK {
+			delete(p.failing, n.Node)
+		} else {
+			p.failing[n.Node] = true
+		}
+	}
 	if m.Refresh && len(m.Nodes) > 0 {
 		p.nodes, p.health.Nodes = m.Nodes, m.Nodes
 	}

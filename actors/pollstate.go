@@ -135,7 +135,8 @@ func (p *poller) observeFetch(m *messages.FetchFinished) {
 		p.health.MalformedItems += int64(n)
 		p.deps.metrics.MalformedItems(id, n)
 		p.malformed.seen(log, n, m.Skipped[0])
-	} else if m.Refresh && m.Err == nil {
+	} else if m.Refresh && len(m.Nodes) > 0 && m.Err == nil {
+		// Only a full refresh lists every node (detect.go).
 		p.malformed.clear(log)
 	}
 	if n := len(m.CheckErrors); n > 0 {

@@ -261,7 +261,7 @@ func (s *supervisor) tick(c actor.Context, m *messages.Tick) {
 		return
 	}
 	for id, pid := range s.pollers {
-		refresh, running := s.sched[id].due(m.At, id, s.cfg.Polling.RefreshInterval, RunningCheckInterval)
+		refresh, running := s.sched[id].due(m.At, id, s.cfg.Polling.RefreshInterval, runningCheckInterval())
 		c.Send(pid, &messages.PollRemote{Refresh: refresh, CheckRunning: running})
 	}
 	s.periodicWork(c, m.At)

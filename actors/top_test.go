@@ -416,6 +416,7 @@ func TestStopReportsCloseError(t *testing.T) {
 // (applied live: the new tick paces the polls, the request timeout and
 // refresh interval are used) and then retention_days (refused, naming it).
 func TestReloadAppliesPolling(t *testing.T) {
+	fullRefreshesOnly(t) // a node list per refresh
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, sim.Config{Seed: 26, PVEClusters: 2, TaskRate: 1}, Options{})
 		h.start()

@@ -247,7 +247,8 @@ func (c *Client) ClusterTasksPage(ctx context.Context) (ListPage, error) {
 	if c.cfg.Kind != task.PVE {
 		return ListPage{}, fmt.Errorf("cluster tasks: %s: not a PVE remote: %w", location(c.cfg.Remote, "", ""), errors.ErrUnsupported)
 	}
-	cl := call{path: "/api2/json/cluster/tasks"}
+	var clock Clock
+	cl := call{path: "/api2/json/cluster/tasks", clock: &clock}
 	var page ListPage
 	err := c.get(ctx, cl, func(dec *json.Decoder, target string) error {
 		b := c.newPageBuilder("", target)
@@ -258,5 +259,6 @@ func (c *Client) ClusterTasksPage(ctx context.Context) (ListPage, error) {
 	if err != nil {
 		return ListPage{}, fmt.Errorf("cluster tasks: %w", err)
 	}
+	page.Clock = clock
 	return page, nil
 }

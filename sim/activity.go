@@ -48,6 +48,15 @@ type activity struct {
 	index    ring  // finished tasks the node still holds, by end
 	started  []rec // tasks StartTask added, kept for the ground truth
 
+	// version counts the changes of running and index: an answer built
+	// at one version is valid as long as the version stays (listCache).
+	version   uint64
+	listCache cachedReply // the last task list answered, for repeated queries
+	// clusterPart is the node's broadcast list for /cluster/tasks as of
+	// clusterVer (JSON items, comma-separated).
+	clusterPart []byte
+	clusterVer  uint64
+
 	ids         []string // id table: rec.id indexes it
 	idIndex     map[string]uint32
 	customTypes []string
@@ -135,6 +144,7 @@ func (a *activity) advance(now int64) {
 		}
 		a.running = append(a.running, a.pending[0])
 		a.pending = a.pending[1:]
+		a.version++
 	}
 	a.frontier = now
 	a.settle(now)
@@ -166,6 +176,9 @@ func (a *activity) settle(now int64) {
 	for _, r := range done {
 		a.index.push(r, a.indexSize)
 	}
+	if len(done) > 0 {
+		a.version++
+	}
 }
 
 // add starts a task now (StartTask); the caller advanced to now.
@@ -186,6 +199,7 @@ func (a *activity) add(typ, id string, userIdx uint8, now, dur int64) rec {
 		r.seq = pidStarted + a.startCount%(pidMax-pidStarted)
 	}
 	a.startCount++
+	a.version++
 	a.running = append(a.running, r)
 	a.started = append(a.started, r)
 	return r

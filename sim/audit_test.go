@@ -51,15 +51,29 @@ func TestFaultNoAudit(t *testing.T) {
 			}
 			f.SetFault(tc.remote, "", Fault{})
 		}
-		f.SetFault("pve-c001", "", Fault{NoAudit: true})
-		var cluster []item
-		if err := json.Unmarshal(c.getOK("pve-c001", "", "/api2/json/cluster/tasks").Data, &cluster); err != nil {
-			t.Fatal(err)
+		// The answer is kept while nothing changes: the fault must still
+		// show in it, and its end too.
+		clusterTasks := func() []item {
+			var items []item
+			if err := json.Unmarshal(c.getOK("pve-c001", "", "/api2/json/cluster/tasks").Data, &items); err != nil {
+				t.Fatal(err)
+			}
+			return items
 		}
+		before := clusterTasks()
+		f.SetFault("pve-c001", "", Fault{NoAudit: true})
+		cluster := clusterTasks()
 		for _, it := range cluster {
 			if it.User+"!"+it.TokenID != "taskfleet@pve!poll" {
 				t.Errorf("/cluster/tasks shows a task of %s to a token without audit", it.User)
 			}
+		}
+		if len(cluster) >= len(before) {
+			t.Errorf("/cluster/tasks: %d tasks without audit, %d with it", len(cluster), len(before))
+		}
+		f.SetFault("pve-c001", "", Fault{})
+		if after := clusterTasks(); len(after) != len(before) {
+			t.Errorf("/cluster/tasks: %d tasks once audit is back, %d before", len(after), len(before))
 		}
 	})
 }

@@ -9,6 +9,13 @@ import (
 
 // Defaults for the zero fields of Config.
 const (
+	// PVEIdleTimeout is pveproxy's inactivity timeout per connection:
+	// PVE::APIServer::AnyEvent sets $self->{timeout} = 5 when the
+	// server is created without one, and pveproxy passes none.
+	PVEIdleTimeout = 5 * time.Second
+	// PVERequestsPerConn is pveproxy's keep_alive => 100: a connection
+	// serves at most 100 requests.
+	PVERequestsPerConn     = 100
 	DefaultNodesPerCluster = 3
 	DefaultHistory         = 7 * 24 * time.Hour
 	DefaultTaskRate        = 6
@@ -42,9 +49,20 @@ type Config struct {
 	// instead of loopback sockets, for tests inside testing/synctest.
 	// Create and start the fleet inside the bubble that uses it.
 	InMemory bool
-	// IdleTimeout closes keep-alive connections idle this long; 0 keeps
-	// them open until the client closes them.
+	// IdleTimeout closes keep-alive connections idle this long. 0 is the
+	// product's behaviour: 5 s on a PVE node (pveproxy), none on a PBS
+	// server (see the package doc for the sources); negative never
+	// closes an idle connection.
 	IdleTimeout time.Duration
+	// MaxRequestsPerConn closes a connection after it has served this
+	// many requests (the last answer says "Connection: close"). 0 is the
+	// product's behaviour: 100 on a PVE node, no cap on a PBS server;
+	// negative: no cap.
+	MaxRequestsPerConn int
+	// NoSessionTickets turns TLS session tickets off. Both products
+	// issue them (OpenSSL's default), so by default a client that keeps
+	// a session cache resumes its sessions with a node.
+	NoSessionTickets bool
 	// AuthFailureDelay delays 401 answers. pveproxy and PBS delay them by
 	// 3 s; the default 0 answers at once.
 	AuthFailureDelay time.Duration

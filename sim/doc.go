@@ -24,10 +24,45 @@
 //
 // and behave like pveproxy where it matters to a client: bodies over
 // 1 KiB are gzip-compressed when the client accepts it, the connection
-// is closed after a response with status >= 400 and after 100 requests,
-// a request for another node of the cluster is answered (PVE proxies it;
-// for an offline node with 595 and the socket error as the reason
-// phrase), and API tokens are checked (401 otherwise).
+// is closed after a response with status >= 400, a request for another
+// node of the cluster is answered (PVE proxies it; for an offline node
+// with 595 and the socket error as the reason phrase), and API tokens
+// are checked (401 otherwise).
+//
+// # Connections
+//
+// By default the servers treat connections as the products do; the
+// Config knobs (IdleTimeout, MaxRequestsPerConn, NoSessionTickets) change
+// that for tests.
+//
+//   - PVE closes a connection idle for 5 s (PVEIdleTimeout). Source:
+//     pve-http-server src/PVE/APIServer/AnyEvent.pm, new(): "$self->{timeout}
+//     = 5 if !$self->{timeout}", used as the AnyEvent::Handle inactivity
+//     timeout of every accepted connection (accept_connections) and reset
+//     after each response (response()); pve-manager's
+//     PVE/Service/pveproxy.pm passes no timeout (keep_alive => 100,
+//     max_conn => 500, max_requests => 1000; see
+//     ../shared/docs/proxmox-api.md). Read from the source: sure.
+//   - PVE serves at most 100 requests per connection
+//     (PVERequestsPerConn): pveproxy's keep_alive => 100 is copied into
+//     each connection's state and decremented per request header
+//     (push_request_header); at 0 the answer says "Connection: close"
+//     (response(), finish_response()). Sure. (The worker's max_requests
+//     ends a worker process, not a connection; not simulated.)
+//   - PBS keeps idle connections and has no request cap: proxmox-backup's
+//     src/bin/proxmox-backup-proxy.rs serves hyper::Server::builder(...)
+//     .serve(rest_server) with hyper's defaults (HTTP/1.1 keep-alive on, no
+//     idle timeout, no request cap) and only a TCP keep-alive probe time
+//     (PROXMOX_BACKUP_TCP_KEEPALIVE_TIME), which does not close a healthy
+//     idle connection. Fairly sure for PBS 3.x (hyper 0.14); later
+//     versions may add a header read timeout.
+//   - Both issue TLS session tickets: pveproxy's AnyEvent::TLS context and
+//     PBS's OpenSSL SslAcceptor leave OpenSSL's tickets on (neither sets
+//     SSL_OP_NO_TICKET). Fairly sure; a PVE node with 3 pveproxy workers
+//     may only resume a session on the worker that issued it if the
+//     workers do not share the ticket key (not simulated: every node here
+//     resumes its own sessions). Each node has its own key, so a session
+//     never resumes on another node.
 //
 // # Activity
 //

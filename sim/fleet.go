@@ -56,6 +56,9 @@ type remote struct {
 	secret  string
 	stats   counters
 
+	clusterMu    sync.Mutex
+	clusterCache cachedReply // the last /cluster/tasks answer, by the nodes' versions
+
 	// Guarded by Fleet.mu.
 	nodes    []*node     // by number
 	retired  []*activity // activities of removed nodes, for the ground truth

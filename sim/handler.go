@@ -1,8 +1,6 @@
 package sim
 
 import (
-	"bytes"
-	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -19,14 +17,14 @@ type reply struct {
 	status int
 	reason string // reason phrase (PVE errors); "" for the standard text
 	body   []byte // JSON, or PBS's plain error text
+	gz     []byte // body gzip-compressed, when cached; nil: compress when sending
 	items  int    // task items in body, for Stats
+	// cluster marks a /cluster/tasks answer, for Stats.
+	cluster bool
 }
 
-// Behaviour of pveproxy that clients notice.
-const (
-	gzipMin        = 1024 // bodies longer than this are compressed
-	requestsPerCon = 100  // pveproxy closes a connection after this many requests
-)
+// gzipMin: pveproxy compresses bodies longer than this.
+const gzipMin = 1024
 
 // ServeHTTP answers one request: faults first, then authentication, then
 // the endpoint. Nothing a client sends makes it panic.
@@ -140,10 +138,13 @@ func (s *nodeServer) write(w http.ResponseWriter, r *http.Request, rep reply, fl
 			s.writeTruncated(w, rep)
 			return
 		case fl.Malformed:
-			rep.body = malformed(rep.body)
+			rep.body, rep.gz = malformed(rep.body), nil
 		}
 	}
 	rm.stats.tasksServed.Add(int64(rep.items))
+	if rep.cluster {
+		rm.stats.clusterServed.Add(int64(rep.items))
+	}
 	if pve && rep.status >= 400 {
 		s.writeRaw(w, rep)
 		return
@@ -154,14 +155,14 @@ func (s *nodeServer) write(w http.ResponseWriter, r *http.Request, rep reply, fl
 	}
 	body := rep.body
 	if gz && len(body) > gzipMin {
-		var b bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed)
-		zw.Write(body)
-		zw.Close()
-		body = b.Bytes()
+		if rep.gz != nil {
+			body = rep.gz
+		} else {
+			body = gzipBytes(body)
+		}
 		hdr.Set("Content-Encoding", "gzip")
 	}
-	if pve && nth >= requestsPerCon {
+	if max := s.f.requestsPerConn(rm.kind); max > 0 && nth >= int64(max) {
 		hdr.Set("Connection", "close")
 	}
 	hdr.Set("Content-Length", strconv.Itoa(len(body)))

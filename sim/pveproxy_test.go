@@ -219,6 +219,51 @@ func TestOddRequests(t *testing.T) {
 	})
 }
 
+// TestIdleTimeoutDefaults checks the products' defaults: a PVE node
+// closes a connection idle for 5 s (pveproxy), a PBS server keeps it.
+func TestIdleTimeoutDefaults(t *testing.T) {
+	runInBubble(t, Config{Seed: 37, PVEClusters: 1, PBSServers: 1, History: time.Hour}, func(t *testing.T, f *Fleet, c *testClient) {
+		for _, remote := range []string{"pve-c001", "pbs001"} {
+			c.get(remote, "", "/api2/json/version")
+			time.Sleep(4900 * time.Millisecond)
+			c.get(remote, "", "/api2/json/version")
+		}
+		if a, b := f.Stats("pve-c001").Connections, f.Stats("pbs001").Connections; a != 1 || b != 1 {
+			t.Fatalf("after 4.9 s idle: %d PVE and %d PBS connections, want 1 and 1", a, b)
+		}
+		time.Sleep(5100 * time.Millisecond)
+		for _, remote := range []string{"pve-c001", "pbs001"} {
+			c.get(remote, "", "/api2/json/version")
+		}
+		if a, b := f.Stats("pve-c001").Connections, f.Stats("pbs001").Connections; a != 2 || b != 1 {
+			t.Fatalf("after 5.1 s idle: %d PVE and %d PBS connections, want 2 (pveproxy closes after 5 s) and 1", a, b)
+		}
+		if r := f.Stats("pve-c001").Resumed; r != 1 {
+			t.Errorf("%d resumed TLS sessions on the PVE node, want 1 (session tickets are on)", r)
+		}
+	})
+}
+
+// TestConnectionKnobs checks the test knobs: no idle timeout, another
+// request cap, no session tickets.
+func TestConnectionKnobs(t *testing.T) {
+	cfg := Config{Seed: 38, PVEClusters: 1, PBSServers: 1, History: time.Hour, IdleTimeout: -1, MaxRequestsPerConn: 3, NoSessionTickets: true}
+	runInBubble(t, cfg, func(t *testing.T, f *Fleet, c *testClient) {
+		for _, remote := range []string{"pve-c001", "pbs001"} {
+			for i := 1; i <= 4; i++ {
+				if r := c.get(remote, "", "/api2/json/version"); r.close != (i == 3) {
+					t.Fatalf("%s request %d: Connection: close %v", remote, i, r.close)
+				}
+			}
+			time.Sleep(time.Hour)
+			c.get(remote, "", "/api2/json/version")
+			if st := f.Stats(remote); st.Connections != 2 || st.Resumed != 0 {
+				t.Errorf("%s: %d connections, %d resumed; want 2 (one per 3 requests, none closed for idling), 0", remote, st.Connections, st.Resumed)
+			}
+		}
+	})
+}
+
 func TestIdleTimeout(t *testing.T) {
 	runInBubble(t, Config{Seed: 36, PVEClusters: 1, History: time.Hour, IdleTimeout: 30 * time.Second}, func(t *testing.T, f *Fleet, c *testClient) {
 		c.get("pve-c001", "", "/api2/json/version")

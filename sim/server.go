@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/taskfleet/taskfleet/task"
 )
 
 // nodeServer is the HTTPS server of one node while it is online. It is
@@ -57,14 +59,15 @@ func (f *Fleet) startLocked(n *node) error {
 		Handler:     s,
 		ConnContext: s.connContext,
 		ConnState:   s.connState,
-		IdleTimeout: f.cfg.IdleTimeout,
+		IdleTimeout: f.idleTimeout(n.remote.kind),
 		ErrorLog:    log.New(io.Discard, "", 0),
 	}
 	tcfg := &tls.Config{
-		Certificates:       []tls.Certificate{n.cert},
-		GetConfigForClient: s.impostorConfig,
-		NextProtos:         []string{"http/1.1"},
-		MinVersion:         tls.VersionTLS12,
+		Certificates:           []tls.Certificate{n.cert},
+		GetConfigForClient:     s.impostorConfig,
+		NextProtos:             []string{"http/1.1"},
+		MinVersion:             tls.VersionTLS12,
+		SessionTicketsDisabled: f.cfg.NoSessionTickets,
 	}
 	go func() {
 		defer close(s.served)
@@ -73,6 +76,33 @@ func (f *Fleet) startLocked(n *node) error {
 	n.srv = s
 	f.log.Debug().Str("remote", n.remote.id).Str("node", n.name).Str("addr", n.address()).Msg("node serving")
 	return nil
+}
+
+// idleTimeout is the idle timeout of a node of the given kind (0: none).
+func (f *Fleet) idleTimeout(k task.Kind) time.Duration {
+	switch {
+	case f.cfg.IdleTimeout < 0:
+		return 0
+	case f.cfg.IdleTimeout > 0:
+		return f.cfg.IdleTimeout
+	case k == task.PVE:
+		return PVEIdleTimeout
+	}
+	return 0 // PBS: hyper's server has no idle timeout
+}
+
+// requestsPerConn is how many requests a connection to a node of the
+// given kind serves (0: no cap).
+func (f *Fleet) requestsPerConn(k task.Kind) int {
+	switch {
+	case f.cfg.MaxRequestsPerConn < 0:
+		return 0
+	case f.cfg.MaxRequestsPerConn > 0:
+		return f.cfg.MaxRequestsPerConn
+	case k == task.PVE:
+		return PVERequestsPerConn
+	}
+	return 0 // PBS: no cap
 }
 
 // listen opens the node's listener; the caller holds n.lifeMu. The first
@@ -214,7 +244,16 @@ func (c *serverConn) Read(p []byte) (int, error) {
 			return 0, net.ErrClosed
 		}
 	}
-	return c.Conn.Read(p)
+	n, err := c.Conn.Read(p)
+	c.s.n.remote.stats.bytesIn.Add(int64(n))
+	return n, err
+}
+
+// Write writes to the connection, counting the bytes.
+func (c *serverConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.s.n.remote.stats.bytesOut.Add(int64(n))
+	return n, err
 }
 
 // Close closes the connection.

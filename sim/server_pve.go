@@ -1,6 +1,9 @@
 package sim
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -135,6 +138,16 @@ func (s *nodeServer) pveTasks(r *http.Request, n *node, fl Fault) reply {
 	now := s.f.now()
 	a.mu.Lock()
 	a.advance(now)
+	key := r.URL.RawQuery
+	if fl.NoAudit {
+		key = "noaudit;" + key // the same query hides other users' tasks
+	}
+	if !fl.BadItems {
+		if rep, ok := a.listCache.get(key, a.version); ok {
+			a.mu.Unlock()
+			return rep
+		}
+	}
 	var items []any
 	count := 0
 	visit := func(rp *rec, running bool) {
@@ -198,15 +211,20 @@ func (s *nodeServer) pveTasks(r *http.Request, n *node, fl Fault) reply {
 			visit(a.index.newest(k), false)
 		}
 	}
-	a.mu.Unlock()
 	served := len(items)
 	if fl.BadItems {
-		items = append(badPVEItems(n.name, now), items...)
+		a.mu.Unlock()
+		return jsonReply(append(badPVEItems(n.name, now), items...), count, served)
 	}
 	if items == nil {
 		items = []any{}
 	}
-	return jsonReply(items, count, served)
+	rep := jsonReply(items, count, served)
+	if rep.status == http.StatusOK {
+		rep = a.listCache.put(key, a.version, rep)
+	}
+	a.mu.Unlock()
+	return rep
 }
 
 // badPVEItems are the items of the BadItems fault: an invalid upid, and a
@@ -252,47 +270,116 @@ func (s *nodeServer) pveTaskStatus(n *node, upid string) reply {
 	return jsonReply(st, -1, 0)
 }
 
-// pveClusterTasks answers GET /cluster/tasks: per online node its running
-// tasks, topped up with its most recently finished ones to 25.
+// Each PVE node broadcasts its recent tasks to the cluster (pve-common
+// RESTEnvironment active_workers and PVE::Cluster::broadcast_tasklist):
+// all running tasks, topped up with the most recently finished ones to
+// clusterTasksPerNode entries, then cut from the end until the list's JSON
+// is shorter than clusterTasksMaxBytes. GET /cluster/tasks returns the
+// lists of all nodes (see ../shared/docs/proxmox-api.md), less the tasks
+// the caller may not see (the NoAudit fault: audit.go).
+const (
+	clusterTasksPerNode  = 25
+	clusterTasksMaxBytes = 32 << 10
+)
+
+// pveClusterTasks answers GET /cluster/tasks: per online node its
+// broadcast list. The answer is kept while no node changed (and the
+// NoAudit fault did not change).
 func (s *nodeServer) pveClusterTasks(fl Fault) reply {
-	const perNode = 25
 	now := s.f.now()
-	items := []any{}
-	for _, n := range s.f.nodesOf(s.n.remote) {
+	nodes := s.f.nodesOf(s.n.remote)
+	parts := make([][]byte, 0, len(nodes))
+	var key strings.Builder
+	if fl.NoAudit {
+		key.WriteString("noaudit;") // a different answer from the same versions
+	}
+	for _, n := range nodes {
 		if !n.online() {
 			continue
 		}
-		a := n.act
-		a.mu.Lock()
-		a.advance(now)
-		add := func(rp *rec, running bool) {
-			if hiddenTask(fl, rp) {
-				return
-			}
-			u := a.upid(rp)
-			it := pveTaskItem{
-				UPID: u.String(), Node: n.name, PID: u.PID, PStart: u.PStart, StartTime: u.StartTime,
-				Type: u.Type, ID: u.ID, User: u.User, Saved: "1",
-			}
-			if owner, name, ok := strings.Cut(u.User, "!"); ok {
-				it.User, it.TokenID = owner, name
-			}
-			if running {
-				it.Saved = "0"
-			} else {
-				it.EndTime, it.Status = a.endStamp(rp), statuses[rp.status]
-			}
-			items = append(items, it)
-		}
-		for i := len(a.running) - 1; i >= 0; i-- {
-			add(&a.running[i], true)
-		}
-		for k := 0; k < a.index.len() && len(a.running)+k < perNode; k++ {
-			add(a.index.newest(k), false)
-		}
-		a.mu.Unlock()
+		part, version := n.act.clusterTasks(n.name, now, fl)
+		parts = append(parts, part)
+		fmt.Fprintf(&key, "%d:%d,", n.num, version)
 	}
-	return jsonReply(items, -1, len(items))
+	rm := s.n.remote
+	rm.clusterMu.Lock()
+	defer rm.clusterMu.Unlock()
+	if rep, ok := rm.clusterCache.get(key.String(), 0); ok {
+		return rep
+	}
+	var b bytes.Buffer
+	b.WriteString(`{"data":[`)
+	items := 0
+	for _, p := range parts {
+		if len(p) == 0 {
+			continue
+		}
+		if items > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(p)
+		items += bytes.Count(p, []byte(`{"upid"`))
+	}
+	b.WriteString(`]}`)
+	return rm.clusterCache.put(key.String(), 0, reply{status: http.StatusOK, body: b.Bytes(), items: items, cluster: true})
+}
+
+// clusterTasks returns the node's broadcast task list as JSON items
+// separated by commas (without the brackets), and the activity's version
+// it reflects. With the NoAudit fault the tasks the token did not start
+// are left out of the list after it was cut (the cut is the node's, the
+// filter the API's); only the unfiltered list is kept.
+func (a *activity) clusterTasks(name string, now int64, fl Fault) ([]byte, uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.advance(now)
+	if !fl.NoAudit && a.clusterVer == a.version && a.clusterPart != nil {
+		return a.clusterPart, a.version
+	}
+	var b bytes.Buffer
+	size := 2 // the brackets of the node's own list
+	count := 0
+	add := func(rp *rec, running bool) bool {
+		u := a.upid(rp)
+		it := pveTaskItem{
+			UPID: u.String(), Node: name, PID: u.PID, PStart: u.PStart, StartTime: u.StartTime,
+			Type: u.Type, ID: u.ID, User: u.User, Saved: "1",
+		}
+		if owner, tok, ok := strings.Cut(u.User, "!"); ok {
+			it.User, it.TokenID = owner, tok
+		}
+		if running {
+			it.Saved = "0"
+		} else {
+			it.EndTime, it.Status = a.endStamp(rp), statuses[rp.status]
+		}
+		js, _ := json.Marshal(it)
+		if size+len(js)+1 >= clusterTasksMaxBytes {
+			return false
+		}
+		size += len(js) + 1
+		if hiddenTask(fl, rp) {
+			return true
+		}
+		if count > 0 {
+			b.WriteByte(',')
+		}
+		b.Write(js)
+		count++
+		return true
+	}
+	full := false
+	for i := len(a.running) - 1; i >= 0 && !full; i-- {
+		full = !add(&a.running[i], true)
+	}
+	for k := 0; !full && k < a.index.len() && len(a.running)+k < clusterTasksPerNode; k++ {
+		full = !add(a.index.newest(k), false)
+	}
+	part := append([]byte{}, b.Bytes()...)
+	if !fl.NoAudit {
+		a.clusterPart, a.clusterVer = part, a.version
+	}
+	return part, a.version
 }
 
 // pveNodes answers GET /nodes.

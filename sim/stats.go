@@ -18,6 +18,10 @@ type Stats struct {
 	Connections int64 // new connections accepted
 	Resumed     int64 // connections whose TLS handshake resumed a session
 	TasksServed int64 // task items returned by task lists and /cluster/tasks
+	// ClusterTasksServed are the items of /cluster/tasks alone.
+	ClusterTasksServed int64
+	BytesIn            int64 // bytes read from connections (TLS records included)
+	BytesOut           int64 // bytes written to connections (TLS records included)
 }
 
 // endpoint is the kind of a request path, for Stats.
@@ -35,22 +39,26 @@ const (
 // counters are a remote's Stats, updated concurrently.
 type counters struct {
 	requests, errors, connections, resumed, tasksServed atomic.Int64
+	bytesIn, bytesOut, clusterServed                    atomic.Int64
 	byEndpoint                                          [epTaskStatus + 1]atomic.Int64
 }
 
 func (c *counters) snapshot() Stats {
 	return Stats{
-		Requests:      c.requests.Load(),
-		Other:         c.byEndpoint[epOther].Load(),
-		NodeList:      c.byEndpoint[epNodeList].Load(),
-		ClusterStatus: c.byEndpoint[epClusterStatus].Load(),
-		ClusterTasks:  c.byEndpoint[epClusterTasks].Load(),
-		TaskList:      c.byEndpoint[epTaskList].Load(),
-		TaskStatus:    c.byEndpoint[epTaskStatus].Load(),
-		Errors:        c.errors.Load(),
-		Connections:   c.connections.Load(),
-		Resumed:       c.resumed.Load(),
-		TasksServed:   c.tasksServed.Load(),
+		Requests:           c.requests.Load(),
+		Other:              c.byEndpoint[epOther].Load(),
+		NodeList:           c.byEndpoint[epNodeList].Load(),
+		ClusterStatus:      c.byEndpoint[epClusterStatus].Load(),
+		ClusterTasks:       c.byEndpoint[epClusterTasks].Load(),
+		TaskList:           c.byEndpoint[epTaskList].Load(),
+		TaskStatus:         c.byEndpoint[epTaskStatus].Load(),
+		Errors:             c.errors.Load(),
+		Connections:        c.connections.Load(),
+		Resumed:            c.resumed.Load(),
+		TasksServed:        c.tasksServed.Load(),
+		BytesIn:            c.bytesIn.Load(),
+		ClusterTasksServed: c.clusterServed.Load(),
+		BytesOut:           c.bytesOut.Load(),
 	}
 }
 

@@ -18,9 +18,14 @@ const benchAbout = `Measure taskfleet against a simulated fleet in this process 
 results as tables (--json: as JSON): 1. sweep time against its physical
 bound, 2. freshness of the task list, 3. list and statistics latency against
 SQLite and a PDM-style scan of the archive, 4. ingest rate, 5. memory,
-6. a sweep of 10,000 remotes. The default sizes take about five minutes on a
+6. a sweep of 10,000 remotes, 7. the production schedule (10 s ticks,
+10-minute refreshes, pveproxy's connection rules) over a simulated hour for
+1,000 and 10,000 remotes, with change detection off and on (only with
+--only schedule: it takes half an hour or more). The default sizes take about five minutes on a
 2-core machine; --quick runs tiny sizes in seconds. docs/benchmarks.md holds
-the latest full run.`
+the latest full run. The SQLite comparison of sections 3 and 4 is built only
+with the sqlite tag, to keep the driver out of the taskfleet binary:
+go run -tags sqlite ./cmd/taskfleet bench.`
 
 // runBench is the bench command.
 func runBench(args []string, stdout, stderr io.Writer) int {
@@ -31,6 +36,10 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&only, "only", "run only these sections (comma-separated): "+strings.Join(bench.Sections, ","))
 	var sweeps stringList
 	fs.Var(&sweeps, "sweep", `sweep cases instead of the default ones, REMOTESxCAP[@loopback], e.g. "5000x20" (comma-separated)`)
+	var schedRemotes stringList
+	fs.Var(&schedRemotes, "schedule-remotes", "fleet sizes of the schedule section (comma-separated; default 1000,10000)")
+	schedSpeed := fs.Int("schedule-speed", 0, "how many times faster than real time the schedule section runs (default 4: a simulated hour in 15 minutes)")
+	schedDuration := fs.Duration("schedule-duration", 0, "simulated time the schedule section measures per run (default 1h)")
 	large := fs.Bool("large", false, "also run the 5000-remote sweeps (5000x20 and 5000x100: about 5 more minutes on 2 cores)")
 	rtt := fs.Duration("rtt", 0, "round-trip time injected into the simulated remotes (default 50ms, 5ms with --quick)")
 	simTime := fs.String("sim-time", "14:00", `UTC time of day the simulated fleets' clocks start at, HH:MM ("now": the wall clock); the nightly backups (01:00-05:00) keep about one task per node running`)
@@ -46,13 +55,35 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	if *quick {
 		cfg = bench.Quick()
 	}
-	cfg.Sections, cfg.Dir = only, *dir
+	if len(only) > 0 {
+		cfg.Sections = only
+	}
+	cfg.Dir = *dir
 	if len(sweeps) > 0 {
 		cases, err := parseSweepCases(sweeps)
 		if err != nil {
 			return usageError(fs, "--sweep: %v", err)
 		}
 		cfg.Sweep.Cases = cases
+	}
+	if len(schedRemotes) > 0 {
+		cfg.Schedule.Remotes = nil
+		for _, it := range schedRemotes {
+			n, err := strconv.Atoi(it)
+			if err != nil || n < 1 {
+				return usageError(fs, "--schedule-remotes: %q is not a positive number", it)
+			}
+			cfg.Schedule.Remotes = append(cfg.Schedule.Remotes, n)
+		}
+	}
+	if *schedSpeed < 0 || *schedDuration < 0 {
+		return usageError(fs, "--schedule-speed and --schedule-duration must not be negative")
+	}
+	if *schedSpeed > 0 {
+		cfg.Schedule.Speed = *schedSpeed
+	}
+	if *schedDuration > 0 {
+		cfg.Schedule.Duration = *schedDuration
 	}
 	if *large {
 		cfg.Sweep.Cases = append(cfg.Sweep.Cases, bench.LargeSweeps...)
@@ -71,7 +102,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 		return usageError(fs, "--rtt %v: must not be negative", *rtt)
 	}
 	if *rtt > 0 {
-		cfg.Sweep.RTT, cfg.Freshness.RTT, cfg.Scale.RTT = *rtt, *rtt, *rtt
+		cfg.Sweep.RTT, cfg.Freshness.RTT, cfg.Scale.RTT, cfg.Schedule.RTT = *rtt, *rtt, *rtt, *rtt
 	}
 	if !*quiet {
 		cfg.Progress = stderr

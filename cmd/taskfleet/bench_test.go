@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -58,5 +59,29 @@ func TestBenchQuickJSON(t *testing.T) {
 	}
 	if !strings.HasPrefix(r.Command, "taskfleet bench --quick") {
 		t.Errorf("command = %q", r.Command)
+	}
+}
+
+// TestNoSQLiteLinked checks that the taskfleet command does not link the
+// SQLite driver, which only the bench's comparison needs (issue 12: a
+// newcomer's first "go run ./cmd/taskfleet demo" must not compile it). The
+// test binary links what the command links.
+func TestNoSQLiteLinked(t *testing.T) {
+	if bench.SQLiteBuiltIn() {
+		t.Skip("built with -tags sqlite")
+	}
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		t.Skip("no build information in this binary")
+	}
+	zerolog := false
+	for _, d := range info.Deps {
+		zerolog = zerolog || d.Path == "github.com/rs/zerolog"
+		if strings.Contains(d.Path, "sqlite") {
+			t.Errorf("the taskfleet command links %s %s; keep it behind the sqlite build tag", d.Path, d.Version)
+		}
+	}
+	if !zerolog {
+		t.Errorf("build information lists no github.com/rs/zerolog: it cannot show what is linked (%d deps)", len(info.Deps))
 	}
 }

@@ -41,7 +41,14 @@ func TestQuick(t *testing.T) {
 	if q := r.Queries; len(q.Lists) != 9 || q.Statistics.Cache.N == 0 || q.Checked == 0 {
 		t.Errorf("queries: %+v", q)
 	}
-	if in := r.Ingest; len(in.Rows) != 2*len(cfg.Ingest.BatchSizes) {
+	engines := 1 // the cache; SQLite too when built in (-tags sqlite)
+	if SQLiteBuiltIn() {
+		engines = 2
+	}
+	if q := r.Queries; q.WithSQLite != SQLiteBuiltIn() || q.WithSQLite != (q.Lists[0].SQLite.N > 0) {
+		t.Errorf("queries: with SQLite %v, built in %v, %d SQLite samples", q.WithSQLite, SQLiteBuiltIn(), q.Lists[0].SQLite.N)
+	}
+	if in := r.Ingest; len(in.Rows) != engines*len(cfg.Ingest.BatchSizes) {
 		t.Errorf("ingest rows: %+v", in.Rows)
 	} else {
 		for _, row := range in.Rows {
@@ -53,11 +60,23 @@ func TestQuick(t *testing.T) {
 	if m := r.Memory; m.HeapPerTask <= 0 || m.Both <= 0 || m.CachedTasks == 0 {
 		t.Errorf("memory: %+v", m)
 	}
+	if sc := r.Schedule; sc == nil || len(sc.Runs) != 2*len(cfg.Schedule.Remotes) {
+		t.Errorf("schedule: %+v", sc)
+	} else {
+		for _, run := range sc.Runs {
+			if run.Requests <= 0 || run.NewConns <= 0 || run.KiB <= 0 || run.Tracked.N+run.Tracked.Missing == 0 {
+				t.Errorf("schedule run %+v", run)
+			}
+			if run.Detection != (run.ClusterList > 0) {
+				t.Errorf("schedule run with detection %v asked /cluster/tasks %.1f times per remote-hour", run.Detection, run.ClusterList)
+			}
+		}
+	}
 	var text, js bytes.Buffer
 	if err := r.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"## 1. Sweep", "## 2. Freshness", "## 3. Queries", "## 4. Ingest", "## 5. Memory", "## 6. Scale", "## Goals"} {
+	for _, s := range []string{"## 1. Sweep", "## 2. Freshness", "## 3. Queries", "## 4. Ingest", "## 5. Memory", "## 6. Scale", "## 7. Production schedule", "## Goals"} {
 		if !strings.Contains(text.String(), s) {
 			t.Errorf("text report lacks %q", s)
 		}

@@ -35,7 +35,7 @@ type dataset struct {
 	heapPerTask float64       // Go heap of the loaded cache per task
 	heapBytes   int64
 
-	sql     *SQLite
+	sql     sqlEngine // nil without the sqlite build tag
 	sqlLoad time.Duration
 }
 
@@ -137,43 +137,21 @@ func batchesByRemote(ts []task.Task) []cache.Batch {
 	return out
 }
 
-// loadSQLite loads the same history into a new SQLite database:
-// transactions of 100,000 tasks, then the indexes and ANALYZE. The load is not one of the
-// measurements (it is reported for information).
+// loadSQLite loads the same history into a new SQLite database (see
+// loadSQLiteDB). The load is not one of the measurements (it is reported
+// for information). Without the sqlite build tag it returns
+// ErrNoSQLite.
 func (ds *dataset) loadSQLite(synchronous string) error {
-	db, err := OpenSQLite(filepath.Join(ds.dir, "tasks.sqlite"), synchronous)
+	if loadSQLite == nil {
+		return ErrNoSQLite
+	}
+	tasks := synth.Synthetic(ds.cfg.Tasks, ds.cfg.Remotes, ds.cfg.Days, ds.cfg.Seed)
+	start := time.Now()
+	db, err := loadSQLite(filepath.Join(ds.dir, "tasks.sqlite"), synchronous, tasks)
 	if err != nil {
 		return err
 	}
-	ds.sql = db
-	tasks := synth.Synthetic(ds.cfg.Tasks, ds.cfg.Remotes, ds.cfg.Days, ds.cfg.Seed)
-	start := time.Now()
-	// The load is set-up, not a measurement: no journal and no syncs
-	// while loading and indexing (twice as fast), WAL and the requested
-	// synchronous mode afterwards.
-	if err := db.SetSynchronous("OFF"); err != nil {
-		return err
-	}
-	if err := db.SetJournalMode("OFF"); err != nil {
-		return err
-	}
-	for len(tasks) > 0 {
-		n := min(len(tasks), 100_000)
-		if err := db.BulkLoad(tasks[:n]); err != nil {
-			return err
-		}
-		tasks = tasks[n:]
-	}
-	if err := db.CreateIndexes(); err != nil {
-		return err
-	}
-	if err := db.SetJournalMode("WAL"); err != nil {
-		return err
-	}
-	if err := db.SetSynchronous(synchronous); err != nil {
-		return err
-	}
-	ds.sqlLoad = time.Since(start)
+	ds.sql, ds.sqlLoad = db, time.Since(start)
 	return nil
 }
 

@@ -37,6 +37,9 @@ type FleetConfig struct {
 	History         time.Duration `json:"history_ns"` // activity before the start
 	Network         string        `json:"network"`
 	Seed            int64         `json:"seed"`
+	// IdleTimeout is the sim's: 0 the products' (pveproxy closes a
+	// connection idle for 5 s), negative never.
+	IdleTimeout time.Duration `json:"idle_timeout_ns"`
 	// Start is what the fleet's clock shows when the fleet starts; it
 	// then runs with the wall clock. Zero: the wall clock itself. The
 	// time of day matters: from about 01:00 to 05:00 UTC every node runs
@@ -90,7 +93,7 @@ func startFleet(cfg FleetConfig) (*simFleet, error) {
 		f, err = sim.New(sim.Config{
 			Seed: cfg.Seed, PVEClusters: cfg.Remotes, NodesPerCluster: cfg.NodesPerCluster,
 			TaskRate: cfg.TaskRate, IndexSize: cfg.IndexSize, History: cfg.History,
-			InMemory: cfg.Network == NetworkMemory, Now: cfg.clock(),
+			InMemory: cfg.Network == NetworkMemory, Now: cfg.clock(), IdleTimeout: cfg.IdleTimeout,
 		})
 		if err == nil {
 			err = f.Start()

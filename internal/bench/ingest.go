@@ -79,7 +79,11 @@ func runIngest(ctx context.Context, ds *dataset, cfg IngestConfig, progress func
 		count := max(cfg.Tasks/size, 1)
 		progress(fmt.Sprintf("ingest: %d batches of %d", count, size))
 		batches := ingestBatches(size, count, int64(1000+k*100000))
-		for _, engine := range []string{"cache", "sqlite"} {
+		engines := []string{"cache", "sqlite"}
+		if ds.sql == nil {
+			engines = engines[:1]
+		}
+		for _, engine := range engines {
 			row := IngestRow{Engine: engine, BatchSize: size, Batches: len(batches)}
 			samples := make([]time.Duration, 0, len(batches))
 			var total time.Duration
@@ -128,6 +132,9 @@ func runIngest(ctx context.Context, ds *dataset, cfg IngestConfig, progress func
 	res.MergedTasks = cacheTasks
 	res.SustainedCache = float64(cacheTasks) / (cacheTime + res.Merge).Seconds()
 	// Both engines must hold the same tasks now.
+	if ds.sql == nil {
+		return res, nil
+	}
 	want := ds.w.Latest().Load().Query(task.Filter{Limit: 1})
 	got, err := ds.sql.Query(ctx, task.Filter{Limit: 1})
 	if err != nil {

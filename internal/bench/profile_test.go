@@ -2,9 +2,13 @@ package bench
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 )
+
+// sink keeps the burnt work from being optimised away.
+var sink atomic.Int64
 
 // TestCPUSplit burns CPU in goroutines of two labels and checks that the
 // profile attributes it to them.
@@ -16,23 +20,26 @@ func TestCPUSplit(t *testing.T) {
 	if !p.on {
 		t.Skip("a CPU profile is already running")
 	}
-	burn := func(d time.Duration) {
+	// A fixed amount of work (about 0.3 s of CPU on an idle core), not a
+	// wall-clock time: on a loaded machine a goroutine gets less CPU per
+	// second, and the split counts CPU.
+	burn := func() {
 		x := 0
-		for end := time.Now().Add(d); time.Now().Before(end); {
+		for k := range 400_000 {
 			for i := range 1000 {
-				x += i * i
+				x += i * k
 			}
 		}
-		_ = x
+		sink.Store(int64(x))
 	}
 	done := make(chan struct{})
 	withSide(labelSim, func(context.Context) {
 		go func() { // inherits the label
-			burn(300 * time.Millisecond)
+			burn()
 			done <- struct{}{}
 		}()
 	})
-	withSide(labelTaskfleet, func(context.Context) { burn(300 * time.Millisecond) })
+	withSide(labelTaskfleet, func(context.Context) { burn() })
 	<-done
 	split := p.stop("")
 	if !split.OK {

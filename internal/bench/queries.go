@@ -47,11 +47,14 @@ type QueryRow struct {
 
 // QueriesResult is the query section.
 type QueriesResult struct {
-	Data        DataConfig `json:"data"`
-	Limit       int        `json:"limit"`
-	CacheTasks  int        `json:"cache_tasks"`  // tasks in the snapshot
-	CacheLoad   float64    `json:"cache_load_s"` // loading the cache (for information)
-	SQLiteLoad  float64    `json:"sqlite_load_s"`
+	Data       DataConfig `json:"data"`
+	Limit      int        `json:"limit"`
+	CacheTasks int        `json:"cache_tasks"`  // tasks in the snapshot
+	CacheLoad  float64    `json:"cache_load_s"` // loading the cache (for information)
+	SQLiteLoad float64    `json:"sqlite_load_s"`
+	// WithSQLite is false in a binary built without the sqlite tag: the
+	// SQLite columns are then empty.
+	WithSQLite  bool       `json:"with_sqlite"`
 	Lists       []QueryRow `json:"lists"`
 	Statistics  QueryRow   `json:"statistics"`
 	Checked     int        `json:"checked"` // queries whose answers were compared across engines
@@ -121,7 +124,7 @@ func runQueries(ctx context.Context, ds *dataset, cfg QueriesConfig, progress fu
 	defer pdm.Close()
 	res := &QueriesResult{
 		Data: ds.cfg, Limit: cfg.Limit, CacheTasks: snap.Len(),
-		CacheLoad: ds.cacheLoad.Seconds(), SQLiteLoad: ds.sqlLoad.Seconds(),
+		CacheLoad: ds.cacheLoad.Seconds(), SQLiteLoad: ds.sqlLoad.Seconds(), WithSQLite: ds.sql != nil,
 		ArchiveSize: dirSize(ds.cacheDir()),
 	}
 	kinds := listKinds(ds.remotes, cfg.Limit, ds.cfg.Tasks)
@@ -131,12 +134,14 @@ func runQueries(ctx context.Context, ds *dataset, cfg QueriesConfig, progress fu
 		for i := range 2 {
 			f := k.filter(i)
 			want := snap.Query(f)
-			got, err := ds.sql.Query(ctx, f)
-			if err != nil {
-				return nil, err
-			}
-			if d := diffPages(want, got, true); d != "" {
-				return nil, fmt.Errorf("queries: sqlite and cache disagree on %s %+v: %s", k.name, f, d)
+			if ds.sql != nil {
+				got, err := ds.sql.Query(ctx, f)
+				if err != nil {
+					return nil, err
+				}
+				if d := diffPages(want, got, true); d != "" {
+					return nil, fmt.Errorf("queries: sqlite and cache disagree on %s %+v: %s", k.name, f, d)
+				}
 			}
 			gotPDM, err := pdm.Query(f)
 			if err != nil {
@@ -169,16 +174,18 @@ func runQueries(ctx context.Context, ds *dataset, cfg QueriesConfig, progress fu
 		if err != nil {
 			return row, err
 		}
-		row.SQLite, err = timeOp(cfg.SQLite, func(i int) error {
-			if stats {
-				_, err := ds.sql.Statistics(ctx, k.filter(i))
+		if ds.sql != nil {
+			row.SQLite, err = timeOp(cfg.SQLite, func(i int) error {
+				if stats {
+					_, err := ds.sql.Statistics(ctx, k.filter(i))
+					return err
+				}
+				_, err := ds.sql.Query(ctx, k.filter(i))
 				return err
+			})
+			if err != nil {
+				return row, err
 			}
-			_, err := ds.sql.Query(ctx, k.filter(i))
-			return err
-		})
-		if err != nil {
-			return row, err
 		}
 		row.PDM, err = timeOp(cfg.PDM, func(i int) error {
 			if stats {
@@ -251,14 +258,16 @@ func diffPages(want, got task.Page, total bool) string {
 // checkStatistics compares the statistics of SQLite and the PDM scan with
 // the cache's.
 func checkStatistics(ctx context.Context, want task.Statistics, ds *dataset, pdm *PDMScan, f task.Filter) error {
-	got, err := ds.sql.Statistics(ctx, f)
-	if err != nil {
-		return err
+	if ds.sql != nil {
+		got, err := ds.sql.Statistics(ctx, f)
+		if err != nil {
+			return err
+		}
+		if d := diffStats(want, got); d != "" {
+			return fmt.Errorf("queries: sqlite and cache statistics disagree: %s", d)
+		}
 	}
-	if d := diffStats(want, got); d != "" {
-		return fmt.Errorf("queries: sqlite and cache statistics disagree: %s", d)
-	}
-	got, err = pdm.Statistics(f)
+	got, err := pdm.Statistics(f)
 	if err != nil {
 		return err
 	}

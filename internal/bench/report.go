@@ -7,6 +7,9 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/taskfleet/taskfleet/actors"
+	"github.com/taskfleet/taskfleet/sim"
 )
 
 // Goal is one performance goal of the cache issue, against what was
@@ -64,7 +67,33 @@ func (r *Report) goals() []Goal {
 		add(Goal{Name: "new connections in a steady sweep <= C", Target: float64(s.GlobalCap), Measured: float64(s.Steady.NewConns),
 			Unit: "conns", Max: true, Where: fmt.Sprintf("%d remotes, C=%d, %s", s.Remotes, s.GlobalCap, s.Network)})
 	}
+	if sc := r.Schedule; sc != nil {
+		c := sc.Config
+		for i := 0; i+1 < len(sc.Runs); i += 2 {
+			before, after := sc.Runs[i], sc.Runs[i+1]
+			if before.Detection || !after.Detection || before.Remotes != after.Remotes {
+				continue
+			}
+			where := fmt.Sprintf("%d remotes, production schedule", after.Remotes)
+			if before.Requests > 0 {
+				add(Goal{Name: "requests per remote-hour, after / before", Target: 50, Measured: 100 * after.Requests / before.Requests,
+					Unit: "%", Max: true, Where: where})
+			}
+			add(Goal{Name: "tracked freshness p99 <= 1 tick + 2 RTT", Target: (c.Tick + 2*c.RTT).Seconds(), Measured: after.Tracked.P99.Seconds(),
+				Unit: "s", Max: true, Where: where})
+			add(Goal{Name: "foreign freshness p99 <= 1 refresh interval", Target: c.RefreshInterval.Seconds(), Measured: after.Foreign.P99.Seconds(),
+				Unit: "s", Max: true, Where: where})
+		}
+	}
 	return out
+}
+
+// globalCapText describes the schedule section's global cap.
+func globalCapText(c int) string {
+	if c == 0 {
+		return "20 per 1000 remotes (at least 20)"
+	}
+	return fmt.Sprint(c)
 }
 
 // clockStart describes where a fleet's clock starts.
@@ -129,6 +158,9 @@ func (r *Report) WriteText(w io.Writer) error {
 				q.Data.Tasks, q.CacheTasks, q.Data.Remotes, q.Data.Days, q.Limit, float64(q.ArchiveSize)/(1<<20), q.CacheLoad, q.SQLiteLoad, q.Checked),
 			"cache = taskfleet's snapshot; sqlite = modernc.org/sqlite, WAL, indexed, prepared, page + COUNT(*); pdm = scan of the archive files newest first, stops after the page (no total).",
 			"ratio = engine p99 / cache p99.")
+		if !q.WithSQLite {
+			p.f("sqlite: left out, %v\n", ErrNoSQLite)
+		}
 		t := p.table("filter", "cache p50", "cache p99", "n", "sqlite p50", "sqlite p99", "n", "pdm p50", "pdm p99", "n", "sqlite/cache", "pdm/cache")
 		for _, row := range append(append([]QueryRow(nil), q.Lists...), q.Statistics) {
 			t.row(row.Kind, dur(row.Cache.P50), dur(row.Cache.P99), row.Cache.N,
@@ -172,6 +204,30 @@ func (r *Report) WriteText(w io.Writer) error {
 	if s := r.Scale; s != nil {
 		p.title("6. Scale", fmt.Sprintf("one fleet of %d remotes (%d nodes), C=%d, c=%d, RTT %v, %s network.", s.Remotes, s.Nodes, s.GlobalCap, s.RemoteCap, s.RTT, s.Network))
 		p.sweepTable([]SweepResult{*s})
+	}
+	if sc := r.Schedule; sc != nil {
+		c := sc.Config
+		p.title("7. Production schedule",
+			fmt.Sprintf("PVE clusters of 3 nodes; tick %v, refresh every %v (spread), running tasks re-checked every %v, RTT %v, C=%s, c=%d; the remotes close idle connections after %v and serve %d requests per connection, as pveproxy.",
+				c.Tick, c.RefreshInterval, actors.RunningCheckInterval, c.RTT, globalCapText(c.GlobalCap), c.RemoteCap, sim.PVEIdleTimeout, sim.PVERequestsPerConn),
+			fmt.Sprintf("%v of simulated time from %s (nightly backups running), %dx compressed (every interval, the RTT and the idle timeout divided by %d); %d tracked and %d foreign tasks of %v-%v started over the first half.",
+				c.Duration, clockStart(c.Fleet), c.Speed, c.Speed, c.Tracked, c.Foreign, c.MinRun, c.MaxRun),
+			"per remote and simulated hour; before = change detection off (every refresh: node list + every node; running tasks by status), after = on (detect.go).",
+			"freshness: from a task's end on the remote to the cache showing it finished, simulated time.")
+		t := p.table("remotes", "C", "detection", "requests", "node lists", "task lists", "status", "cluster/tasks", "new conns", "full TLS", "resumed TLS", "KiB", "taskfleet CPU", "CPU/request", "tracked p50", "tracked p99", "foreign p50", "foreign p99", "missing", "track failed", "errors")
+		for _, run := range sc.Runs {
+			det := "off (before)"
+			if run.Detection {
+				det = "on (after)"
+			}
+			t.row(run.Remotes, run.GlobalCap, det, fmt.Sprintf("%.1f", run.Requests), fmt.Sprintf("%.1f", run.NodeLists), fmt.Sprintf("%.1f", run.TaskLists),
+				fmt.Sprintf("%.1f", run.Statuses), fmt.Sprintf("%.1f", run.ClusterList), fmt.Sprintf("%.1f", run.NewConns),
+				fmt.Sprintf("%.1f", run.Full), fmt.Sprintf("%.1f", run.Resumed), fmt.Sprintf("%.1f", run.KiB),
+				fmt.Sprintf("%.1f ms", run.CPUms), dur(run.CPUPerRequest),
+				dur(run.Tracked.P50), dur(run.Tracked.P99), dur(run.Foreign.P50), dur(run.Foreign.P99),
+				run.Tracked.Missing+run.Foreign.Missing, run.TrackFailed, run.Errors)
+		}
+		t.end()
 	}
 	if len(r.Goals) > 0 {
 		p.title("Goals")

@@ -29,10 +29,16 @@ const (
 	SectionIngest    = "ingest"
 	SectionMemory    = "memory"
 	SectionScale     = "scale"
+	SectionSchedule  = "schedule"
 )
 
 // Sections lists every section in report order.
-var Sections = []string{SectionSweep, SectionFreshness, SectionQueries, SectionIngest, SectionMemory, SectionScale}
+var Sections = []string{SectionSweep, SectionFreshness, SectionQueries, SectionIngest, SectionMemory, SectionScale, SectionSchedule}
+
+// DefaultSections are the sections a run without Config.Sections runs:
+// all but the schedule, which takes half an hour or more (--only
+// schedule).
+var DefaultSections = []string{SectionSweep, SectionFreshness, SectionQueries, SectionIngest, SectionMemory, SectionScale}
 
 // Config sizes a run. Defaults and Quick return complete ones.
 type Config struct {
@@ -43,6 +49,7 @@ type Config struct {
 	Ingest    IngestConfig    `json:"ingest"`
 	Memory    MemoryConfig    `json:"memory"`
 	Scale     ScaleConfig     `json:"scale"`
+	Schedule  ScheduleConfig  `json:"schedule"`
 
 	// Dir is where the caches and databases go (temporary directories,
 	// removed afterwards); "" is os.TempDir.
@@ -58,10 +65,13 @@ const DefaultRTT = 50 * time.Millisecond
 // few tasks (each node keeps its 2 latest finished ones, one day of
 // history, half a task per hour), so that answers stay small and a sweep
 // measures request scheduling, not JSON volume.
-// The fleet's clock is pinned to DefaultTimeOfDay.
+// The fleet's clock is pinned to DefaultTimeOfDay. Idle connections stay
+// open (unlike pveproxy's, closed after 5 s): these sections measure
+// sweeps back to back; the schedule section measures the production
+// rules.
 func lowActivity() FleetConfig {
 	return FleetConfig{NodesPerCluster: 3, TaskRate: 0.5, IndexSize: 2, History: 24 * time.Hour, Network: NetworkMemory, Seed: 1,
-		Start: PinnedStart(time.Now(), DefaultTimeOfDay)}
+		Start: PinnedStart(time.Now(), DefaultTimeOfDay), IdleTimeout: -1}
 }
 
 // freshnessFleet is lowActivity, except that each node keeps the default
@@ -121,6 +131,12 @@ func Defaults() Config {
 		Ingest: IngestConfig{BatchSizes: []int{1000, 10_000}, Tasks: 50_000},
 		Memory: MemoryConfig{Remotes: 1000, GlobalCap: 20, Sweeps: 2, Fleet: lowActivity()},
 		Scale:  ScaleConfig{Remotes: 10_000, GlobalCap: 200, RemoteCap: 5, RTT: DefaultRTT, SteadySweeps: 1},
+		Schedule: ScheduleConfig{
+			Remotes: []int{1000, 10_000}, Duration: time.Hour, Speed: 4,
+			Tick: 10 * time.Second, RefreshInterval: 10 * time.Minute, RTT: DefaultRTT,
+			RemoteCap: 5, Tracked: 50, Foreign: 50, MinRun: 20 * time.Second, MaxRun: 5 * time.Minute,
+			Fleet: scheduleFleet(ScheduleTimeOfDay),
+		},
 	}
 }
 
@@ -143,6 +159,9 @@ func Quick() Config {
 	c.Ingest = IngestConfig{BatchSizes: []int{100, 1000}, Tasks: 2000}
 	c.Memory = MemoryConfig{Remotes: 20, GlobalCap: 10, Sweeps: 2, Fleet: lowActivity()}
 	c.Scale = ScaleConfig{Remotes: 40, GlobalCap: 10, RemoteCap: 5, RTT: rtt, SteadySweeps: 1}
+	c.Sections = Sections // the schedule too
+	c.Schedule.Remotes, c.Schedule.Duration, c.Schedule.Speed = []int{10}, 20*time.Minute, 60
+	c.Schedule.Tracked, c.Schedule.Foreign = 4, 4
 	if raceEnabled {
 		c.Sweep.Cases = []SweepCase{{Remotes: 4, GlobalCap: 4, Network: NetworkMemory}, {Remotes: 2, GlobalCap: 4, Network: NetworkLoopback}}
 		c.Freshness.Remotes, c.Freshness.Tracked, c.Freshness.Foreign = 1, 2, 2
@@ -151,6 +170,7 @@ func Quick() Config {
 		c.Ingest = IngestConfig{BatchSizes: []int{100}, Tasks: 300}
 		c.Memory.Remotes = 5
 		c.Scale.Remotes = 8
+		c.Schedule.Remotes, c.Schedule.Tracked, c.Schedule.Foreign = []int{3}, 2, 2
 	}
 	return c
 }
@@ -166,6 +186,7 @@ type Report struct {
 	Ingest    *IngestResult     `json:"ingest,omitempty"`
 	Memory    *MemoryResult     `json:"memory,omitempty"`
 	Scale     *SweepResult      `json:"scale,omitempty"`
+	Schedule  *ScheduleResult   `json:"schedule,omitempty"`
 	Goals     []Goal            `json:"goals,omitempty"`
 	Errors    map[string]string `json:"errors,omitempty"` // by section
 }
@@ -184,7 +205,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		want[s] = true
 	}
 	if len(want) == 0 {
-		for _, s := range Sections {
+		for _, s := range DefaultSections {
 			want[s] = true
 		}
 	}
@@ -223,6 +244,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			fail(SectionFreshness, err)
 		}
 		r.Freshness = res
+	}
+	if want[SectionSchedule] {
+		res, err := runSchedule(ctx, cfg.Schedule, parent, progress)
+		if err != nil {
+			fail(SectionSchedule, err)
+		}
+		r.Schedule = res
 	}
 	if want[SectionQueries] || want[SectionIngest] || want[SectionMemory] {
 		runData(ctx, cfg, want, r, parent, progress, fail)
@@ -345,10 +373,14 @@ func runData(ctx context.Context, cfg Config, want map[string]bool, r *Report, p
 	if !want[SectionQueries] && !want[SectionIngest] {
 		return
 	}
-	progress(fmt.Sprintf("data: loading %d tasks into sqlite", cfg.Queries.Data.Tasks))
-	if err := ds.loadSQLite("FULL"); err != nil {
-		failAll(fmt.Errorf("load sqlite: %w", err))
-		return
+	if SQLiteBuiltIn() {
+		progress(fmt.Sprintf("data: loading %d tasks into sqlite", cfg.Queries.Data.Tasks))
+		if err := ds.loadSQLite("FULL"); err != nil {
+			failAll(fmt.Errorf("load sqlite: %w", err))
+			return
+		}
+	} else {
+		progress("data: " + ErrNoSQLite.Error() + "; measuring the cache and the PDM scan only")
 	}
 	if want[SectionQueries] {
 		res, err := runQueries(ctx, ds, cfg.Queries, progress)
