@@ -83,8 +83,12 @@ func runTasks(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	var c client
 	fs.StringVar(&c.base, "url", "", "the daemon's `URL` (default $TASKFLEET_URL or "+defaultURL+")")
 	fs.StringVar(&c.tokenFile, "token-file", "", "read the API token's secret from this `file` (default $TASKFLEET_TOKEN)")
+	// --token is refused after parsing, so that its value (a secret) is
+	// never echoed in flag's "invalid value" message.
+	tokenGiven := false
 	fs.Func("token", "not accepted: the process list would show the secret; use --token-file or $TASKFLEET_TOKEN", func(string) error {
-		return errors.New("the process list would show the secret: use --token-file or $TASKFLEET_TOKEN")
+		tokenGiven = true
+		return nil
 	})
 	fs.StringVar(&c.fingerprint, "fingerprint", "", "pin the daemon's certificate to this SHA-256 `fingerprint` (AA:BB:...; default $TASKFLEET_FINGERPRINT) instead of the system roots")
 	fs.BoolVar(&c.json, "json", false, "print the answer's data as JSON")
@@ -94,6 +98,9 @@ func runTasks(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	exec := prepare(fs)
 	if code, done := parseFlags(fs, args); done {
 		return code
+	}
+	if tokenGiven {
+		return usageError(fs, "--token is not accepted: the process list would show the secret; use --token-file or $TASKFLEET_TOKEN")
 	}
 	if fs.NArg() > 0 {
 		return usageError(fs, "unexpected argument %q", fs.Arg(0))
