@@ -44,8 +44,13 @@ func RemoteBlocks(data []byte) ([]RemoteBlock, error) {
 	pos := scanKeys(src)
 	isHeader := map[int]bool{}
 	for _, p := range pos.list {
-		if p.line-1 < len(lines) && strings.HasPrefix(strings.TrimSpace(lines[p.line-1]), "[") {
-			isHeader[p.line] = true
+		// A remote's own sub-tables ([[remote.endpoints]], [remote.x])
+		// belong to its block; any other table header ends it.
+		if p.line-1 < len(lines) {
+			h := strings.TrimSpace(lines[p.line-1])
+			if strings.HasPrefix(h, "[") && !strings.HasPrefix(strings.TrimLeft(h, "[ \t"), "remote.") {
+				isHeader[p.line] = true
+			}
 		}
 	}
 	out := make([]RemoteBlock, len(raw.Remotes))

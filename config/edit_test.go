@@ -129,3 +129,42 @@ func TestWhere(t *testing.T) {
 		}
 	}
 }
+
+// TestRemoveRemoteWithEndpointTables removes a remote whose endpoints are
+// [[remote.endpoints]] tables: they go with it, and the remote above keeps
+// only its own.
+func TestRemoveRemoteWithEndpointTables(t *testing.T) {
+	const in = `[server]
+listen = "127.0.0.1:8087"
+
+[[remote]]
+id = "a"
+type = "pbs"
+token_id = "taskfleet@pbs!poll"
+token_secret = "0123456789abcdef0123"
+endpoints = [ { url = "https://192.0.2.20:8007" } ]
+
+[[remote]]
+id = "b"
+type = "pbs"
+token_id = "taskfleet@pbs!poll"
+token_secret = "0123456789abcdef0123"
+
+[[remote.endpoints]]
+url = "https://192.0.2.21:8007"
+
+[polling]
+tick = "10s"
+`
+	out, _, err := RemoveRemote([]byte(in), "b")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(out), "192.0.2.21") || !strings.Contains(string(out), "[polling]") {
+		t.Errorf("after removing b:\n%s", out)
+	}
+	cfg, err := Parse(out, "t.toml", "")
+	if err != nil || len(cfg.Remotes) != 1 || len(cfg.Remotes[0].Endpoints) != 1 {
+		t.Errorf("result: %v, %+v", err, cfg)
+	}
+}
