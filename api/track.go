@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/taskfleet/taskfleet/task"
 )
@@ -55,39 +54,7 @@ func (s *server) untrack(r *http.Request, c *caller, p *params) (reply, error) {
 // answers 403 for a remote outside the caller's scope and 404 for one that
 // is not configured.
 func (s *server) trackTarget(ctx context.Context, c *caller, p *params) (string, task.UPID, *apiError) {
-	remote := p.str("remote")
-	text, given := p.single("upid")
-	var upid task.UPID
-	switch {
-	case !given:
-		if _, bad := p.errs["upid"]; !bad {
-			p.fail("upid", "property is missing and it is not optional")
-		}
-	case strings.HasPrefix(text, "UPID:"):
-		u, err := task.ParseUPID(text)
-		if err != nil {
-			p.fail("upid", "%v", err)
-		}
-		upid = u
-	default:
-		ru, err := task.ParseRemoteUPID(text)
-		switch {
-		case err != nil:
-			p.fail("upid", "%v", err)
-		case remote != "" && ru.Remote != remote:
-			p.fail("upid", "the upid's remote '%s' is not the remote parameter '%s'", ru.Remote, clip(remote))
-		default:
-			remote, upid = ru.Remote, ru.UPID
-		}
-	}
-	if remote == "" {
-		// Unless the upid was meant to name the remote and is broken.
-		if _, bad := p.errs["upid"]; !bad || !given {
-			p.fail("remote", "property is missing and it is not optional (or give the upid as pve:REMOTE!UPID:...)")
-		}
-	} else if err := task.ValidateRemoteID(remote); err != nil {
-		p.fail("remote", "%v", err)
-	}
+	remote, upid := taskRef(p) // logs.go
 	if err := p.done(); err != nil {
 		return "", task.UPID{}, err
 	}

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/taskfleet/taskfleet/config"
 )
 
 // DaemonOptions are the daemon settings WriteDaemonConfig writes; zero
@@ -52,17 +54,17 @@ func (f *Fleet) WriteDaemonConfig(dir string, opts DaemonOptions) (string, error
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# taskfleet configuration for a simulated fleet (taskfleet sim).\n")
-	fmt.Fprintf(&b, "[server]\nlisten = %s\ncache_dir = %s\n\n", tomlString(opts.Listen), tomlString(opts.CacheDir))
-	fmt.Fprintf(&b, "[polling]\ntick = %s\nrefresh_interval = %s\n", tomlString(formatDuration(opts.Tick)), tomlString(formatDuration(opts.RefreshInterval)))
+	fmt.Fprintf(&b, "[server]\nlisten = %s\ncache_dir = %s\n\n", config.Quote(opts.Listen), config.Quote(opts.CacheDir))
+	fmt.Fprintf(&b, "[polling]\ntick = %s\nrefresh_interval = %s\n", config.Quote(formatDuration(opts.Tick)), config.Quote(formatDuration(opts.RefreshInterval)))
 	for _, r := range f.Remotes() {
 		secretFile := filepath.Join(dir, r.ID+".secret")
 		if err := os.WriteFile(secretFile, []byte(r.TokenSecret), 0o600); err != nil {
 			return "", fmt.Errorf("write config: %w", err)
 		}
 		fmt.Fprintf(&b, "\n[[remote]]\nid = %s\ntype = %s\ntoken_id = %s\ntoken_secret_file = %s\nendpoints = [\n",
-			tomlString(r.ID), tomlString(r.Kind.String()), tomlString(r.TokenID), tomlString(secretFile))
+			config.Quote(r.ID), config.Quote(r.Kind.String()), config.Quote(r.TokenID), config.Quote(secretFile))
 		for _, e := range r.Endpoints {
-			fmt.Fprintf(&b, "  { url = %s, fingerprint = %s },\n", tomlString(e.URL), tomlString(e.Fingerprint))
+			fmt.Fprintf(&b, "  { url = %s, fingerprint = %s },\n", config.Quote(e.URL), config.Quote(e.Fingerprint))
 		}
 		b.WriteString("]\n")
 	}
@@ -76,25 +78,6 @@ func (f *Fleet) WriteDaemonConfig(dir string, opts DaemonOptions) (string, error
 		return "", fmt.Errorf("write config: %w", err)
 	}
 	return path, nil
-}
-
-// tomlString quotes s as a TOML basic string.
-func tomlString(s string) string {
-	var b strings.Builder
-	b.WriteByte('"')
-	for _, r := range s {
-		switch {
-		case r == '"' || r == '\\':
-			b.WriteByte('\\')
-			b.WriteRune(r)
-		case r < 0x20 || r == 0x7f:
-			fmt.Fprintf(&b, `\u%04X`, r)
-		default:
-			b.WriteRune(r)
-		}
-	}
-	b.WriteByte('"')
-	return b.String()
 }
 
 // formatDuration writes d in its largest exact unit: "10s", "10m", "2h";

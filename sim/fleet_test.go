@@ -17,6 +17,7 @@ import (
 	"github.com/BurntSushi/toml"
 	"go.uber.org/goleak"
 
+	"github.com/taskfleet/taskfleet/config"
 	"github.com/taskfleet/taskfleet/task"
 )
 
@@ -185,7 +186,7 @@ func TestWriteConfig(t *testing.T) {
 			t.Errorf("%s secret file mode: %v, %v", r.ID, st.Mode(), err)
 		}
 	}
-	if tomlString("a\"b\\c\n") != `"a\"b\\c\u000A"` || formatDuration(90*time.Second) != "90s" || formatDuration(1500*time.Millisecond) != "1.5s" {
+	if config.Quote("a\"b\\c\n") != `"a\"b\\c\u000A"` || formatDuration(90*time.Second) != "90s" || formatDuration(1500*time.Millisecond) != "1.5s" {
 		t.Errorf("quoting or duration formatting is off")
 	}
 }
