@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 
+	"github.com/taskfleet/taskfleet/config"
 	"github.com/taskfleet/taskfleet/proxmox"
 )
 
@@ -32,24 +33,11 @@ func clientTLS(fingerprint string) (*tls.Config, error) {
 		sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
 		if subtle.ConstantTimeCompare(sum[:], pin) != 1 {
 			return fmt.Errorf("certificate fingerprint mismatch: the daemon's is %s, --fingerprint is %s",
-				proxmox.Fingerprint(cs.PeerCertificates[0]), formatPin(pin))
+				proxmox.Fingerprint(cs.PeerCertificates[0]), config.FormatFingerprint([sha256.Size]byte(pin))) // ParseFingerprint gave 32 bytes
 		}
 		return nil
 	}
 	return cfg, nil
-}
-
-// formatPin formats a pin as AA:BB:...
-func formatPin(pin []byte) string {
-	const digits = "0123456789ABCDEF"
-	out := make([]byte, 0, len(pin)*3)
-	for i, c := range pin {
-		if i > 0 {
-			out = append(out, ':')
-		}
-		out = append(out, digits[c>>4], digits[c&0xF])
-	}
-	return string(out)
 }
 
 // certHint explains an unverifiable daemon certificate: the fingerprint
