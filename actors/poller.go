@@ -342,6 +342,13 @@ func (p *poller) finish(c actor.Context, m *messages.FetchFinished, applyErr err
 		// schedule, and retrying at once would refetch without pause.
 		p.pending = true
 	}
+	p.health.Tracked = p.health.Tracked[:0:0]
+	for _, u := range p.deps.latest.Load().Tracked(p.deps.remote.ID) {
+		p.health.Tracked = append(p.health.Tracked, u.String())
+	}
+	// Health is published before the refresh's waiters hear that it is
+	// done, so a caller that asks for health next sees this poll's state.
+	p.publish()
 	if m.Refresh {
 		done := &messages.RefreshDone{Tasks: len(m.Batch.Tasks), Duration: m.Duration, Err: err}
 		for _, w := range p.inflight {
@@ -351,11 +358,6 @@ func (p *poller) finish(c actor.Context, m *messages.FetchFinished, applyErr err
 		}
 		p.inflight = nil
 	}
-	p.health.Tracked = p.health.Tracked[:0:0]
-	for _, u := range p.deps.latest.Load().Tracked(p.deps.remote.ID) {
-		p.health.Tracked = append(p.health.Tracked, u.String())
-	}
-	p.publish()
 	if !p.writerFailing() && (len(p.waiters) > 0 || p.pending && !time.Now().Before(p.nextTry)) {
 		p.startFetch(c, true, nil)
 	}
