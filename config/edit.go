@@ -1,14 +1,13 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/taskfleet/taskfleet/internal/atomicfile"
 	"github.com/taskfleet/taskfleet/task"
 )
 
@@ -159,48 +158,12 @@ func remoteIDAt(data []byte, index string) (string, bool) {
 	return "", false
 }
 
-// WriteFile replaces the file at path with data, crash-safely: a
-// temporary file in the same directory, synced, renamed over path, and
-// the directory synced. The file keeps its mode (new files get perm).
-func WriteFile(path string, data []byte, perm os.FileMode) (err error) {
-	if fi, err := os.Stat(path); err == nil {
-		perm = fi.Mode().Perm()
-	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			os.Remove(tmp.Name())
-		}
-	}()
-	_, werr := tmp.Write(data)
-	if werr == nil {
-		werr = tmp.Chmod(perm)
-	}
-	if werr == nil {
-		werr = tmp.Sync()
-	}
-	if cerr := tmp.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr != nil {
-		return fmt.Errorf("write %s: %w", path, werr)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("write %s: sync directory: %w", path, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
-		return fmt.Errorf("write %s: sync directory: %w", path, err)
-	}
-	return nil
+// WriteFile replaces the file at path with data, crash-safely
+// (atomicfile.Replace): the file keeps its mode and its owner and group
+// (new files get perm), so an edit under sudo leaves a root:taskfleet
+// 0640 file readable by the service.
+func WriteFile(path string, data []byte, perm os.FileMode) error {
+	return atomicfile.Replace(path, data, perm)
 }
 
 // Quote returns s as a TOML basic string.

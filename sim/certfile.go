@@ -10,7 +10,8 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"path/filepath"
+
+	"github.com/taskfleet/taskfleet/internal/atomicfile"
 )
 
 // The certificate file (Config.CertFile) keeps a fleet's certificates
@@ -94,7 +95,7 @@ func (st storedCerts) assign(nodes []*node) []*node {
 }
 
 // writeCertFile writes the key and the nodes' certificates to path (mode
-// 0600: it holds the key), through a temporary file renamed over it.
+// 0600: it holds the key), crash-safely (atomicfile.WriteFile).
 func writeCertFile(path string, key *ecdsa.PrivateKey, nodes []*node) error {
 	der, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
@@ -104,23 +105,7 @@ func writeCertFile(path string, key *ecdsa.PrivateKey, nodes []*node) error {
 	for _, n := range nodes {
 		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Headers: map[string]string{"Node": n.name}, Bytes: n.cert.Certificate[0]})...)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".certs-*")
-	if err != nil {
-		return fmt.Errorf("write certificates: %w", err)
-	}
-	defer os.Remove(tmp.Name()) // after the rename: nothing
-	if _, err := tmp.Write(out); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write certificates: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write certificates: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write certificates: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.WriteFile(path, out, 0o600); err != nil {
 		return fmt.Errorf("write certificates: %w", err)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/taskfleet/taskfleet/config"
+	"github.com/taskfleet/taskfleet/internal/atomicfile"
 )
 
 // DaemonOptions are the daemon settings WriteDaemonConfig writes; zero
@@ -69,12 +70,7 @@ func (f *Fleet) WriteDaemonConfig(dir string, opts DaemonOptions) (string, error
 		b.WriteString("]\n")
 	}
 	path := filepath.Join(dir, ConfigFile)
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(b.String()), 0o644); err != nil {
-		return "", fmt.Errorf("write config: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.WriteFile(path, []byte(b.String()), 0o644); err != nil {
 		return "", fmt.Errorf("write config: %w", err)
 	}
 	return path, nil

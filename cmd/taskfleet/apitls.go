@@ -22,6 +22,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/taskfleet/taskfleet/config"
+	"github.com/taskfleet/taskfleet/internal/atomicfile"
 	"github.com/taskfleet/taskfleet/proxmox"
 )
 
@@ -164,10 +165,10 @@ func selfSigned(dir string, addr net.Addr) (*apiTLS, error) {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
 	// The key first: a certificate on disk always has its key.
-	if err := writeFileSync(keyPath, keyPEM, 0o600); err != nil {
+	if err := atomicfile.WriteFile(keyPath, keyPEM, 0o600); err != nil {
 		return nil, fmt.Errorf("write the API's key: %w", err)
 	}
-	if err := writeFileSync(certPath, certPEM, 0o644); err != nil {
+	if err := atomicfile.WriteFile(certPath, certPEM, 0o644); err != nil {
 		return nil, fmt.Errorf("write the API's certificate: %w", err)
 	}
 	if cert, err = tls.X509KeyPair(certPEM, keyPEM); err != nil {
@@ -217,41 +218,4 @@ func generateCert(addr net.Addr, now time.Time) (certPEM, keyPEM []byte, err err
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), nil
-}
-
-// writeFileSync writes a small file crash-safely, as the cache writes its
-// files (cache/fileutil.go): a temporary file, fsync, rename, fsync of
-// the directory.
-func writeFileSync(name string, data []byte, perm os.FileMode) error {
-	dir := filepath.Dir(name)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(name)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // fails harmlessly after the rename
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, name); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
