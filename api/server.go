@@ -157,6 +157,12 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rep, err := rt.handle(r, c, p)
 	if err != nil {
+		if errors.Is(err, ErrNotReady) {
+			// The service is starting (its cache loads): not a failure.
+			rec.Header().Set("Retry-After", "5")
+			writeError(rec, errorf(http.StatusServiceUnavailable, "not ready: the service is starting; retry later"))
+			return
+		}
 		if !errors.As(err, &aerr) {
 			q.log.Error().Err(err).Str("path", path).Msg("backend failed")
 			aerr = internalError(q)

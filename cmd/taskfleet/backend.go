@@ -28,8 +28,24 @@ const (
 )
 
 // errNotStarted is returned while the service is starting (its cache is
-// loading).
-var errNotStarted = errors.New("service not started yet: the cache is loading")
+// loading); it wraps api.ErrNotReady, so the API answers 503 with
+// Retry-After.
+var errNotStarted error = notStartedError{}
+
+type notStartedError struct{}
+
+func (notStartedError) Error() string { return "service not started yet: the cache is loading" }
+
+func (notStartedError) Is(target error) bool { return target == api.ErrNotReady }
+
+// notReady returns err wrapping api.ErrNotReady when it is the service's
+// actors.ErrNotReady (the cache is still loading), else err.
+func notReady(err error) error {
+	if errors.Is(err, actors.ErrNotReady) && !errors.Is(err, api.ErrNotReady) {
+		return fmt.Errorf("%w: %w", api.ErrNotReady, err)
+	}
+	return err
+}
 
 // backend adapts a *taskfleet.Service to api.Backend. It exists before the
 // service does, so that the HTTP API can answer the probes while the cache
@@ -77,7 +93,8 @@ func (b *backend) Tasks(_ context.Context, f task.Filter) (task.Page, error) {
 	if s == nil {
 		return task.Page{}, errNotStarted
 	}
-	return s.Tasks(f)
+	page, err := s.Tasks(f)
+	return page, notReady(err)
 }
 
 // Statistics implements api.Backend.
@@ -86,7 +103,8 @@ func (b *backend) Statistics(_ context.Context, f task.Filter) (task.Statistics,
 	if s == nil {
 		return task.Statistics{}, errNotStarted
 	}
-	return s.Statistics(f)
+	st, err := s.Statistics(f)
+	return st, notReady(err)
 }
 
 // Track implements api.Backend: it checks that the UPID is of the remote's

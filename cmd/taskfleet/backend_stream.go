@@ -17,5 +17,6 @@ func (b *backend) StreamTasks(_ context.Context, f task.Filter) (int, iter.Seq[t
 	if s == nil {
 		return 0, nil, errNotStarted
 	}
-	return s.StreamTasks(f)
+	n, tasks, err := s.StreamTasks(f)
+	return n, tasks, notReady(err)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -116,8 +117,17 @@ func TestBackendBeforeStart(t *testing.T) {
 	if err := b.Ready(ctx); !errors.Is(err, errNotStarted) {
 		t.Errorf("Ready before the service started = %v, want errNotStarted", err)
 	}
-	if _, err := b.Tasks(ctx, task.NewFilter()); !errors.Is(err, errNotStarted) {
-		t.Errorf("Tasks = %v, want errNotStarted", err)
+	if _, err := b.Tasks(ctx, task.NewFilter()); !errors.Is(err, errNotStarted) || !errors.Is(err, api.ErrNotReady) {
+		t.Errorf("Tasks = %v, want errNotStarted, an api.ErrNotReady (503)", err)
+	}
+	if _, err := b.Statistics(ctx, task.NewFilter()); !errors.Is(err, api.ErrNotReady) {
+		t.Errorf("Statistics = %v, want an api.ErrNotReady (503)", err)
+	}
+	if _, _, err := b.StreamTasks(ctx, task.NewFilter()); !errors.Is(err, api.ErrNotReady) {
+		t.Errorf("StreamTasks = %v, want an api.ErrNotReady (503)", err)
+	}
+	if err := notReady(fmt.Errorf("list: %w", actors.ErrNotReady)); !errors.Is(err, api.ErrNotReady) {
+		t.Errorf("notReady(actors.ErrNotReady) = %v, want an api.ErrNotReady", err)
 	}
 	if err := b.Track(ctx, "a", task.UPID{}); !errors.Is(err, errNotStarted) {
 		t.Errorf("Track = %v, want errNotStarted", err)
