@@ -4,9 +4,11 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/taskfleet/taskfleet/config"
 	"github.com/taskfleet/taskfleet/proxmox"
@@ -21,7 +23,13 @@ func clientTLS(fingerprint string) (*tls.Config, error) {
 	if fingerprint == "" {
 		return cfg, nil
 	}
-	pin, err := proxmox.ParseFingerprint(fingerprint)
+	// config.ParseFingerprint takes every form people paste (openssl's
+	// "sha256 Fingerprint=AB:…" too) and never echoes what is not one.
+	fp, err := config.ParseFingerprint(fingerprint)
+	if err != nil {
+		return nil, fmt.Errorf("--fingerprint: %w", err)
+	}
+	pin, err := hex.DecodeString(strings.ReplaceAll(fp, ":", ""))
 	if err != nil {
 		return nil, fmt.Errorf("--fingerprint: %w", err)
 	}
@@ -33,7 +41,7 @@ func clientTLS(fingerprint string) (*tls.Config, error) {
 		sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
 		if subtle.ConstantTimeCompare(sum[:], pin) != 1 {
 			return fmt.Errorf("certificate fingerprint mismatch: the daemon's is %s, --fingerprint is %s",
-				proxmox.Fingerprint(cs.PeerCertificates[0]), config.FormatFingerprint([sha256.Size]byte(pin))) // ParseFingerprint gave 32 bytes
+				proxmox.Fingerprint(cs.PeerCertificates[0]), fp)
 		}
 		return nil
 	}
