@@ -100,6 +100,7 @@ func (a *writerActor) Receive(c actor.Context) {
 		c.Respond(&messages.TrackTaskResult{Err: err})
 	case *messages.UntrackTask:
 		err := a.w.Untrack(m.Remote, m.UPID)
+		a.noteWrite(err)
 		if err != nil {
 			err = fmt.Errorf("untrack task: %w", err)
 		}
