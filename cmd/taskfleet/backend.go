@@ -60,6 +60,9 @@ type backend struct {
 	// onReload is called with each configuration that was applied (the
 	// daemon swaps the API's tokens).
 	onReload func(*config.Config)
+	// reloadCert re-reads the API's configured certificate at every
+	// reload (SIGHUP and POST /api2/json/reload alike); nil: none.
+	reloadCert func()
 
 	events *events.Hub // the service's changes (the event stream); nil: none
 
@@ -287,6 +290,9 @@ func (b *backend) HasRemote(_ context.Context, id string) bool {
 func (b *backend) Reload(ctx context.Context) error {
 	b.reloadMu.Lock()
 	defer b.reloadMu.Unlock()
+	if b.reloadCert != nil {
+		b.reloadCert()
+	}
 	s := b.service()
 	if s == nil {
 		return errNotStarted

@@ -90,6 +90,7 @@ func newDaemon(path string, cfg *config.Config, ln net.Listener, log zerolog.Log
 	}
 	d.handler.set(newAPI(cfg))
 	d.backend.onReload = func(c *config.Config) { d.handler.set(newAPI(c)) }
+	d.backend.reloadCert = func() { d.reloadTLS(d.backend.log) }
 	d.metrics.SetBackfill(0, len(cfg.Remotes))
 	return d
 }
@@ -283,7 +284,6 @@ func (d *daemon) runService(ctx context.Context) error {
 func (d *daemon) reload() {
 	log := d.log.With().Str("component", "reload").Logger()
 	log.Info().Str("file", d.backend.path).Msg("SIGHUP: reloading the configuration")
-	d.reloadTLS(log)
 	err := d.backend.Reload(context.Background())
 	if err == nil {
 		return

@@ -29,8 +29,9 @@ func (d *daemon) setTLS(t *apiTLS, loopback bool, out io.Writer) {
 	fmt.Fprintf(out, "taskfleet API: https://%s\nCertificate fingerprint (SHA-256): %s\n", addr, t.Fingerprint())
 }
 
-// reloadTLS re-reads the configured certificate and key (SIGHUP); a
-// failure keeps the current certificate.
+// reloadTLS re-reads the configured certificate and key (at every
+// reload: SIGHUP or POST /api2/json/reload); a failure keeps the current
+// certificate.
 func (d *daemon) reloadTLS(log zerolog.Logger) {
 	if d.tls == nil || d.tls.certFile == "" {
 		return
