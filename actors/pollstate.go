@@ -146,6 +146,9 @@ func (p *poller) observeFetch(m *messages.FetchFinished) {
 	} else if m.Checked > 0 {
 		p.checkErrs.clear(log)
 	}
+	if m.Refresh && len(m.Nodes) > 0 {
+		p.forgetLeftNodes(m.Nodes)
+	}
 	now := time.Now()
 	for i, c := range m.Clocks {
 		p.clocks[c.Node] = proxmox.Clock{Remote: now.Add(c.Skew), Local: now}
@@ -178,6 +181,36 @@ func (p *poller) observeFetch(m *messages.FetchFinished) {
 		p.health.ClockBehind = append(p.health.ClockBehind, n)
 	}
 	slices.Sort(p.health.ClockBehind)
+}
+
+// forgetLeftNodes drops the per-node state of the nodes that are not in
+// nodes, the node list of a refresh: a node that left the cluster is
+// neither behind nor failing, and its clock and last fetch are forgotten.
+func (p *poller) forgetLeftNodes(nodes []string) {
+	in := make(map[string]bool, len(nodes))
+	for _, n := range nodes {
+		in[n] = true
+	}
+	for n := range p.clocks {
+		if !in[n] {
+			delete(p.clocks, n)
+		}
+	}
+	for n := range p.lastOK {
+		if !in[n] {
+			delete(p.lastOK, n)
+		}
+	}
+	for n := range p.pulled {
+		if !in[n] {
+			delete(p.pulled, n)
+		}
+	}
+	for n := range p.failing {
+		if !in[n] {
+			delete(p.failing, n)
+		}
+	}
 }
 
 // applied takes in a batch the writer made durable: the nodes fetched
