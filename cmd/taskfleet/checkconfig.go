@@ -216,7 +216,11 @@ func checkRemote(ctx context.Context, out io.Writer, path string, i int, r confi
 			return false
 		}
 		roots = x509.NewCertPool()
-		roots.AppendCertsFromPEM(pem)
+		if !roots.AppendCertsFromPEM(pem) {
+			// Load checked it; the file changed since.
+			fmt.Fprintln(out, at(path, fmt.Sprintf("remote[%d].ca_file", i), fmt.Errorf("CA file %s holds no PEM certificate", r.CAFile)))
+			return false
+		}
 	}
 	ok := true
 	for j, e := range r.Endpoints {
