@@ -198,7 +198,10 @@ func TestInFlightCap(t *testing.T) {
 	srv := newLoopbackServer(t, New(b, Options{Edge: edge}))
 	tr := &http.Transport{MaxIdleConnsPerHost: n, DisableCompression: true}
 	defer tr.CloseIdleConnections()
-	c := &http.Client{Transport: tr, Timeout: time.Minute}
+	// The requests let in wait for the gate, which opens at the latest
+	// after gateDeadline: the client waits longer than that.
+	const gateDeadline = 2 * time.Minute
+	c := &http.Client{Transport: tr, Timeout: gateDeadline + time.Minute}
 
 	var wg sync.WaitGroup
 	var ok, busy, other atomic.Int32
@@ -230,7 +233,7 @@ func TestInFlightCap(t *testing.T) {
 		})
 	}
 	// Open the gate once every request is either in the backend or answered.
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(gateDeadline)
 	for int(b.entered.Load())+int(busy.Load())+int(other.Load()) < n && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
