@@ -93,6 +93,11 @@ func TestREADMEDemoCommands(t *testing.T) {
 	cmd := exec.Command("bash", "-c", script.String())
 	// The CLI defaults to the demo's 127.0.0.1:8087; this demo is elsewhere.
 	cmd.Env = append(os.Environ(), "TASKFLEET_TOKEN=", "TASKFLEET_URL="+base, "NO_COLOR=1")
+	// bash and the commands it starts are one process group, killed
+	// together on a timeout: a child left alive would keep the output
+	// pipe open and the wait below would hang.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.WaitDelay = 10 * time.Second
 	done := make(chan struct{})
 	var out []byte
 	var err error
@@ -103,7 +108,7 @@ func TestREADMEDemoCommands(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(3 * time.Minute):
-		cmd.Process.Kill()
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 		t.Fatalf("README commands still running after 3 minutes:\n%s", tail(string(out), 3000))
 	}
