@@ -61,32 +61,80 @@ func loopbackCheck(ctx context.Context) func(net.Addr) bool {
 	return isLoopback
 }
 
-// setupTLS decides how the API on addr speaks, from [server]:
+// apiTLSMode is how the API speaks on its address.
+type apiTLSMode int
+
+const (
+	tlsPlain      apiTLSMode = iota // plain HTTP
+	tlsConfigured                   // HTTPS with server.tls_cert and tls_key
+	tlsSelfSigned                   // HTTPS with the self-signed certificate of server.CertDir()
+)
+
+// decideTLS applies the rules of [server] to the API on addr (serve's
+// setupTLS and check-config both follow them):
 //
 //   - tls_cert and tls_key: HTTPS with them;
 //   - tls = "on", or tls = "auto" on an address that is not loopback:
 //     HTTPS with a self-signed certificate, generated on the first start;
-//   - insecure_http = true, or a loopback address: plain HTTP (nil);
+//   - insecure_http = true, or a loopback address: plain HTTP;
 //   - tls = "off" on an address that is not loopback: refused.
-//
-// It returns nil for plain HTTP.
-func setupTLS(s config.Server, addr net.Addr, loopback bool) (*apiTLS, error) {
+func decideTLS(s config.Server, addr net.Addr, loopback bool) (apiTLSMode, error) {
 	switch {
 	case s.TLSCert != "":
+		return tlsConfigured, nil
+	case s.InsecureHTTP:
+		return tlsPlain, nil
+	case s.TLS == config.TLSOff && !loopback:
+		return tlsPlain, fmt.Errorf("server.listen %s is not a loopback address and server.tls is \"off\": API tokens would cross the network in clear; "+
+			"set server.insecure_http = true to allow plain HTTP there, or let taskfleet use HTTPS (server.tls = \"auto\")", addr)
+	case s.TLS == config.TLSOn || s.TLS == config.TLSAuto && !loopback:
+		return tlsSelfSigned, nil
+	}
+	return tlsPlain, nil
+}
+
+// setupTLS decides how the API on addr speaks (decideTLS) and loads or
+// generates its certificate. It returns nil for plain HTTP.
+func setupTLS(s config.Server, addr net.Addr, loopback bool) (*apiTLS, error) {
+	mode, err := decideTLS(s, addr, loopback)
+	switch {
+	case err != nil:
+		return nil, err
+	case mode == tlsConfigured:
 		t := &apiTLS{certFile: s.TLSCert, keyFile: s.TLSKey}
 		if err := t.reload(); err != nil {
 			return nil, err
 		}
 		return t, nil
-	case s.InsecureHTTP:
-		return nil, nil
-	case s.TLS == config.TLSOff && !loopback:
-		return nil, fmt.Errorf("server.listen %s is not a loopback address and server.tls is \"off\": API tokens would cross the network in clear; "+
-			"set server.insecure_http = true to allow plain HTTP there, or let taskfleet use HTTPS (server.tls = \"auto\")", addr)
-	case s.TLS == config.TLSOn || s.TLS == config.TLSAuto && !loopback:
+	case mode == tlsSelfSigned:
 		return selfSigned(s.CertDir(), addr)
 	}
 	return nil, nil
+}
+
+// checkTLS checks, writing nothing, what setupTLS will need for the API
+// on addr: decideTLS's rules and, when a self-signed certificate would be
+// generated (none yet, or expired), a certificate directory that can be
+// written. It returns the configuration key a problem is about.
+func checkTLS(s config.Server, addr net.Addr, loopback bool) (string, error) {
+	mode, err := decideTLS(s, addr, loopback)
+	if err != nil {
+		return "server.tls", err
+	}
+	if mode != tlsSelfSigned {
+		return "", nil
+	}
+	if _, ok, _ := currentSelfSigned(s.CertDir()); ok {
+		return "", nil
+	}
+	if err := checkCacheDirWritable(s.CertDir()); err != nil {
+		key := "server.cache_dir"
+		if s.StateDir != "" {
+			key = "server.state_dir"
+		}
+		return key, fmt.Errorf("the API's self-signed certificate is to be generated there: %w", err)
+	}
+	return "", nil
 }
 
 // reload re-reads the configured certificate and key; on failure the
@@ -145,8 +193,8 @@ func (t *apiTLS) describe(log zerolog.Logger) {
 func selfSigned(dir string, addr net.Addr) (*apiTLS, error) {
 	certPath, keyPath := filepath.Join(dir, selfSignedCert), filepath.Join(dir, selfSignedKey)
 	t := &apiTLS{}
-	cert, err := tls.LoadX509KeyPair(certPath, keyPath)
-	if err == nil && time.Now().Before(cert.Leaf.NotAfter) {
+	cert, ok, err := currentSelfSigned(dir)
+	if ok {
 		t.set(&cert)
 		return t, nil
 	}
@@ -177,6 +225,14 @@ func selfSigned(dir string, addr net.Addr) (*apiTLS, error) {
 	t.created = true
 	t.set(&cert)
 	return t, nil
+}
+
+// currentSelfSigned loads the self-signed certificate of dir; ok reports
+// whether it can be served (present, readable, not expired), else it is
+// generated at the start.
+func currentSelfSigned(dir string) (cert tls.Certificate, ok bool, err error) {
+	cert, err = tls.LoadX509KeyPair(filepath.Join(dir, selfSignedCert), filepath.Join(dir, selfSignedKey))
+	return cert, err == nil && time.Now().Before(cert.Leaf.NotAfter), err
 }
 
 // generateCert returns a self-signed certificate and its key, PEM

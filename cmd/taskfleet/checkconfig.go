@@ -38,7 +38,7 @@ and the key, and the exit status is 1; a valid file prints "ok: N remotes"
 and exits 0. Secrets are never printed.`
 
 // runCheckConfig is the check-config command.
-func runCheckConfig(args []string, stdout, stderr io.Writer) int {
+func runCheckConfig(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := newFlagSet("check-config", "[flags] FILE", checkConfigAbout, stderr)
 	connect := fs.Bool("connect", false, "also connect to every endpoint of every remote with its pinned certificate and token")
 	timeout := fs.Duration("timeout", 15*time.Second, "with --connect, give up on an endpoint after this long")
@@ -67,11 +67,20 @@ func runCheckConfig(args []string, stdout, stderr io.Writer) int {
 		return exitFailure
 	}
 	var problems []config.Problem
-	if p, ok := checkListenAddr(path, cfg); !ok {
+	addr, p, ok := checkListenAddr(path, cfg)
+	if !ok {
 		problems = append(problems, p)
 	}
-	if err := checkCacheDirWritable(cfg.Server.CacheDir); err != nil {
-		problems = append(problems, at(path, "server.cache_dir", err))
+	cacheErr := checkCacheDirWritable(cfg.Server.CacheDir)
+	if addr != nil {
+		// A certificate directory that is the cache directory is
+		// reported once, below.
+		if key, err := checkTLS(cfg.Server, addr, loopbackCheck(ctx)(addr)); err != nil && (key != "server.cache_dir" || cacheErr == nil) {
+			problems = append(problems, at(path, key, err))
+		}
+	}
+	if cacheErr != nil {
+		problems = append(problems, at(path, "server.cache_dir", cacheErr))
 	}
 	for _, p := range problems {
 		fmt.Fprintln(stdout, p.String())
@@ -132,23 +141,28 @@ func at(path, key string, err error) config.Problem {
 
 // checkListenAddr checks that serve can listen on server.listen: the
 // address is free, or held by a running taskfleet (which answers
-// /livez). It returns the problem and false otherwise.
-func checkListenAddr(path string, cfg *config.Config) (config.Problem, bool) {
+// /livez). It returns the problem and false otherwise, and the address
+// serve would have (nil when unknown), for checkTLS.
+func checkListenAddr(path string, cfg *config.Config) (net.Addr, config.Problem, bool) {
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err == nil {
 		defer ln.Close()
 		if err := checkListen(cfg, ln.Addr()); err != nil {
-			return at(path, "server.listen", err), false
+			return nil, at(path, "server.listen", err), false
 		}
-		return config.Problem{}, true
+		return ln.Addr(), config.Problem{}, true
 	}
 	if errors.Is(err, syscall.EADDRINUSE) {
 		if runningTaskfleet(cfg.Server.Listen) {
-			return config.Problem{}, true
+			addr, _ := net.ResolveTCPAddr("tcp", cfg.Server.Listen)
+			if addr == nil {
+				return nil, config.Problem{}, true
+			}
+			return addr, config.Problem{}, true
 		}
-		return at(path, "server.listen", fmt.Errorf("%s is in use by another program (not a taskfleet answering /livez): serve could not listen: %w", cfg.Server.Listen, err)), false
+		return nil, at(path, "server.listen", fmt.Errorf("%s is in use by another program (not a taskfleet answering /livez): serve could not listen: %w", cfg.Server.Listen, err)), false
 	}
-	return at(path, "server.listen", fmt.Errorf("serve could not listen: %w", err)), false
+	return nil, at(path, "server.listen", fmt.Errorf("serve could not listen: %w", err)), false
 }
 
 // runningTaskfleet reports whether a taskfleet API answers at addr.

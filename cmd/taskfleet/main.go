@@ -55,7 +55,7 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	case "remote":
 		return runRemote(ctx, rest, stdout, stderr)
 	case "check-config":
-		return runCheckConfig(rest, stdout, stderr)
+		return runCheckConfig(ctx, rest, stdout, stderr)
 	case "bench":
 		return runBench(rest, stdout, stderr)
 	case "version", "--version", "-version":
