@@ -28,9 +28,10 @@ const tasksAbout = `Query a running taskfleet daemon:
   tasks refresh  fetch remotes now
   remotes        the health of each remote (taskfleet remotes)
 
-Tables by default, --json for the answer's data. The token is read from
---token-file or the environment variable TASKFLEET_TOKEN, never from the
-command line (which the process list shows). The URL is --url or
+Tables by default, --json for the answer's data as JSON (tasks list:
+{"data": [...], "total": N}, the tasks and how many match). The token is
+read from --token-file or the environment variable TASKFLEET_TOKEN, never
+from the command line (which the process list shows). The URL is --url or
 TASKFLEET_URL. An https:// daemon is verified with the system roots, or
 pinned with --fingerprint (or TASKFLEET_FINGERPRINT): the SHA-256
 fingerprint its self-signed certificate, which serve prints and logs at
@@ -91,7 +92,7 @@ func runTasks(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return nil
 	})
 	fs.StringVar(&c.fingerprint, "fingerprint", "", "pin the daemon's certificate to this SHA-256 `fingerprint` (AA:BB:...; default $TASKFLEET_FINGERPRINT) instead of the system roots")
-	fs.BoolVar(&c.json, "json", false, "print the answer's data as JSON")
+	fs.BoolVar(&c.json, "json", false, "print the answer as JSON: its data; for tasks list {\"data\": [...], \"total\": N}")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up on the request after this long")
 	var lf logFlags
 	lf.register(fs, "console")
