@@ -26,9 +26,16 @@
 //	state                checkpoint: cutoffs, tracked and running tasks
 //	*.tmp                a file being replaced; removed by Open
 //	*.broken             copy of a damaged file, kept as evidence
+//	lock                 held (flock) while a Writer has the directory open
 //
 // File names are the constants [ArchivePrefix], [CompressedSuffix],
-// [JournalFile], [StateFile], [TmpSuffix] and [BrokenSuffix].
+// [JournalFile], [StateFile], [TmpSuffix], [BrokenSuffix] and [LockFile].
+//
+// Others keep files there too, which the cache leaves alone: the kept
+// logs of failed tasks (tasklogs/, package tasklogs) and, when
+// server.state_dir is not set, the daemon's self-signed API certificate
+// (api-cert.pem, api-key.pem; a crash while one is replaced can leave a
+// .api-*.pem.tmp-* file, removed at the daemon's next start).
 //
 // Every file except the journal is only ever replaced whole, the one way
 // (writeAtomic): write name.tmp, fsync it, rename it over name, fsync the

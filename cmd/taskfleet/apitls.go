@@ -192,6 +192,12 @@ func (t *apiTLS) describe(log zerolog.Logger) {
 // (ECDSA P-256) when it is missing, unreadable or expired.
 func selfSigned(dir string, addr net.Addr) (*apiTLS, error) {
 	certPath, keyPath := filepath.Join(dir, selfSignedCert), filepath.Join(dir, selfSignedKey)
+	// What a crash while they were written left behind.
+	for _, p := range []string{keyPath, certPath} {
+		if err := atomicfile.RemoveTemps(p); err != nil {
+			return nil, fmt.Errorf("state dir: %w", err)
+		}
+	}
 	t := &apiTLS{}
 	cert, ok, err := currentSelfSigned(dir)
 	if ok {

@@ -4,7 +4,7 @@
 // the same directory, fsync, rename over the target, fsync of the
 // directory. After a crash at any point the target holds its old or its
 // new content, never a mix; a crash can leave a temporary file named
-// "." + base + TmpInfix + random beside it (see IsTemp).
+// "." + base + TmpInfix + random beside it, which RemoveTemps removes.
 //
 // The cache's own files use the same protocol through cache.WriteFileAtomic,
 // which runs over the cache's fault-injecting file system in its tests.
@@ -13,19 +13,28 @@ package atomicfile
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // TmpInfix is what the names of temporary files contain, between "." and
 // the target's base name on the left and random characters on the right.
 const TmpInfix = ".tmp-"
 
-// IsTemp reports whether name (a base name) is a temporary file of
-// WriteFile, for the target base name target.
-func IsTemp(name, target string) bool {
-	return strings.HasPrefix(name, "."+target+TmpInfix)
+// RemoveTemps removes the temporary files a crash during a WriteFile or
+// Replace of name left beside it. Files already gone are fine.
+func RemoveTemps(name string) error {
+	tmps, err := filepath.Glob(filepath.Join(filepath.Dir(name), "."+filepath.Base(name)+TmpInfix+"*"))
+	if err != nil {
+		return fmt.Errorf("remove temporary files of %s: %w", name, err)
+	}
+	for _, t := range tmps {
+		if err := os.Remove(t); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("remove temporary files of %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // WriteFile replaces the file name with data, crash-safely, with mode

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"syscall"
 	"testing"
 )
@@ -114,8 +115,22 @@ func TestWriteFileFails(t *testing.T) {
 	}
 }
 
-func TestIsTemp(t *testing.T) {
-	if !IsTemp(".api-key.pem.tmp-123", "api-key.pem") || IsTemp("api-key.pem", "api-key.pem") || IsTemp(".api-cert.pem.tmp-1", "api-key.pem") {
-		t.Error("IsTemp")
+func TestRemoveTemps(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []string{"api-key.pem", ".api-key.pem.tmp-123", ".api-key.pem.tmp-9", ".api-cert.pem.tmp-1", "other.tmp"} {
+		if err := os.WriteFile(filepath.Join(dir, n), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := RemoveTemps(filepath.Join(dir, "api-key.pem")); err != nil {
+		t.Fatal(err)
+	}
+	ents, _ := os.ReadDir(dir)
+	var left []string
+	for _, e := range ents {
+		left = append(left, e.Name())
+	}
+	if want := []string{".api-cert.pem.tmp-1", "api-key.pem", "other.tmp"}; !slices.Equal(left, want) {
+		t.Errorf("left %v, want %v", left, want)
 	}
 }
