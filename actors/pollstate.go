@@ -167,7 +167,7 @@ func (p *poller) observeFetch(m *messages.FetchFinished) {
 			step := time.Duration(c.Cutoff-remoteNow) * time.Second
 			p.health.ClockStepAt, p.health.ClockStep = now, step
 			p.deps.metrics.CutoffPulledBack(id)
-			log.Warn().Str("node", c.Node).Dur("ahead", step).Dur("skew", c.Skew).
+			log.Warn().Str("node", c.Node).Dur("ahead_ms", step).Dur("skew_ms", c.Skew).
 				Msg("node clock behind its cutoff (clock stepped back): fetching from the node's time")
 		case c.Since != 0:
 			p.pulled[c.Node] = max(ahead, c.Cutoff)
@@ -285,5 +285,5 @@ func (c *condition) clear(log zerolog.Logger) {
 		return
 	}
 	c.active = false
-	log.Info().Int64("count", c.count).Dur("duration", time.Since(c.since)).Msg(strings.TrimSpace(c.what) + ": no longer")
+	log.Info().Int64("count", c.count).Dur("duration_ms", time.Since(c.since)).Msg(strings.TrimSpace(c.what) + ": no longer")
 }

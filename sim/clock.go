@@ -86,7 +86,7 @@ func (f *Fleet) SetClockOffset(remoteID string, offset time.Duration) error {
 	}
 	now := f.now()
 	r.clock.step(now+1, int64(offset/time.Second))
-	f.log.Debug().Str("remote", remoteID).Dur("offset", offset).Msg("clock stepped")
+	f.log.Debug().Str("remote", remoteID).Dur("offset_ms", offset).Msg("clock stepped")
 	return nil
 }
 
