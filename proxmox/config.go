@@ -2,6 +2,7 @@ package proxmox
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/taskfleet/taskfleet/config"
 	"github.com/taskfleet/taskfleet/task"
 )
 
@@ -284,7 +286,7 @@ func parseEndpoint(i int, e Endpoint, kind task.Kind) (*endpoint, error) {
 		if ep.pin, err = ParseFingerprint(e.Fingerprint); err != nil {
 			return nil, fmt.Errorf("endpoint %d %q: %w", i, e.URL, err)
 		}
-		ep.pinS = formatFingerprint(ep.pin)
+		ep.pinS = config.FormatFingerprint([sha256.Size]byte(ep.pin)) // ParseFingerprint gave 32 bytes
 	}
 	return ep, nil
 }

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/taskfleet/taskfleet/config"
 )
 
 // sessionCacheSize is the number of TLS sessions kept per endpoint for
@@ -30,20 +32,7 @@ func ParseFingerprint(s string) ([]byte, error) {
 // Fingerprint returns the SHA-256 fingerprint of a certificate in Proxmox's
 // format: upper-case hex bytes separated by colons.
 func Fingerprint(cert *x509.Certificate) string {
-	sum := sha256.Sum256(cert.Raw)
-	return formatFingerprint(sum[:])
-}
-
-func formatFingerprint(b []byte) string {
-	const digits = "0123456789ABCDEF"
-	out := make([]byte, 0, len(b)*3)
-	for i, c := range b {
-		if i > 0 {
-			out = append(out, ':')
-		}
-		out = append(out, digits[c>>4], digits[c&0xF])
-	}
-	return string(out)
+	return config.FormatFingerprint(sha256.Sum256(cert.Raw))
 }
 
 // fingerprintError is returned by the pinning check during the handshake;
@@ -81,7 +70,7 @@ func (e *endpoint) tlsConfig(roots *x509.CertPool) *tls.Config {
 		}
 		sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
 		if subtle.ConstantTimeCompare(sum[:], pin) != 1 {
-			return &fingerprintError{seen: formatFingerprint(sum[:]), expected: pinS}
+			return &fingerprintError{seen: config.FormatFingerprint(sum), expected: pinS}
 		}
 		return nil
 	}

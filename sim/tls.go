@@ -11,8 +11,9 @@ import (
 	"fmt"
 	"math/big"
 	"net"
-	"strings"
 	"time"
+
+	"github.com/taskfleet/taskfleet/config"
 )
 
 // newKey returns an ECDSA P-256 key for certificates.
@@ -58,15 +59,4 @@ func newCertificate(key *ecdsa.PrivateKey, name string, ip net.IP) (tls.Certific
 
 // Fingerprint returns the SHA-256 fingerprint of a DER certificate as
 // Proxmox shows it: upper-case hex bytes separated by colons.
-func Fingerprint(der []byte) string {
-	sum := sha256.Sum256(der)
-	var b strings.Builder
-	b.Grow(len(sum) * 3)
-	for i, c := range sum {
-		if i > 0 {
-			b.WriteByte(':')
-		}
-		fmt.Fprintf(&b, "%02X", c)
-	}
-	return b.String()
-}
+func Fingerprint(der []byte) string { return config.FormatFingerprint(sha256.Sum256(der)) }
