@@ -2,6 +2,7 @@ package actors
 
 import (
 	"errors"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -191,26 +192,15 @@ func (p *poller) forgetLeftNodes(nodes []string) {
 	for _, n := range nodes {
 		in[n] = true
 	}
-	for n := range p.clocks {
-		if !in[n] {
-			delete(p.clocks, n)
-		}
-	}
-	for n := range p.lastOK {
-		if !in[n] {
-			delete(p.lastOK, n)
-		}
-	}
-	for n := range p.pulled {
-		if !in[n] {
-			delete(p.pulled, n)
-		}
-	}
-	for n := range p.failing {
-		if !in[n] {
-			delete(p.failing, n)
-		}
-	}
+	keepNodes(p.clocks, in)
+	keepNodes(p.lastOK, in)
+	keepNodes(p.pulled, in)
+	keepNodes(p.failing, in)
+}
+
+// keepNodes deletes from m the nodes not in in.
+func keepNodes[V any](m map[string]V, in map[string]bool) {
+	maps.DeleteFunc(m, func(n string, _ V) bool { return !in[n] })
 }
 
 // applied takes in a batch the writer made durable: the nodes fetched

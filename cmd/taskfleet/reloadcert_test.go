@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
@@ -22,23 +23,7 @@ import (
 // also while the cache still loads.
 func TestAPIReloadRereadsCertificate(t *testing.T) {
 	dir := t.TempDir()
-	write := func() string {
-		certPEM, keyPEM, err := generateCert(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		at, err := setupTLS(config.Server{TLSCert: filepath.Join(dir, "cert.pem"), TLSKey: filepath.Join(dir, "key.pem")}, nil, true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return at.Fingerprint()
-	}
+	write := func() string { return writeCertPair(t, dir) }
 	first := write()
 	cfg := config.Default()
 	cfg.Server.TLSCert, cfg.Server.TLSKey = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
@@ -67,4 +52,25 @@ func TestAPIReloadRereadsCertificate(t *testing.T) {
 	if !strings.Contains(logs.String(), `"tls_fingerprint":"`+second+`"`) {
 		t.Errorf("certificate reload not logged:\n%s", logs.String())
 	}
+}
+
+// writeCertPair writes a new certificate and its key to dir/cert.pem and
+// dir/key.pem and returns the certificate's fingerprint.
+func writeCertPair(t *testing.T, dir string) string {
+	t.Helper()
+	certPEM, keyPEM, err := generateCert(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fingerprintOf(pair)
 }

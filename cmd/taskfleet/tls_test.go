@@ -293,23 +293,7 @@ func TestClientTokenAndURL(t *testing.T) {
 // and re-read by reload (SIGHUP); a broken pair keeps the current one.
 func TestConfiguredCertificateReload(t *testing.T) {
 	dir := t.TempDir()
-	write := func() string {
-		certPEM, keyPEM, err := generateCert(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)}, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		pair, err := tls.X509KeyPair(certPEM, keyPEM)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return fingerprintOf(pair)
-	}
+	write := func() string { return writeCertPair(t, dir) }
 	first := write()
 	s := defaultServer()
 	s.TLSCert, s.TLSKey = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
