@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -20,6 +21,7 @@ const (
 	seqStarted  = 60000     // PBS task counters of StartTask's tasks, within a day
 	pbsPerDay   = 1 << 16   // PBS task counter space per day since boot
 	backupStart = 3600      // the nightly backup starts at 01:00 UTC
+	singleStart = 21 * 3600 // the guests' own backup jobs start at 21:00 UTC
 )
 
 // profile is what a node is: its names, seeds and guests. It is fixed at
@@ -35,6 +37,10 @@ type profile struct {
 	bootOffset int64   // the node boots at bootOffset + k*bootPeriod
 
 	vms, cts []string // PVE: guest ids on this node
+
+	gt        guestTable // PVE: the guests of vms and cts (guests.go)
+	stopBase  int64      // PVE node 1: the fleet's creation, when its guests' backups stop; 0: none
+	stopAfter int64      // Config.BackupStopAfter, seconds
 
 	guests    []pbsGuest // PBS: guests backed up here each night
 	syncJob   string     // PBS: sync job worker id
@@ -172,6 +178,21 @@ func (p *profile) generatePVE(d int64, rng *rand.Rand) []gen {
 		}
 		return pool[rng.IntN(len(pool))]
 	}
+	// manualGuest picks a guest for a manual backup: one that some job
+	// backs up and that does not stop being backed up.
+	manualGuest := func(rng *rand.Rand) string {
+		gs := p.pveGuests()
+		for range 8 {
+			if len(gs) == 0 {
+				break
+			}
+			g := &gs[rng.IntN(len(gs))]
+			if g.policy != polNone && g.stopAt == math.MaxInt64 {
+				return strconv.Itoa(g.vmid)
+			}
+		}
+		return ""
+	}
 	p.background(d, rng, func(start int64) {
 		wt := pveTypes[pick(rng, func(i int) int { return pveTypes[i].weight }, len(pveTypes))]
 		var id string
@@ -184,22 +205,46 @@ func (p *profile) generatePVE(d int64, rng *rand.Rand) []gen {
 			id = [...]string{"pveproxy", "pvedaemon", "pvestatd"}[rng.IntN(3)]
 		}
 		u := pveUserIdx[pick(rng, func(i int) int { return pveUsers[i].weight }, len(pveUsers))]
-		out = append(out, gen{start: start, dur: duration(rng, wt.minDur, wt.maxDur), typ: typeIndex[wt.name], id: id, user: u, status: exitStatus(rng, wt, false)})
+		g := gen{start: start, dur: duration(rng, wt.minDur, wt.maxDur), typ: typeIndex[wt.name], id: id, user: u, status: exitStatus(rng, wt, false)}
+		if wt.name == "vzdump" {
+			// A manual backup of a guest that is backed up anyway.
+			if id = manualGuest(rng); id == "" {
+				return
+			}
+			pl := p.dumpPlanFor(start, id)
+			g.id, g.dur, g.status = id, pl.dur, pl.status
+		}
+		out = append(out, g)
 	})
 
 	// The daily update (pve-daily-update.timer) at a random time of the night.
 	apt := pveTypes[slices.IndexFunc(pveTypes, func(w workerType) bool { return w.name == "aptupdate" })]
 	out = append(out, gen{start: d*day + 3600 + rng.Int64N(5*3600), dur: duration(rng, apt.minDur, apt.maxDur), typ: typeIndex["aptupdate"], user: userRoot, status: exitStatus(rng, apt, false)})
 
-	// The nightly backup job: the cluster starts it at about 01:00, each
-	// node backs up its guests one after the other, one vzdump task each.
+	// The nightly backup job: the cluster starts it at about 01:00; each
+	// node backs up its job's guests one after the other in one vzdump
+	// task (vzdump.go). The guests with a job of their own follow at
+	// about 21:00, one task each.
 	cluster := rand.New(rand.NewPCG(p.remoteSeed, uint64(d)))
 	t := d*day + backupStart + cluster.Int64N(300) + rng.Int64N(30)
-	dump := pveTypes[slices.IndexFunc(pveTypes, func(w workerType) bool { return w.name == "vzdump" })]
-	for _, g := range all {
-		dur := duration(rng, 20, 900)
-		out = append(out, gen{start: t, dur: dur, typ: typeIndex["vzdump"], id: g, user: userRoot, status: exitStatus(rng, dump, false)})
-		t += dur + 1 + rng.Int64N(5)
+	if job := p.jobGuests(t); len(job) > 0 {
+		id := ""
+		if len(job) == 1 {
+			id = strconv.Itoa(job[0].vmid)
+		}
+		pl := p.dumpPlanFor(t, id)
+		out = append(out, gen{start: t, dur: pl.dur, typ: typeIndex["vzdump"], id: id, user: userRoot, status: pl.status})
+	}
+	t = d*day + singleStart + rng.Int64N(60)
+	gs := p.pveGuests()
+	for i := range gs {
+		if !gs[i].backedUpBy(polSingle, t) {
+			continue
+		}
+		id := strconv.Itoa(gs[i].vmid)
+		pl := p.dumpPlanFor(t, id)
+		out = append(out, gen{start: t, dur: pl.dur, typ: typeIndex["vzdump"], id: id, user: userRoot, status: pl.status})
+		t += pl.dur + 1 + rng.Int64N(5)
 	}
 	return out
 }
