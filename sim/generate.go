@@ -43,8 +43,8 @@ type profile struct {
 	stopAfter int64      // Config.BackupStopAfter, seconds
 
 	guests    []pbsGuest // PBS: guests backed up here each night
-	syncJob   string     // PBS: sync job worker id
-	verifyJob string     // PBS: verification job worker id
+	syncJobs   []string // PBS: sync jobs' worker ids, one per datastore
+	verifyJobs []string // PBS: verification jobs' worker ids, one per datastore
 }
 
 // pbsGuest is a guest that a PVE cluster backs up to a PBS server.
@@ -99,8 +99,15 @@ func newProfile(seed int64, kind task.Kind, remote, node string, nodeNum int, ta
 			}
 			p.guests = append(p.guests, g)
 		}
-		p.syncJob = fmt.Sprintf("pbs-offsite:offsite:store1:s-%08x-%04x", rng.Uint32(), rng.Uint32()&0xffff)
-		p.verifyJob = fmt.Sprintf("store1:v-%08x-%04x", rng.Uint32(), rng.Uint32()&0xffff)
+		for i, h := range pbsHosts {
+			p.guests = append(p.guests, pbsGuest{group: "host/" + h, store: "store1", client: backupClientIdx(i % backupClients)})
+		}
+		// One sync and one verification job per datastore; the worker ids
+		// as PBS writes them (pbsjobs.go).
+		for _, st := range pbsStores {
+			p.syncJobs = append(p.syncJobs, fmt.Sprintf("pbs-offsite:offsite-%s:%s::s-%08x-%04x", st, st, rng.Uint32(), rng.Uint32()&0xffff))
+			p.verifyJobs = append(p.verifyJobs, fmt.Sprintf("%s:v-%08x-%04x", st, rng.Uint32(), rng.Uint32()&0xffff))
+		}
 		return p
 	}
 	n := 40 + rng.IntN(61)
@@ -280,8 +287,12 @@ func (p *profile) generatePBS(d int64, rng *rand.Rand) []gen {
 	// The night: log rotation, prune jobs, the guests' backups in four
 	// parallel streams, then sync, verification and garbage collection.
 	add(base+rng.Int64N(60), &pbsLogrotate, "", userRoot)
-	add(base+1800+rng.Int64N(60), &pbsPruneJob, "store1", userRoot)
-	add(base+1800+rng.Int64N(60), &pbsPruneJob, "store2", userRoot)
+	job := func(start int64, wt *workerType, id string) {
+		out = append(out, gen{start: start, dur: duration(rng, wt.minDur, wt.maxDur), typ: typeIndex[wt.name], id: id, user: userRoot, status: jobStatus(rng, wt)})
+	}
+	for _, st := range pbsStores {
+		job(base+1800+rng.Int64N(60), &pbsPruneJob, st)
+	}
 	const lanes = 4
 	var lane [lanes]int64
 	for i := range lane {
@@ -293,9 +304,14 @@ func (p *profile) generatePBS(d int64, rng *rand.Rand) []gen {
 		out = append(out, gen{start: lane[l], dur: dur, typ: typeIndex[pbsBackup.name], id: g.store + ":" + g.group, user: g.client, status: exitStatus(rng, pbsBackup, true)})
 		lane[l] += dur + 1 + rng.Int64N(10)
 	}
-	add(base+2*3600+rng.Int64N(60), &pbsSyncJob, p.syncJob, userRoot)
-	add(base+3*3600+1800+rng.Int64N(60), &pbsVerifyJob, p.verifyJob, userRoot)
-	add(base+4*3600+rng.Int64N(60), &pbsGC, "store1", userRoot)
-	add(base+4*3600+1800+rng.Int64N(60), &pbsGC, "store2", userRoot)
+	for i, id := range p.syncJobs {
+		job(base+2*3600+int64(i)*600+rng.Int64N(60), &pbsSyncJob, id)
+	}
+	for i, id := range p.verifyJobs {
+		job(base+3*3600+1800+int64(i)*900+rng.Int64N(60), &pbsVerifyJob, id)
+	}
+	for i, st := range pbsStores {
+		job(base+4*3600+int64(i)*1800+rng.Int64N(60), &pbsGC, st)
+	}
 	return out
 }

@@ -168,6 +168,12 @@ func (w *logWriter) write() {
 		w.pbsBackup()
 	case w.u.Kind == task.PBS && strings.HasPrefix(w.u.Type, "verif"):
 		w.verify()
+	case w.u.Kind == task.PBS && w.u.Type == "syncjob":
+		w.syncJob()
+	case w.u.Kind == task.PBS && w.u.Type == "garbage_collection":
+		w.garbageCollection()
+	case w.u.Kind == task.PBS && w.u.Type == "prunejob":
+		w.pruneJob()
 	default:
 		w.generic()
 	}
