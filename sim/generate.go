@@ -42,9 +42,9 @@ type profile struct {
 	stopBase  int64      // PVE node 1: the fleet's creation, when its guests' backups stop; 0: none
 	stopAfter int64      // Config.BackupStopAfter, seconds
 
-	guests    []pbsGuest // PBS: guests backed up here each night
-	syncJobs   []string // PBS: sync jobs' worker ids, one per datastore
-	verifyJobs []string // PBS: verification jobs' worker ids, one per datastore
+	guests     []pbsGuest // PBS: guests backed up here each night
+	syncJobs   []string   // PBS: sync jobs' worker ids, one per datastore
+	verifyJobs []string   // PBS: verification jobs' worker ids, one per datastore
 }
 
 // pbsGuest is a guest that a PVE cluster backs up to a PBS server.

@@ -46,7 +46,7 @@ const (
 // sourcedStatuses are statuses not in the fixtures' status-strings.json,
 // each with the source it is copied from (see the constants above).
 var sourcedStatuses = map[string]string{
-	"sync failed with some errors.":                           "proxmox-backup src/server/pull.rs",
+	"sync failed with some errors.":                          "proxmox-backup src/server/pull.rs",
 	"verification failed - please check the log for details": "proxmox-backup src/server/verify_job.rs",
 }
 
