@@ -2,6 +2,7 @@ package sim
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -313,4 +314,38 @@ func (g *GuestBackup) groupStore() string {
 		return ""
 	}
 	return g.Storage
+}
+
+// BackupStop is a guest whose backups stop: from At on, the nightly job
+// leaves it out (see Config.BackupStopAfter).
+type BackupStop struct {
+	Remote, Node, VMID string
+	At                 time.Time // fleet time: the first job without it starts after At
+}
+
+// BackupStops returns the guests whose backups stop, two per PVE cluster
+// (on its node 1, while it exists), by remote and time.
+func (f *Fleet) BackupStops() []BackupStop {
+	f.mu.RLock()
+	ids := slices.Clone(f.ids)
+	f.mu.RUnlock()
+	var out []BackupStop
+	for _, id := range ids {
+		r, _ := f.lookup(id, "")
+		if r == nil || r.kind != task.PVE {
+			continue
+		}
+		for _, n := range f.nodesOf(r) {
+			gs := n.act.p.pveGuests()
+			for i := range gs {
+				if gs[i].stopAt != math.MaxInt64 {
+					out = append(out, BackupStop{Remote: id, Node: n.name, VMID: strconv.Itoa(gs[i].vmid), At: time.Unix(gs[i].stopAt, 0).UTC()})
+				}
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(x, y BackupStop) int {
+		return cmp.Or(strings.Compare(x.Remote, y.Remote), x.At.Compare(y.At))
+	})
+	return out
 }

@@ -24,6 +24,7 @@ var (
 	startLine  = regexp.MustCompile(`^INFO: Starting Backup of VM (\d+) \((qemu|lxc)\)$`)
 	finishLine = regexp.MustCompile(`^INFO: Finished Backup of VM (\d+) \((\d\d):(\d\d):(\d\d)\)$`)
 	failLine   = regexp.MustCompile(`^ERROR: Backup of VM (\d+) failed - (.+)$`)
+	storageArg = regexp.MustCompile(`^INFO: starting new backup job: vzdump .* --storage (\S+)`)
 )
 
 // parseVzdumpLog reads the per-guest outcomes of a vzdump task log the
@@ -166,8 +167,12 @@ func (w *watcher) overview() []GuestBackup {
 			}
 			update(tk.Remote+"/"+tk.UPID.ID, tk, cls, msg, "")
 		case tk.UPID.Kind == task.PVE && tk.UPID.Type == "vzdump":
+			storage := ""
+			if m := storageArg.FindStringSubmatch(w.raw[k][0]); m != nil {
+				storage = m[1]
+			}
 			for _, g := range w.logs[k] {
-				update(tk.Remote+"/"+g.vmid, tk, g.class, g.err, "")
+				update(tk.Remote+"/"+g.vmid, tk, g.class, g.err, storage)
 			}
 		case tk.UPID.Kind == task.PBS && tk.UPID.Type == "backup":
 			id := w.ids[k]
@@ -230,8 +235,8 @@ func TestBackupTruthFromEndpoints(t *testing.T) {
 		}
 		for k, tr := range want {
 			g, ok := have[k]
-			if tr.Type == "qemu" || tr.Type == "lxc" {
-				g.Storage = tr.Storage // the storage is in the log; the client here does not read it
+			if tr.LastUPID.ID != "" && (tr.Type == "qemu" || tr.Type == "lxc") {
+				g.Storage = tr.Storage // in the log, which this client reads for multi-guest tasks only
 			}
 			if !ok || g != tr {
 				t.Errorf("guest %s:\nclient %+v\ntruth  %+v", k, g, tr)

@@ -135,6 +135,9 @@
 // leaves one out from 30 h before the fleet's creation (it is overdue
 // from the start) and the other from Config.BackupStopAfter after the
 // creation (default: at once, so it is 26 h overdue about a day later).
+// [Fleet.BackupStops] names them:
+//
+//	func (f *Fleet) BackupStops() []BackupStop // {Remote, Node, VMID string; At time.Time}
 //
 // A PBS server (pbsjobs.go) receives backups from clients in four
 // parallel streams each night, worker id "<store>:<type>/<id>" as

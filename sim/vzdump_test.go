@@ -173,15 +173,15 @@ func TestBackupsStop(t *testing.T) {
 	clock.Advance(30 * time.Hour)
 	after := stale(clock.Now())
 	for _, id := range []string{"pve-c001", "pve-c002"} {
-		r, _ := f.lookup(id, "")
-		p := f.nodesOf(r)[0].act.p
-		p.pveGuests()
 		var stops []string
 		early := ""
-		for _, g := range p.gt.list {
-			if g.stopAt != 1<<63-1 {
-				stops = append(stops, id+"/"+fmt.Sprint(g.vmid))
-				if g.stopAt < created.Unix() {
+		for _, s := range f.BackupStops() {
+			if s.Remote == id {
+				if s.Node != id+"-n1" {
+					t.Errorf("%+v: not on node 1", s)
+				}
+				stops = append(stops, id+"/"+s.VMID)
+				if s.At.Before(created) {
 					early = stops[len(stops)-1]
 				}
 			}
