@@ -269,9 +269,6 @@ func TestDaysLongRun(t *testing.T) {
 		}
 		t.Logf("3 days, 10 nodes: %d tasks (%d produced), %d items served", len(fetched), len(truth), served)
 	})
-	if d := time.Since(realStart); d > 30*time.Second {
-		t.Errorf("three days took %v of real time", d)
-	}
 	t.Logf("real time: %v", time.Since(realStart).Round(time.Millisecond))
 }
 
