@@ -208,6 +208,7 @@ func TestDeliveryOverADayWithKills(t *testing.T) {
 		cancel()
 		time.Sleep(2 * time.Hour)
 		kill(d)
+		time.Sleep(2 * time.Second) // protoactor's dead-letter throttle ends
 
 		rcv.mu.Lock()
 		defer rcv.mu.Unlock()
