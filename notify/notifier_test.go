@@ -119,7 +119,9 @@ func (r *rig) start() *Notifiers {
 	r.t.Helper()
 	ns, err := Start(Options{Targets: []config.Notify{r.target}, CacheDir: r.dir, Hub: r.hub, Snapshot: r.w.Latest().Load,
 		Guests: r.guests, StaleEvery: time.Hour, Metrics: r.met,
-		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) { return r.hooks.DialContext(ctx, network, addr) }})
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return r.hooks.DialContext(ctx, network, addr)
+		}})
 	if err != nil {
 		r.t.Fatal(err)
 	}
