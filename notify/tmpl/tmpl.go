@@ -149,7 +149,7 @@ func Sample() Message {
 	stale := []StaleGuest{{Remote: "pve-east", Node: "pve1", VMID: "101", Name: "db1", LastOK: start.Add(-30 * time.Hour), Hours: 26}}
 	m := Message{Target: "test", Tasks: tasks, Stale: stale, Test: true}
 	m.Title, m.Text = Summarize(m)
-	m.Title = "[test] " + m.Title
+	m.Title, m.Text = "[test] "+m.Title, "[test] "+m.Text
 	return m
 }
 
