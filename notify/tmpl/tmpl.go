@@ -22,9 +22,6 @@ type Message struct {
 	Title  string // one line: "3 failed tasks: pve-east, pbs-1"
 	Text   string // plain text: the title, then one line per task and guest
 	Tasks  []Task // the finished tasks of this message, oldest first
-	// More counts tasks of this message that are not listed in Tasks
-	// (beyond MaxListed); they are delivered all the same.
-	More int
 	// Dropped counts tasks that matched a rule but were dropped since the
 	// previous message because the target's queue was full.
 	Dropped int
@@ -57,7 +54,8 @@ type StaleGuest struct {
 	Hours  int       `json:"hours"`   // the rule's threshold
 }
 
-// MaxListed is how many tasks (and guests) a Message lists.
+// MaxListed is how many tasks (and guests) Text lists; Tasks and Stale
+// hold them all.
 const MaxListed = 50
 
 // Funcs are the functions templates may call besides text/template's
@@ -156,7 +154,7 @@ func Sample() Message {
 // Summarize returns the default title and text of m.
 func Summarize(m Message) (title, text string) {
 	var parts []string
-	if n := len(m.Tasks) + m.More; n > 0 {
+	if n := len(m.Tasks); n > 0 {
 		parts = append(parts, plural(n, "failed task", "failed tasks")+" ("+strings.Join(remotes(m), ", ")+")")
 	}
 	if len(m.Stale) > 0 {
@@ -169,16 +167,21 @@ func Summarize(m Message) (title, text string) {
 	var b strings.Builder
 	b.WriteString(title)
 	b.WriteString("\n")
-	for _, t := range m.Tasks {
+	for i, t := range m.Tasks {
+		if i == MaxListed {
+			fmt.Fprintf(&b, "\n... and %d more tasks", len(m.Tasks)-MaxListed)
+			break
+		}
 		fmt.Fprintf(&b, "\n%s %s %s %s: %s (ended %s)", t.Remote, t.Node, t.Type, t.ID, t.Status, t.End.UTC().Format(time.RFC3339))
-	}
-	if m.More > 0 {
-		fmt.Fprintf(&b, "\n... and %d more", m.More)
 	}
 	if m.Dropped > 0 {
 		fmt.Fprintf(&b, "\n%d further matching tasks were dropped: the queue was full", m.Dropped)
 	}
-	for _, g := range m.Stale {
+	for i, g := range m.Stale {
+		if i == MaxListed {
+			fmt.Fprintf(&b, "\n... and %d more guests", len(m.Stale)-MaxListed)
+			break
+		}
 		last := "never"
 		if !g.LastOK.IsZero() {
 			last = g.LastOK.UTC().Format(time.RFC3339)
@@ -197,8 +200,8 @@ func remotes(m Message) []string {
 			out = append(out, t.Remote)
 		}
 	}
-	if m.More > 0 {
-		out = append(out, "...")
+	if len(out) > 5 {
+		out = append(out[:5], "...")
 	}
 	return out
 }
