@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/mail"
 	"net/url"
+	"reflect"
 	"slices"
 	"strings"
 	"text/template"
@@ -473,4 +474,30 @@ func nilIfEmpty(m map[string]any) any {
 		return nil
 	}
 	return m
+}
+
+// NotifyEqual reports whether two lists of targets are the same
+// configuration (templates compared by their parsed text).
+func NotifyEqual(a, b []Notify) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := a[i], b[i]
+		if templateText(x.Body) != templateText(y.Body) || templateText(x.Subject) != templateText(y.Subject) {
+			return false
+		}
+		x.Body, x.Subject, y.Body, y.Subject = nil, nil, nil, nil
+		if !reflect.DeepEqual(x, y) {
+			return false
+		}
+	}
+	return true
+}
+
+func templateText(t *template.Template) string {
+	if t == nil || t.Tree == nil {
+		return ""
+	}
+	return t.Root.String()
 }

@@ -196,3 +196,25 @@ body = '{"text": {{json .Text}}}'
 		t.Fatalf("got %q", err)
 	}
 }
+
+func TestNotifyEqual(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, notifyFiles)
+	load := func(src string) []Notify {
+		cfg, err := Parse([]byte(base+src), "taskfleet.toml", dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.Notify
+	}
+	a, b := load(notifyOK), load(notifyOK)
+	if !NotifyEqual(a, b) {
+		t.Error("the same file loaded twice differs")
+	}
+	if NotifyEqual(a, load(strings.Replace(notifyOK, "{{.Text}}", "{{.Title}}", 1))) {
+		t.Error("a changed body is equal")
+	}
+	if NotifyEqual(a, load(strings.Replace(notifyOK, "hours = 26", "hours = 27", 1))) {
+		t.Error("a changed rule is equal")
+	}
+}

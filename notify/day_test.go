@@ -149,7 +149,7 @@ func TestDeliveryOverADayWithKills(t *testing.T) {
 				t.Fatal(err)
 			}
 			ns, err := Start(Options{Targets: []config.Notify{target}, CacheDir: dir, Hub: hub, Snapshot: svc.Snapshot,
-				Metrics: met, Retention: 7 * 24 * time.Hour,
+				Metrics: met, Retention: 7 * 24 * time.Hour, StopGrace: -1, // a stop is a kill
 				Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 					return hooks.DialContext(ctx, network, addr)
 				}})
@@ -160,8 +160,8 @@ func TestDeliveryOverADayWithKills(t *testing.T) {
 		}
 		kill := func(d daemon) {
 			t.Helper()
-			// The notifiers first: a stop cancels the delivery in flight
-			// and records nothing, as a kill would.
+			// The notifiers first: with StopGrace < 0 a stop cancels the
+			// delivery in flight and records nothing, as a kill would.
 			if err := d.ns.Stop(); err != nil {
 				t.Fatal(err)
 			}

@@ -27,11 +27,9 @@ type resubscribe struct{ gen uint64 }
 // windowClosed: the grouping window (or a retry's backoff) ended: send.
 type windowClosed struct{ gen uint64 }
 
-// deliveryFinished: a delivery goroutine ended; err nil: delivered.
-type deliveryFinished struct {
-	gen uint64
-	err error
-}
+// deliveryFinished: a delivery goroutine ended; its outcome is in the
+// notifier's sendDone.
+type deliveryFinished struct{ gen uint64 }
 
 // checkStale: time to ask the guest source for stale guests.
 type checkStale struct{ gen uint64 }

@@ -60,7 +60,7 @@ type notifier struct {
 	inStale     []tmpl.StaleGuest
 	inDropped   int
 	cancelSend  context.CancelFunc
-	sendDone    chan struct{}
+	sendDone    chan error // the delivery's outcome; buffered, written once
 	staleTimer  *time.Timer
 	sub         *events.Subscription
 	subDone     chan struct{}
@@ -94,8 +94,8 @@ func (n *notifier) Receive(c actor.Context) {
 			n.flush()
 		}
 	case deliveryFinished:
-		if m.gen == n.gen {
-			n.delivered(m.err)
+		if m.gen == n.gen && n.sending {
+			n.delivered(<-n.sendDone)
 		}
 	case checkStale:
 		if m.gen == n.gen {
@@ -155,8 +155,21 @@ func (n *notifier) stop() {
 		n.sub = nil
 	}
 	if n.sending {
+		// A delivery about to succeed is given a moment to finish and be
+		// recorded, so that a stop or a reload sends no duplicate; a kill
+		// (or StopGrace < 0) leaves the crash window instead.
+		grace := time.NewTimer(max(n.env.opts.StopGrace, 0))
+		select {
+		case err := <-n.sendDone:
+			if err == nil {
+				n.record()
+			}
+		case <-grace.C:
+			n.cancelSend()
+			<-n.sendDone
+		}
+		grace.Stop()
 		n.cancelSend()
-		<-n.sendDone
 		n.sending = false
 	}
 }
@@ -310,10 +323,9 @@ func (n *notifier) flush() {
 	}
 	m.Title, m.Text = tmpl.Summarize(m)
 	ctx, cancel := context.WithTimeout(context.Background(), n.target.Timeout)
-	n.sending, n.cancelSend, n.sendDone = true, cancel, make(chan struct{})
+	n.sending, n.cancelSend, n.sendDone = true, cancel, make(chan error, 1)
 	gen, done, sender, self, root := n.gen, n.sendDone, n.sender, n.self, n.sys.Root
 	go func() { // cancelled by stop, which waits for done
-		defer close(done)
 		var err error
 		func() {
 			defer func() {
@@ -323,7 +335,8 @@ func (n *notifier) flush() {
 			}()
 			err = sender.Send(ctx, m)
 		}()
-		root.Send(self, deliveryFinished{gen: gen, err: err})
+		done <- err
+		root.Send(self, deliveryFinished{gen: gen})
 	}()
 }
 
@@ -370,6 +383,22 @@ func (n *notifier) delivered(err error) {
 		n.arm(d)
 		return
 	}
+	n.record()
+	if n.failures > 0 {
+		n.log.Info().Int("failures", n.failures).Int64("failed_for_ms", time.Since(n.failedAt).Milliseconds()).Msg("notifications delivered again")
+	}
+	n.log.Debug().Int("tasks", len(n.inflight)).Int("guests", len(n.inStale)).Msg("notification delivered")
+	n.failures = 0
+	n.inflight, n.inStale, n.inDropped = nil, nil, 0
+	if len(n.pending) > 0 || len(n.stale) > 0 {
+		n.armWindow()
+	}
+}
+
+// record notes the delivery in flight as delivered and saves the state.
+func (n *notifier) record() {
+	name := n.target.Name
+	met := n.env.opts.Metrics
 	for _, t := range n.inflight {
 		k := t.RemoteUPID().String()
 		n.state.Delivered[k] = t.EndTime
@@ -389,15 +418,6 @@ func (n *notifier) delivered(err error) {
 	met.sent.WithLabelValues(name).Inc()
 	met.tasks.WithLabelValues(name).Add(float64(len(n.inflight)))
 	met.queued.WithLabelValues(name).Set(float64(len(n.pending)))
-	if n.failures > 0 {
-		n.log.Info().Int("failures", n.failures).Int64("failed_for_ms", time.Since(n.failedAt).Milliseconds()).Msg("notifications delivered again")
-	}
-	n.log.Debug().Int("tasks", len(n.inflight)).Int("guests", len(n.inStale)).Msg("notification delivered")
-	n.failures = 0
-	n.inflight, n.inStale, n.inDropped = nil, nil, 0
-	if len(n.pending) > 0 || len(n.stale) > 0 {
-		n.armWindow()
-	}
 }
 
 // backoff is the delay before retry n (1-based): retryBase·2^(n-1), at

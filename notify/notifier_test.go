@@ -26,6 +26,7 @@ import (
 type recorder struct {
 	mu       sync.Mutex
 	down     bool
+	delay    time.Duration // before each answer
 	requests int
 	msgs     []tmpl.Message // delivered
 	headers  []http.Header
@@ -37,6 +38,14 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if err := json.Unmarshal(body, &m); err != nil {
 		http.Error(w, "bad body", http.StatusBadRequest)
 		return
+	}
+	r.mu.Lock()
+	delay := r.delay
+	r.mu.Unlock()
+	select {
+	case <-time.After(delay):
+	case <-req.Context().Done():
+		return // the sender gave up: not delivered
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -244,6 +253,45 @@ func TestRestartAndReloadCatchUp(t *testing.T) {
 		got := upids(r.rcv.delivered())
 		if len(got) != 3 || !strings.Contains(got[0], ":00000002:") || !strings.Contains(got[1], ":00000003:") || !strings.Contains(got[2], ":00000004:") {
 			t.Fatalf("delivered %q, want tasks 2, 3 and 4 once each", got)
+		}
+	})
+}
+
+// TestStopWaitsForTheDeliveryInFlight: a stop during a delivery that
+// succeeds within the grace records it, so the restart sends nothing
+// again; one that outlasts the grace is cancelled and sent again.
+func TestStopWaitsForTheDeliveryInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		r.rcv.delay = 2 * time.Second
+		ns := r.start()
+		synctest.Wait()
+		now := time.Now().Unix()
+		r.apply(true, mkTask(1, now, "vzdump", "job errors"))
+		time.Sleep(31 * time.Second) // the window closed: the delivery is in flight
+		if err := ns.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		r.rcv.mu.Lock()
+		r.rcv.delay = time.Minute // longer than the grace
+		r.rcv.mu.Unlock()
+		r.apply(true, mkTask(2, now+10, "vzdump", "job errors"))
+		ns = r.start()
+		time.Sleep(31 * time.Second)
+		if err := ns.Stop(); err != nil { // cancels the delivery of task 2
+			t.Fatal(err)
+		}
+		r.rcv.mu.Lock()
+		r.rcv.delay = 0
+		r.rcv.mu.Unlock()
+		ns = r.start()
+		time.Sleep(time.Minute)
+		if err := ns.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		got := upids(r.rcv.delivered())
+		if len(got) != 2 || !strings.Contains(got[0], ":00000001:") || !strings.Contains(got[1], ":00000002:") {
+			t.Fatalf("delivered %q, want task 1 then task 2, once each", got)
 		}
 	})
 }

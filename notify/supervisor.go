@@ -23,6 +23,9 @@ const (
 	restartMax  = 5 * time.Minute
 )
 
+// DefaultStopGrace is how long a stop waits for a delivery in flight.
+const DefaultStopGrace = 5 * time.Second
+
 // DefaultStaleEvery is how often stale-guest rules are checked by default.
 const DefaultStaleEvery = 10 * time.Minute
 
@@ -48,6 +51,10 @@ type Options struct {
 	Metrics    *Metrics // nil: counted, not registered
 	// Dial replaces the network dialer of deliveries (tests).
 	Dial DialFunc
+	// StopGrace is how long a stop waits for a delivery in flight to end
+	// (and records it when it succeeded) before it cancels it; default
+	// DefaultStopGrace, negative: cancel at once (as a kill would).
+	StopGrace time.Duration
 }
 
 // env is what every notifier shares.
@@ -69,6 +76,9 @@ func Start(opts Options) (*Notifiers, error) {
 	if opts.StaleEvery <= 0 {
 		opts.StaleEvery = DefaultStaleEvery
 	}
+	if opts.StopGrace == 0 {
+		opts.StopGrace = DefaultStopGrace
+	}
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics(nil)
 	}
@@ -87,6 +97,11 @@ func Start(opts Options) (*Notifiers, error) {
 		}
 		ns.senders = append(ns.senders, s)
 		children = append(children, &notifier{target: t, env: e, sender: s, log: opts.Logger.With().Str("component", "notify").Str("target", t.Name).Logger()})
+	}
+	for _, t := range opts.Targets {
+		if len(t.Stale) > 0 && opts.Guests == nil {
+			opts.Logger.Warn().Str("component", "notify").Str("target", t.Name).Msg("[[notify.stale]] rules need the backup overview, which is not available: they never fire")
+		}
 	}
 	ns.sys = actor.NewActorSystem(actor.WithLoggerFactory(actors.LoggerFactory(opts.Logger, slog.LevelWarn)))
 	sup := &supervisor{log: opts.Logger.With().Str("component", "notify").Logger(), children: children, failures: map[string]*restartState{}}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"reflect"
 	"time"
 
 	"github.com/oklog/run"
@@ -79,7 +78,7 @@ func (d *daemon) addNotify(g *run.Group) {
 		for {
 			select {
 			case c := <-reloaded:
-				if !reflect.DeepEqual(c.Notify, cfg.Notify) || c.Server.CacheDir != cfg.Server.CacheDir {
+				if !config.NotifyEqual(c.Notify, cfg.Notify) || c.Server.CacheDir != cfg.Server.CacheDir {
 					stop()
 					cfg = c
 					start()
