@@ -188,7 +188,7 @@ func (n *notifier) subscribe() {
 	defer cancel()
 	sub, err := hub.Subscribe(ctx, events.SubscribeOptions{
 		Match:  func(e *events.Event) bool { return e.Type == events.Finished && target.MatchTask(&e.Task) },
-		Buffer: subscribeBuffer,
+		Buffer: n.env.opts.buffer,
 		Resume: n.lastID != 0,
 		After:  n.lastID,
 	})

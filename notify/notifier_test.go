@@ -88,6 +88,7 @@ type rig struct {
 	target config.Notify
 	guests GuestSource
 	met    *Metrics
+	buffer int
 }
 
 func newRig(t *testing.T) *rig {
@@ -127,7 +128,7 @@ func newRig(t *testing.T) *rig {
 func (r *rig) start() *Notifiers {
 	r.t.Helper()
 	ns, err := Start(Options{Targets: []config.Notify{r.target}, CacheDir: r.dir, Hub: r.hub, Snapshot: r.w.Latest().Load,
-		Guests: r.guests, StaleEvery: time.Hour, Metrics: r.met,
+		Guests: r.guests, StaleEvery: time.Hour, Metrics: r.met, buffer: r.buffer,
 		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			return r.hooks.DialContext(ctx, network, addr)
 		}})
@@ -293,6 +294,50 @@ func TestStopWaitsForTheDeliveryInFlight(t *testing.T) {
 		if len(got) != 2 || !strings.Contains(got[0], ":00000001:") || !strings.Contains(got[1], ":00000002:") {
 			t.Fatalf("delivered %q, want task 1 then task 2, once each", got)
 		}
+	})
+}
+
+// TestDroppedSubscriptionResumes: when the hub drops the notifier's
+// subscription (its buffer was full), the notifier resumes after the last
+// event it saw: every task is delivered, once.
+func TestDroppedSubscriptionResumes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		r.buffer = 1
+		r.target.Queue = 10000
+		ns := r.start()
+		synctest.Wait()
+		now := time.Now().Unix()
+		pid := uint32(0)
+		for round := 0; round < 20 && r.hub.Stats().Dropped == 0; round++ {
+			var batch []task.Task
+			for range 50 {
+				pid++
+				batch = append(batch, mkTask(pid, now+int64(pid), "vzdump", "job errors"))
+			}
+			r.apply(true, batch...)
+			synctest.Wait()
+		}
+		if r.hub.Stats().Dropped == 0 {
+			t.Fatal("the hub never dropped the subscription")
+		}
+		time.Sleep(2 * time.Minute)
+		if err := ns.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]int{}
+		for _, u := range upids(r.rcv.delivered()) {
+			seen[u]++
+		}
+		if len(seen) != int(pid) {
+			t.Errorf("%d of %d tasks delivered", len(seen), pid)
+		}
+		for u, n := range seen {
+			if n != 1 {
+				t.Errorf("%s delivered %d times", u, n)
+			}
+		}
+		t.Logf("%d tasks, %d subscriptions dropped", pid, r.hub.Stats().Dropped)
 	})
 }
 

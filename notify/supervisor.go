@@ -55,6 +55,8 @@ type Options struct {
 	// (and records it when it succeeded) before it cancels it; default
 	// DefaultStopGrace, negative: cancel at once (as a kill would).
 	StopGrace time.Duration
+
+	buffer int // test knob: the subscription's buffer; default subscribeBuffer
 }
 
 // env is what every notifier shares.
@@ -75,6 +77,9 @@ type Notifiers struct {
 func Start(opts Options) (*Notifiers, error) {
 	if opts.StaleEvery <= 0 {
 		opts.StaleEvery = DefaultStaleEvery
+	}
+	if opts.buffer <= 0 {
+		opts.buffer = subscribeBuffer
 	}
 	if opts.StopGrace == 0 {
 		opts.StopGrace = DefaultStopGrace
