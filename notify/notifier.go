@@ -115,13 +115,13 @@ func (n *notifier) start(c actor.Context) {
 	st, err := loadState(n.file, now)
 	var serr *StateError
 	switch {
-	case errors.As(err, &serr) && !errors.Is(err, os.ErrPermission):
+	case errors.As(err, &serr):
 		aside := fmt.Sprintf("%s.corrupt-%d", n.file, now.Unix())
 		n.log.Error().Err(err).Str("file", n.file).Str("moved_to", aside).Msg("notify state unusable: starting afresh from now")
 		_ = os.Rename(n.file, aside)
 		st, _ = loadState(n.file, now)
 	case err != nil:
-		panic(err) // the supervisor restarts us with backoff
+		panic(err) // unreadable (permissions, I/O): the supervisor restarts us with backoff
 	}
 	n.state = st
 	if _, err := os.Stat(n.file); err != nil {

@@ -36,7 +36,8 @@ type deliveryState struct {
 	Stale map[string]int64 `json:"stale"`
 }
 
-// StateError is a delivery state file that cannot be used.
+// StateError is a delivery state file that is corrupt: not the JSON of
+// this version, or larger than any state file.
 type StateError struct {
 	File string
 	Err  error
@@ -51,7 +52,8 @@ func stateFile(cacheDir, target string) string {
 }
 
 // loadState reads a target's state; a missing file is a new state that
-// starts at now. A corrupt file is a *StateError.
+// starts at now. A corrupt file is a *StateError; a file that cannot be
+// read is another error.
 func loadState(name string, now time.Time) (*deliveryState, error) {
 	fresh := &deliveryState{Version: stateVersion, Since: now.Unix(), Delivered: map[string]int64{}, Stale: map[string]int64{}}
 	f, err := os.Open(name)
@@ -59,12 +61,12 @@ func loadState(name string, now time.Time) (*deliveryState, error) {
 		return fresh, nil
 	}
 	if err != nil {
-		return nil, &StateError{File: name, Err: err}
+		return nil, fmt.Errorf("read notify state: %w", err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, maxStateFile+1))
 	if err != nil {
-		return nil, &StateError{File: name, Err: err}
+		return nil, fmt.Errorf("read notify state %s: %w", name, err)
 	}
 	if len(data) > maxStateFile {
 		return nil, &StateError{File: name, Err: fmt.Errorf("larger than %d bytes", maxStateFile)}
