@@ -16,9 +16,9 @@ import (
 // stateVersion is the format of the delivery state file.
 const stateVersion = 1
 
-// maxStateFile bounds what is read of a state file (a week of failures of
-// a large fleet is a few MiB).
-const maxStateFile = 64 << 20
+// maxStateFile bounds what is read of a state file: an entry takes about
+// 100 bytes, and a week of failures of a large fleet is a few thousand.
+const maxStateFile = 16 << 20
 
 // deliveryState is what a target delivered, as stored in
 // <cache_dir>/notify/<target>.json. Owned by the target's notifier.
