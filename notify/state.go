@@ -17,8 +17,9 @@ import (
 const stateVersion = 1
 
 // maxStateFile bounds what is read of a state file: an entry takes about
-// 100 bytes, and a week of failures of a large fleet is a few thousand.
-const maxStateFile = 16 << 20
+// 100 bytes, so it holds some 600,000 delivered tasks (a week of failures
+// of a large fleet is a few thousand).
+const maxStateFile = 64 << 20
 
 // deliveryState is what a target delivered, as stored in
 // <cache_dir>/notify/<target>.json. Owned by the target's notifier.
