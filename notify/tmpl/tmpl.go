@@ -154,8 +154,29 @@ func Sample() Message {
 // Summarize returns the default title and text of m.
 func Summarize(m Message) (title, text string) {
 	var parts []string
-	if n := len(m.Tasks); n > 0 {
-		parts = append(parts, plural(n, "failed task", "failed tasks")+" ("+strings.Join(remotes(m), ", ")+")")
+	if len(m.Tasks) > 0 {
+		var failed, warned, ok int
+		for _, t := range m.Tasks {
+			switch t.Class {
+			case "ok":
+				ok++
+			case "warning":
+				warned++
+			default:
+				failed++
+			}
+		}
+		var counts []string
+		if failed > 0 {
+			counts = append(counts, plural(failed, "failed task", "failed tasks"))
+		}
+		if warned > 0 {
+			counts = append(counts, plural(warned, "task", "tasks")+" with warnings")
+		}
+		if ok > 0 {
+			counts = append(counts, plural(ok, "task", "tasks")+" ok")
+		}
+		parts = append(parts, strings.Join(counts, ", ")+" ("+strings.Join(remotes(m), ", ")+")")
 	}
 	if len(m.Stale) > 0 {
 		parts = append(parts, plural(len(m.Stale), "guest", "guests")+" without a recent successful backup")

@@ -68,6 +68,14 @@ func TestSummarize(t *testing.T) {
 	if title != "taskfleet: 1 failed task (pve-east); 1 guest without a recent successful backup" {
 		t.Errorf("title %q", title)
 	}
+	w := m.Tasks[0]
+	w.Class, w.Remote = "warning", "pbs-1"
+	o := w
+	o.Class = "ok"
+	m.Tasks = append(m.Tasks, w, w, o)
+	if title, _ := Summarize(m); title != "taskfleet: 1 failed task, 2 tasks with warnings, 1 task ok (pve-east, pbs-1); 1 guest without a recent successful backup" {
+		t.Errorf("title %q", title)
+	}
 	for _, want := range []string{"pve-east pve1 vzdump 100: job errors (ended 2026-01-02T03:05:28Z)", "4 further matching tasks were dropped", "guest 101 db1: no successful backup for 26 h"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("text lacks %q:\n%s", want, text)
