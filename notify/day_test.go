@@ -34,11 +34,12 @@ type flakyReceiver struct {
 	requests int
 	failed   int
 	ok       int
-	got      map[string]int // UPID → times delivered
-	// cut counts, per UPID, the accepted deliveries whose answer did not
-	// reach the sender (it was stopped).
+	got      map[string]int // "PATH UPID" → times delivered
+	// cut counts, per "PATH UPID", the accepted deliveries whose answer
+	// did not reach the sender (it was stopped).
 	cut     map[string]int
-	biggest int // tasks of the largest message
+	msgs    map[string]int // successful messages per path
+	biggest int            // tasks of the largest message
 	inWin   chan struct{}
 }
 
@@ -61,9 +62,10 @@ func (r *flakyReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	r.ok++
+	r.msgs[req.URL.Path]++
 	r.biggest = max(r.biggest, len(m.Tasks))
 	for _, t := range m.Tasks {
-		r.got[t.UPID]++
+		r.got[req.URL.Path+" "+t.UPID]++
 	}
 	r.mu.Unlock()
 	select {
@@ -76,7 +78,7 @@ func (r *flakyReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	case <-req.Context().Done():
 		r.mu.Lock()
 		for _, t := range m.Tasks {
-			r.cut[t.UPID]++
+			r.cut[req.URL.Path+" "+t.UPID]++
 		}
 		r.mu.Unlock()
 	}
@@ -118,7 +120,7 @@ func TestDeliveryOverADayWithKills(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		rcv := &flakyReceiver{rng: rand.New(rand.NewPCG(1, 2)), delay: 2 * time.Second, got: map[string]int{}, cut: map[string]int{}, inWin: make(chan struct{})}
+		rcv := &flakyReceiver{rng: rand.New(rand.NewPCG(1, 2)), delay: 2 * time.Second, got: map[string]int{}, cut: map[string]int{}, msgs: map[string]int{}, inWin: make(chan struct{})}
 		srv := &http.Server{Handler: rcv}
 		served := make(chan struct{})
 		go func() { defer close(served); _ = srv.Serve(ln) }()
@@ -128,9 +130,17 @@ func TestDeliveryOverADayWithKills(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		target := config.Notify{Name: "hook", Kind: config.NotifyWebhook, URL: "http://hooks.test/alerts", Method: "POST", Body: body,
-			GroupWindow: config.DefaultNotifyWindow, Queue: config.DefaultNotifyQueue, Timeout: config.DefaultNotifyTimeout,
-			Rules: []config.NotifyRule{{Status: task.StatusSet(0).Add(task.StatusError)}}}
+		// Two targets: every failed task, and backups (PVE's vzdump, PBS's
+		// backup) that failed or ended with warnings.
+		errs, bad := task.StatusSet(0).Add(task.StatusError), task.StatusSet(0).Add(task.StatusError).Add(task.StatusWarning)
+		targets := []config.Notify{
+			{Name: "hook", Kind: config.NotifyWebhook, URL: "http://hooks.test/all", Method: "POST", Body: body,
+				GroupWindow: config.DefaultNotifyWindow, Queue: config.DefaultNotifyQueue, Timeout: config.DefaultNotifyTimeout,
+				Rules: []config.NotifyRule{{Status: errs}}},
+			{Name: "backups", Kind: config.NotifyWebhook, URL: "http://hooks.test/backups", Method: "POST", Body: body,
+				GroupWindow: config.DefaultNotifyWindow, Queue: config.DefaultNotifyQueue, Timeout: config.DefaultNotifyTimeout,
+				Rules: []config.NotifyRule{{Type: "vzdump", Status: bad}, {Type: "backup", Status: bad}}},
+		}
 		met := NewMetrics(nil)
 
 		type daemon struct {
@@ -148,7 +158,7 @@ func TestDeliveryOverADayWithKills(t *testing.T) {
 			if err := svc.WaitLoaded(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			ns, err := Start(Options{Targets: []config.Notify{target}, CacheDir: dir, Hub: hub, Snapshot: svc.Snapshot,
+			ns, err := Start(Options{Targets: targets, CacheDir: dir, Hub: hub, Snapshot: svc.Snapshot,
 				Metrics: met, Retention: 7 * 24 * time.Hour, StopGrace: -1, // a stop is a kill
 				Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
 					return hooks.DialContext(ctx, network, addr)
@@ -212,31 +222,37 @@ func TestDeliveryOverADayWithKills(t *testing.T) {
 
 		rcv.mu.Lock()
 		defer rcv.mu.Unlock()
-		want := map[string]bool{}
+		want := map[string]bool{} // "PATH UPID"
+		perTarget := map[string]int{}
 		for _, tk := range f.GroundTruth() {
-			if !tk.Running() && tk.EndTime >= since && tk.Class() == task.StatusError {
-				want[tk.UPID.String()] = true
+			if tk.Running() || tk.EndTime < since {
+				continue
 			}
-		}
-		missing, dups, unexplained, unexpected := 0, 0, 0, 0
-		for u := range want {
-			if rcv.got[u] == 0 {
-				missing++
-				if missing <= 5 {
-					t.Errorf("never delivered: %s", u)
+			for _, tg := range targets {
+				if tg.MatchTask(&tk) {
+					path := tg.URL.Reveal()[len("http://hooks.test"):]
+					want[path+" "+tk.UPID.String()] = true
+					perTarget[path]++
 				}
 			}
 		}
-		for u, n := range rcv.got {
-			if !want[u] {
-				unexpected++
-				t.Errorf("delivered but not a failed task since the start: %s", u)
+		missing, dups := 0, 0
+		for k := range want {
+			if rcv.got[k] == 0 {
+				missing++
+				if missing <= 5 {
+					t.Errorf("never delivered: %s", k)
+				}
+			}
+		}
+		for k, n := range rcv.got {
+			if !want[k] {
+				t.Errorf("delivered but matches no rule of the target or ended before the start: %s", k)
 			}
 			if n > 1 {
 				dups += n - 1
-				if n-1 > rcv.cut[u] {
-					unexplained++
-					t.Errorf("%s delivered %d times, its answer cut %d times", u, n, rcv.cut[u])
+				if n-1 > rcv.cut[k] {
+					t.Errorf("%s delivered %d times, its answer cut %d times", k, n, rcv.cut[k])
 				}
 			}
 		}
@@ -244,10 +260,13 @@ func TestDeliveryOverADayWithKills(t *testing.T) {
 		for _, n := range rcv.got {
 			tasks += n
 		}
-		t.Logf("%d failed tasks over %v in %d messages (largest %d tasks); %d requests, %d failed by the receiver; %d kills (%d inside the crash window); %d duplicates, all after a cut answer; dropped %v",
-			len(want), 24*time.Hour, rcv.ok, rcv.biggest, rcv.requests, rcv.failed, kills, inWindow, dups, testutilCount(met))
-		if len(want) < 20 {
-			t.Errorf("only %d failed tasks: the day tests too little", len(want))
+		t.Logf("over %v: %d failed tasks to /all in %d messages, %d failed or warned backups to /backups in %d messages (largest %d tasks); %d requests, %d failed by the receiver; %d kills (%d inside the crash window); %d duplicates, all after a cut answer; dropped %v",
+			24*time.Hour, perTarget["/all"], rcv.msgs["/all"], perTarget["/backups"], rcv.msgs["/backups"], rcv.biggest, rcv.requests, rcv.failed, kills, inWindow, dups, testutilDropped(met, "hook")+testutilDropped(met, "backups"))
+		if perTarget["/all"] < 20 || perTarget["/backups"] < 5 {
+			t.Errorf("only %v matching tasks: the day tests too little", perTarget)
+		}
+		if d := testutilDropped(met, "hook") + testutilDropped(met, "backups"); d != 0 {
+			t.Errorf("%v tasks dropped: the queues never fill here", d)
 		}
 		if rcv.ok >= tasks || rcv.biggest < 2 {
 			t.Errorf("%d messages for %d tasks: bursts not grouped", rcv.ok, tasks)
