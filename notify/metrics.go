@@ -27,3 +27,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	return m
 }
+
+// Forget deletes the series of a target that is no longer configured, so
+// that the number of series follows the configuration.
+func (m *Metrics) Forget(target string) {
+	m.sent.DeleteLabelValues(target)
+	m.tasks.DeleteLabelValues(target)
+	m.failures.DeleteLabelValues(target)
+	m.dropped.DeleteLabelValues(target)
+	m.queued.DeleteLabelValues(target)
+}

@@ -28,6 +28,10 @@ func TestDocsListEveryMetric(t *testing.T) {
 	if len(mfs) != 5 {
 		t.Fatalf("%d metrics gathered", len(mfs))
 	}
+	m.Forget("x")
+	if after, _ := reg.Gather(); len(after) != 0 {
+		t.Errorf("%d metrics left after Forget", len(after))
+	}
 	for _, mf := range mfs {
 		if !strings.Contains(string(doc), "`"+mf.GetName()+"`") {
 			t.Errorf("docs/api.md has no row for %s", mf.GetName())

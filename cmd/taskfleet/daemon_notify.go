@@ -80,6 +80,7 @@ func (d *daemon) addNotify(g *run.Group) {
 			case c := <-reloaded:
 				if !config.NotifyEqual(c.Notify, cfg.Notify) || c.Server.CacheDir != cfg.Server.CacheDir {
 					stop()
+					forgetRemoved(d.notifyMetrics, cfg.Notify, c.Notify)
 					cfg = c
 					start()
 				}
@@ -94,4 +95,18 @@ func (d *daemon) addNotify(g *run.Group) {
 		close(quit)
 		<-done
 	})
+}
+
+// forgetRemoved deletes the metric series of the targets of old that new
+// does not have.
+func forgetRemoved(m *notify.Metrics, old, new []config.Notify) {
+	keep := map[string]bool{}
+	for _, n := range new {
+		keep[n.Name] = true
+	}
+	for _, n := range old {
+		if !keep[n.Name] {
+			m.Forget(n.Name)
+		}
+	}
 }

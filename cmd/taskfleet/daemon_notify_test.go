@@ -92,6 +92,19 @@ status = ["ok"]
 		defer mu.Unlock()
 		return got[u.String()] == 1
 	})
+	// A reload that adds a target restarts the notifiers with both.
+	appendFile(t, path, `
+[[notify]]
+name = "second"
+kind = "webhook"
+url = "`+hook.URL+`/second"
+
+[[notify.rule]]
+`)
+	c.do(http.MethodPost, "/api2/json/reload", "", nil).ok(t, nil)
+	eventually(t, 10*time.Second, "notifiers restarted", func() bool {
+		return strings.Contains(stderr.String(), `"targets":2,`)
+	})
 	cancel()
 	select {
 	case code := <-exited:
