@@ -6,7 +6,9 @@ import "time"
 // while: the per-guest backup overview (package backups) implements it.
 type GuestSource interface {
 	// StaleGuests returns the guests whose last successful backup is
-	// older than olderThan at now, or that have none.
+	// older than olderThan at now, or that have none. It is called from
+	// a notifier's actor every StaleEvery: it must answer from memory (a
+	// snapshot), never wait for a remote. It is safe for concurrent use.
 	StaleGuests(now time.Time, olderThan time.Duration) []StaleGuest
 }
 
