@@ -17,6 +17,7 @@ type (
 		Polling   rawPolling  `toml:"polling"`
 		Remotes   []rawRemote `toml:"remote"`
 		APITokens []rawToken  `toml:"api_token"`
+		Notify    []rawNotify `toml:"notify"` // see notify.go
 	}
 	rawServer struct {
 		Listen       any `toml:"listen"`
@@ -119,6 +120,7 @@ func (b *builder) build(raw *rawConfig) *Config {
 	for i := range raw.APITokens {
 		cfg.APITokens[i] = b.token(&raw.APITokens[i], fmt.Sprintf("api_token[%d]", i))
 	}
+	cfg.Notify = b.notifyTargets(raw.Notify, cfg.Remotes)
 	return &cfg
 }
 

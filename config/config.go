@@ -13,6 +13,7 @@ type Config struct {
 	Polling   Polling
 	Remotes   []Remote   // [[remote]], in file order
 	APITokens []APIToken // [[api_token]], in file order
+	Notify    []Notify   // [[notify]], in file order (notify.go)
 }
 
 // Server is the [server] table.

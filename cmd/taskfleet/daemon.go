@@ -24,6 +24,7 @@ import (
 	"github.com/taskfleet/taskfleet/config"
 	"github.com/taskfleet/taskfleet/events"
 	"github.com/taskfleet/taskfleet/metrics"
+	"github.com/taskfleet/taskfleet/notify"
 )
 
 // Shutdown bounds.
@@ -49,6 +50,8 @@ type daemon struct {
 	backend     *backend
 	metrics     *metrics.Metrics
 	handler     swapHandler
+	// notifyMetrics count the notifiers' deliveries (daemon_notify.go).
+	notifyMetrics *notify.Metrics
 	// tls is the API's certificate; nil serves plain HTTP.
 	tls *apiTLS
 
@@ -81,6 +84,7 @@ func newDaemon(path string, cfg *config.Config, ln net.Listener, log zerolog.Log
 	// service's cache writer publishes to it; runService closes it last.
 	d.backend.events = events.New(events.Options{Logger: log.With().Str("component", "events").Logger()})
 	registerEventMetrics(reg, d.backend.events)
+	d.notifyMetrics = notify.NewMetrics(reg)
 	promHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	apiLog := log.With().Str("component", "api").Logger()
 	edge := api.NewEdge(0) // shared by the handlers of every reload
@@ -213,6 +217,8 @@ func (d *daemon) addTo(g *run.Group) {
 			p.log.Info().Msg("backfill progress stopped")
 		})
 	}
+	// The notifiers (daemon_notify.go), stopped before the service they read.
+	d.addNotify(g)
 	{ // The service (actors and cache), stopped last, once nothing calls
 		// it: its stop cancels in-flight fetches, applies the queued batches
 		// and the journal and syncs the files, so no file is left torn. Its

@@ -56,6 +56,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return runRemote(ctx, rest, stdout, stderr)
 	case "check-config":
 		return runCheckConfig(ctx, rest, stdout, stderr)
+	case "notify":
+		return runNotify(ctx, rest, stdout, stderr)
 	case "bench":
 		return runBench(rest, stdout, stderr)
 	case "version", "--version", "-version":
@@ -94,6 +96,7 @@ Commands:
   sim           run a simulated fleet and write a configuration for serve
   remote        add a PVE cluster or a PBS to the configuration: remote add|list|remove
   check-config  validate a configuration file and what serve needs (--connect: the remotes)
+  notify        notify test --target NAME: send a sample message to a [[notify]] target
   bench         measure taskfleet against a simulated fleet (docs/benchmarks.md)
   version       the version, the commit and the Go version (also --version)
   help          show this help, or "help COMMAND" for a command's flags

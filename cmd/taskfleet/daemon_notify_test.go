@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/taskfleet/taskfleet/notify/tmpl"
+	"github.com/taskfleet/taskfleet/sim"
+)
+
+// TestServeNotifies: serve runs the [[notify]] targets: a task that
+// finishes after the start and matches a rule reaches the webhook, and
+// the delivery state is kept in the cache directory.
+func TestServeNotifies(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	got := map[string]int{}
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m tmpl.Message
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		for _, tk := range m.Tasks {
+			got[tk.UPID]++
+		}
+		mu.Unlock()
+	}))
+	defer hook.Close()
+	var ahead atomic.Int64 // the fleet's clock runs ahead of the real one by this
+	fleet := newFleet(t, sim.Config{Seed: 5, PVEClusters: 1, NodesPerCluster: 1, History: time.Hour, IndexSize: 100,
+		Now: func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }})
+	addr := freeAddr(t)
+	dir := t.TempDir()
+	path := writeConfig(t, fleet, dir, addr, `
+[[notify]]
+name = "hook"
+kind = "webhook"
+url = "`+hook.URL+`/alerts"
+group_window = "1s"
+
+[[notify.rule]]
+type = "vzdump"
+status = ["ok"]
+`)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	exited := make(chan int, 1)
+	go func() {
+		exited <- dispatch(ctx, []string{"serve", "--config", path, "--log-level", "debug"}, &stdout, &stderr)
+	}()
+	c := &apiClient{t: t, base: "http://" + addr}
+	c.waitReadyWhile(func() bool {
+		select {
+		case code := <-exited:
+			t.Fatalf("serve exited with %d:\n%s", code, stderr.String())
+		default:
+		}
+		return true
+	})
+	eventually(t, 10*time.Second, "notifiers started", func() bool { return strings.Contains(stderr.String(), "notifiers started") })
+	r := fleet.Remotes()[0]
+	u := fleet.StartTask(r.ID, r.Endpoints[0].Node, "vzdump", "999", time.Second)
+	ahead.Store(int64(2 * time.Second)) // it has finished
+	defer func() {
+		if t.Failed() {
+			mu.Lock()
+			t.Logf("got %v, want %s; notify logs:\n%s", got, u, grepLines(stderr.String(), `"component":"notify"`))
+			for _, tk := range c.list("", nil) {
+				if tk.UPID == u {
+					t.Logf("cached: %+v", tk)
+				}
+			}
+			_ = os.WriteFile("/tmp/notify_serve.log", []byte(stderr.String()), 0o600)
+			mu.Unlock()
+		}
+	}()
+	eventually(t, 20*time.Second, "the task delivered", func() bool {
+		c.refreshAll("") // until the task has finished
+		mu.Lock()
+		defer mu.Unlock()
+		return got[u.String()] == 1
+	})
+	// A reload that adds a target restarts the notifiers with both.
+	appendFile(t, path, `
+[[notify]]
+name = "second"
+kind = "webhook"
+url = "`+hook.URL+`/second"
+
+[[notify.rule]]
+`)
+	c.do(http.MethodPost, "/api2/json/reload", "", nil).ok(t, nil)
+	eventually(t, 10*time.Second, "notifiers restarted", func() bool {
+		return strings.Contains(stderr.String(), `"targets":2,`)
+	})
+	cancel()
+	select {
+	case code := <-exited:
+		if code != 0 {
+			t.Fatalf("serve exited with %d:\n%s", code, stderr.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve still running")
+	}
+	matches, _ := filepath.Glob(filepath.Join(dir, "*", "notify", "hook.json"))
+	if len(matches) != 1 {
+		entries, _ := os.ReadDir(dir)
+		t.Fatalf("no delivery state under %s (%v)", dir, entries)
+	}
+	if s := stderr.String(); !strings.Contains(s, `"message":"notifiers stopped"`) || strings.Contains(s, hook.URL) {
+		t.Errorf("logs:\n%s", tail(s, 2000))
+	}
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
