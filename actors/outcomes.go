@@ -1,0 +1,76 @@
+package actors
+
+import (
+	"math"
+
+	"github.com/taskfleet/taskfleet/cache"
+	"github.com/taskfleet/taskfleet/metrics"
+	"github.com/taskfleet/taskfleet/task"
+)
+
+// The outcome metrics of the cache writer (docs/metrics.md). The writer
+// counts what each batch added to the cache in
+// taskfleet_tasks_finished_total: the cache's statistics after the batch
+// minus those before it, for the batch's remote over the start times of
+// its finished tasks (every task the batch can add lies in that window).
+// A task the cache held already adds nothing, so a task is counted once
+// however often it is fetched; a restart reopens the archive and counts
+// only what is new to it. The writer is the only owner of its
+// metrics.FinishedRecorder, which takes no lock per batch.
+
+// countFinished adds to rec the finished tasks that the batch of remote
+// (tasks) added to the cache between the snapshots prev and next.
+func countFinished(rec *metrics.FinishedRecorder, prev, next *cache.Snapshot, remote string, tasks []task.Task) {
+	if rec == nil || prev == nil || next == nil || prev == next {
+		return
+	}
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for i := range tasks {
+		if !tasks[i].Running() {
+			lo, hi = min(lo, tasks[i].UPID.StartTime), max(hi, tasks[i].UPID.StartTime)
+		}
+	}
+	if lo > hi {
+		return // no finished task in the batch
+	}
+	// A bound of 0 is no bound (the filter's convention), which is what a
+	// start time of 0 or less needs.
+	f := task.Filter{Remote: remote, Since: max(lo, 0), Until: max(hi, 0)}
+	before := prev.Statistics(f).ByType
+	for typ, now := range next.Statistics(f).ByType {
+		was := before[typ]
+		rec.Add(remote, typ, task.StatusOK, now.OK-was.OK)
+		rec.Add(remote, typ, task.StatusWarning, now.Warning-was.Warning)
+		rec.Add(remote, typ, task.StatusError, now.Error-was.Error)
+		rec.Add(remote, typ, task.StatusUnknown, now.Unknown-was.Unknown)
+	}
+}
+
+// declareFinished creates the counters of every remote and type the cache
+// holds finished tasks of, at zero, so that Prometheus sees the first
+// task counted after a start as an increase.
+func declareFinished(rec *metrics.FinishedRecorder, s *cache.Snapshot) {
+	if rec == nil || s == nil {
+		return
+	}
+	for _, r := range s.Remotes() {
+		for typ := range s.Statistics(task.Filter{Remote: r}).ByType {
+			rec.Declare(r, typ)
+		}
+	}
+}
+
+// cacheCounts returns the counts behind taskfleet_tasks_running and
+// taskfleet_tasks_finished_cached for the snapshot s (at scrape time).
+func cacheCounts(s *cache.Snapshot) metrics.CacheCounts {
+	c := metrics.CacheCounts{Running: map[metrics.RemoteType]int{}, Finished: map[metrics.RemoteType]task.Counts{}}
+	for _, r := range s.Remotes() {
+		for _, t := range s.Running(r) {
+			c.Running[metrics.RemoteType{Remote: r, Type: t.UPID.Type}]++
+		}
+		for typ, n := range s.Statistics(task.Filter{Remote: r}).ByType {
+			c.Finished[metrics.RemoteType{Remote: r, Type: typ}] = n
+		}
+	}
+	return c
+}

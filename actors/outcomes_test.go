@@ -1,0 +1,184 @@
+package actors
+
+import (
+	"maps"
+	"strconv"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/taskfleet/taskfleet/cache"
+	"github.com/taskfleet/taskfleet/metrics"
+	"github.com/taskfleet/taskfleet/sim"
+	"github.com/taskfleet/taskfleet/task"
+)
+
+// outcomeKey is a series of the outcome metrics: remote, type, status.
+type outcomeKey struct{ remote, typ, status string }
+
+// gatherOutcomes returns the values of the series of name in reg, by
+// remote, type and status ("" for a metric without status).
+func gatherOutcomes(t *testing.T, reg *prometheus.Registry, name string) map[outcomeKey]float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[outcomeKey]float64{}
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			var k outcomeKey
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "remote":
+					k.remote = l.GetValue()
+				case "type":
+					k.typ = l.GetValue()
+				case "status":
+					k.status = l.GetValue()
+				}
+			}
+			v := m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			if v != 0 {
+				out[k] = v
+			}
+		}
+	}
+	return out
+}
+
+// cachedOutcomes counts the finished tasks of the snapshot by remote,
+// type and status class, and its running tasks by remote and type, from
+// the tasks themselves (not the cache's statistics).
+func cachedOutcomes(s *cache.Snapshot) (finished, running map[outcomeKey]float64) {
+	finished, running = map[outcomeKey]float64{}, map[outcomeKey]float64{}
+	for _, tk := range s.Query(task.Filter{}).Tasks {
+		if tk.Running() {
+			running[outcomeKey{tk.Remote, tk.UPID.Type, ""}]++
+		} else {
+			finished[outcomeKey{tk.Remote, tk.UPID.Type, tk.Class().String()}]++
+		}
+	}
+	return finished, running
+}
+
+func addOutcomes(a, b map[outcomeKey]float64) map[outcomeKey]float64 {
+	out := maps.Clone(a)
+	for k, v := range b {
+		out[k] += v
+	}
+	return out
+}
+
+// diffOutcomes describes how got differs from want, or "".
+func diffOutcomes(got, want map[outcomeKey]float64) string {
+	s := ""
+	for k, w := range want {
+		if got[k] != w {
+			s += "\n  " + k.remote + " " + k.typ + " " + k.status + ": got " + ftoa(got[k]) + ", want " + ftoa(w)
+		}
+	}
+	for k, g := range got {
+		if _, ok := want[k]; !ok {
+			s += "\n  " + k.remote + " " + k.typ + " " + k.status + ": got " + ftoa(g) + ", want 0"
+		}
+	}
+	return s
+}
+
+func ftoa(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// TestOutcomeMetricsOverASimRun runs a small fleet for hours, restarts
+// taskfleet on the same cache (a new process: new metrics), and runs it
+// again: each process's taskfleet_tasks_finished_total counts exactly the
+// finished tasks it added to the cache, by remote, type and status class,
+// so the two together equal the cache's content (no task counted twice,
+// although every refresh fetches an overlap again and the second process
+// fetches from the first's cutoffs); taskfleet_tasks_finished_cached is
+// the cache's content and taskfleet_tasks_running its running set.
+func TestOutcomeMetricsOverASimRun(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		reg1 := prometheus.NewRegistry()
+		h := newHarness(t, sim.Config{Seed: 11, PVEClusters: 2, PBSServers: 1, TaskRate: 30, History: 36 * time.Hour},
+			Options{Metrics: metrics.New(reg1)})
+		h.start()
+		time.Sleep(3 * time.Hour)
+		synctest.Wait()
+		h.freeze()
+		h.refresh()
+		first, running := cachedOutcomes(h.sys.Snapshot())
+		if len(first) == 0 || len(running) == 0 {
+			t.Fatalf("the run left %d finished and %d running series in the cache: nothing to compare", len(first), len(running))
+		}
+		classes := map[string]bool{}
+		for k := range first {
+			classes[k.status] = true
+		}
+		if !classes["ok"] || !classes["error"] {
+			t.Fatalf("the run has no ok or no error tasks (%v): nothing to compare", classes)
+		}
+		if d := diffOutcomes(gatherOutcomes(t, reg1, "taskfleet_tasks_finished_total"), first); d != "" {
+			t.Errorf("tasks_finished_total of the first process differs from the cache:%s", d)
+		}
+		if d := diffOutcomes(gatherOutcomes(t, reg1, "taskfleet_tasks_finished_cached"), first); d != "" {
+			t.Errorf("tasks_finished_cached differs from the cache:%s", d)
+		}
+		if d := diffOutcomes(gatherOutcomes(t, reg1, "taskfleet_tasks_running"), running); d != "" {
+			t.Errorf("tasks_running differs from the running set:%s", d)
+		}
+		h.stop()
+
+		// The second process: reopens the archive, then polls from its
+		// cutoffs while the fleet goes on.
+		reg2 := prometheus.NewRegistry()
+		h.opts.Metrics = metrics.New(reg2)
+		h.start()
+		total := gatherOutcomes(t, reg2, "taskfleet_tasks_finished_total")
+		if len(total) != 0 {
+			t.Errorf("the reopened process counted tasks before fetching any: %v", total)
+		}
+		zeros := 0
+		fams, err := reg2.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range fams {
+			if f.GetName() == "taskfleet_tasks_finished_total" {
+				zeros = len(f.GetMetric())
+			}
+		}
+		if want := 4 * len(distinctRemoteTypes(first)); zeros < want {
+			t.Errorf("%d tasks_finished_total series declared at open, want at least %d (4 per remote and type of the archive)", zeros, want)
+		}
+		h.thaw()
+		time.Sleep(2 * time.Hour)
+		synctest.Wait()
+		h.freeze()
+		h.refresh()
+		all, _ := cachedOutcomes(h.sys.Snapshot())
+		second := gatherOutcomes(t, reg2, "taskfleet_tasks_finished_total")
+		if len(second) == 0 {
+			t.Fatal("the second process counted nothing in two hours")
+		}
+		if d := diffOutcomes(addOutcomes(gatherOutcomes(t, reg1, "taskfleet_tasks_finished_total"), second), all); d != "" {
+			t.Errorf("the two processes' tasks_finished_total together differ from the cache:%s", d)
+		}
+		if d := diffOutcomes(gatherOutcomes(t, reg2, "taskfleet_tasks_finished_cached"), all); d != "" {
+			t.Errorf("tasks_finished_cached after the restart differs from the cache:%s", d)
+		}
+		h.stop()
+	})
+}
+
+func distinctRemoteTypes(m map[outcomeKey]float64) map[[2]string]bool {
+	out := map[[2]string]bool{}
+	for k := range m {
+		out[[2]string{k.remote, k.typ}] = true
+	}
+	return out
+}
