@@ -10,20 +10,62 @@ import (
 
 // The outcome metrics of the cache writer (docs/metrics.md). The writer
 // counts what each batch added to the cache in
-// taskfleet_tasks_finished_total: the cache's statistics after the batch
-// minus those before it, for the batch's remote over the start times of
-// its finished tasks (every task the batch can add lies in that window).
-// A task the cache held already adds nothing, so a task is counted once
-// however often it is fetched; a restart reopens the archive and counts
-// only what is new to it. The writer is the only owner of its
+// taskfleet_tasks_finished_total (countFinished). A task the cache held
+// already adds nothing, so a task is counted once however often it is
+// fetched; a restart reopens the archive and counts only what is new to
+// it. The writer is the only owner of its
 // metrics.FinishedRecorder, which takes no lock per batch.
 
 // countFinished adds to rec the finished tasks that the batch of remote
-// (tasks) added to the cache between the snapshots prev and next.
+// (tasks) added to the cache between the snapshots prev and next. The
+// cache only ever adds finished tasks in a batch, so their number is the
+// growth of the finished tasks from prev to next; which ones they are
+// is found the cheapest way that is exact:
+//
+//   - none were added: nothing to count (a refresh of a quiet remote);
+//   - as many as the batch has finished tasks: all of them (a backfill,
+//     a refresh without overlap), counted from the batch;
+//   - else (the batch fetched some known tasks again, or some were not
+//     kept: older than the retention) the cache's statistics of remote
+//     after the batch minus those before it, over the batch's start
+//     times, where every task it can add lies.
 func countFinished(rec *metrics.FinishedRecorder, prev, next *cache.Snapshot, remote string, tasks []task.Task) {
 	if rec == nil || prev == nil || next == nil || prev == next {
 		return
 	}
+	added := (next.Len() - next.RunningLen()) - (prev.Len() - prev.RunningLen())
+	if added <= 0 {
+		return
+	}
+	n := 0
+	for i := range tasks {
+		if !tasks[i].Running() {
+			n++
+		}
+	}
+	if n != added {
+		countByStatistics(rec, prev, next, remote, tasks)
+		return
+	}
+	// A batch has few types: add them up before touching the counters.
+	type typeClass struct {
+		typ   string
+		class task.StatusClass
+	}
+	sums := map[typeClass]int{}
+	for i := range tasks {
+		if t := &tasks[i]; !t.Running() {
+			sums[typeClass{t.UPID.Type, t.Class()}]++
+		}
+	}
+	for k, n := range sums {
+		rec.Add(remote, k.typ, k.class, n)
+	}
+}
+
+// countByStatistics counts the growth of the statistics of remote from
+// prev to next over the start times of the batch's finished tasks.
+func countByStatistics(rec *metrics.FinishedRecorder, prev, next *cache.Snapshot, remote string, tasks []task.Task) {
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
 	for i := range tasks {
 		if !tasks[i].Running() {

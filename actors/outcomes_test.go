@@ -20,7 +20,7 @@ type outcomeKey struct{ remote, typ, status string }
 
 // gatherOutcomes returns the values of the series of name in reg, by
 // remote, type and status ("" for a metric without status).
-func gatherOutcomes(t *testing.T, reg *prometheus.Registry, name string) map[outcomeKey]float64 {
+func gatherOutcomes(t testing.TB, reg *prometheus.Registry, name string) map[outcomeKey]float64 {
 	t.Helper()
 	fams, err := reg.Gather()
 	if err != nil {
@@ -181,4 +181,65 @@ func distinctRemoteTypes(m map[outcomeKey]float64) map[[2]string]bool {
 		out[[2]string{k.remote, k.typ}] = true
 	}
 	return out
+}
+
+// TestCountFinished applies batches to a cache and checks what
+// countFinished counts for each: each path (nothing new, all new, some
+// known, some older than the retention, a running task that finished, a
+// task twice in a batch) counts exactly the finished tasks the batch
+// added.
+func TestCountFinished(t *testing.T) {
+	now := time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)
+	w, err := cache.Open(cache.Options{Dir: t.TempDir(), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	reg := prometheus.NewRegistry()
+	rec := metrics.New(reg).NewFinishedRecorder()
+	const r = "east"
+	pid := uint32(100)
+	mk := func(start time.Time, typ, status string, running bool) task.Task {
+		pid++
+		tk := task.Task{Remote: r, UPID: task.UPID{Kind: task.PVE, Node: "n1", PID: pid, PStart: 1,
+			StartTime: start.Unix(), Type: typ, ID: "100", User: "root@pam"}}
+		if !running {
+			tk.EndTime, tk.Status = start.Unix()+60, status
+		}
+		return tk
+	}
+	want := map[outcomeKey]float64{}
+	apply := func(name string, batch []task.Task, added ...task.Task) {
+		t.Helper()
+		prev := w.Latest().Load()
+		if err := w.Apply(cache.Batch{Remote: r, Tasks: batch}); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		countFinished(rec, prev, w.Latest().Load(), r, batch)
+		for _, tk := range added {
+			want[outcomeKey{r, tk.UPID.Type, tk.Class().String()}]++
+		}
+		if d := diffOutcomes(gatherOutcomes(t, reg, "taskfleet_tasks_finished_total"), want); d != "" {
+			t.Errorf("after %s:%s", name, d)
+		}
+	}
+	h := func(n int) time.Time { return now.Add(-time.Duration(n) * time.Hour) }
+	a, b, c := mk(h(5), "vzdump", "OK", false), mk(h(4), "vzdump", "job errors", false), mk(h(3), "qmstart", "WARNINGS: 1", false)
+	apply("all new", []task.Task{a, b, c}, a, b, c)
+	apply("nothing new", []task.Task{a, b, c})
+	d, e := mk(h(2), "vzdump", "OK", false), mk(h(2), "vzdump", "unknown", false)
+	apply("some known", []task.Task{b, c, d, e}, d, e)
+	run := mk(h(1), "vzdump", "", true)
+	apply("a running task", []task.Task{run})
+	done := run
+	done.EndTime, done.Status = run.UPID.StartTime+600, "interrupted by signal"
+	apply("the running task finished", []task.Task{done, e}, done)
+	old := mk(now.AddDate(0, 0, -30), "vzdump", "OK", false)
+	f := mk(h(1), "qmstart", "OK", false)
+	apply("one older than the retention", []task.Task{old, f}, f)
+	g := mk(h(1), "qmstart", "OK", false)
+	apply("a task twice", []task.Task{g, g}, g)
+	if got, _ := cachedOutcomes(w.Latest().Load()); diffOutcomes(got, want) != "" {
+		t.Errorf("the cache holds other tasks than were counted:%s", diffOutcomes(got, want))
+	}
 }
