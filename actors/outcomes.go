@@ -105,13 +105,12 @@ func declareFinished(rec *metrics.FinishedRecorder, s *cache.Snapshot) {
 // cacheCounts returns the counts behind taskfleet_tasks_running and
 // taskfleet_tasks_finished_cached for the snapshot s (at scrape time).
 func cacheCounts(s *cache.Snapshot) metrics.CacheCounts {
-	c := metrics.CacheCounts{Running: map[metrics.RemoteType]int{}, Finished: map[metrics.RemoteType]task.Counts{}}
-	for _, r := range s.Remotes() {
-		for _, t := range s.Running(r) {
-			c.Running[metrics.RemoteType{Remote: r, Type: t.UPID.Type}]++
-		}
-		for typ, n := range s.Statistics(task.Filter{Remote: r}).ByType {
-			c.Finished[metrics.RemoteType{Remote: r, Type: typ}] = n
+	c := metrics.CacheCounts{Running: map[metrics.RemoteType]int{}, Finished: s.Statistics(task.Filter{}).ByRemote}
+	if s.RunningLen() > 0 {
+		for _, r := range s.Remotes() {
+			for _, t := range s.Running(r) {
+				c.Running[metrics.RemoteType{Remote: r, Type: t.UPID.Type}]++
+			}
 		}
 	}
 	return c

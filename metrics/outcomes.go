@@ -23,9 +23,9 @@ import (
 //     declares the series of every (remote, type) of the archive at zero
 //     when it opens the cache, so the first failure after a start is an
 //     increase that rate() and increase() see.
-//   - taskfleet_tasks_finished_cached{remote,type,status} (gauge, at
-//     scrape time): the finished tasks the cache holds, the archive's
-//     totals beside the process counter.
+//   - taskfleet_tasks_finished_cached{remote,status} (gauge, at scrape
+//     time): the finished tasks the cache holds, the archive's totals
+//     beside the process counter.
 //   - taskfleet_tasks_running{remote,type} (gauge, at scrape time): the
 //     running set.
 //
@@ -35,8 +35,10 @@ import (
 // type, and any type that is not well formed, is "other", and the
 // finished tasks counted as "other" are counted in
 // taskfleet_task_types_folded_total{reason} (reason "cap" or
-// "malformed"). So each of these metrics has at most
-// remotes × (len(PinnedTaskTypes) + MaxTaskTypes + 1) × 4 series.
+// "malformed"). So taskfleet_tasks_finished_total has at most
+// remotes × (len(PinnedTaskTypes) + MaxTaskTypes + 1) × 4 series,
+// taskfleet_tasks_running a quarter of that, and
+// taskfleet_tasks_finished_cached remotes × 4.
 
 // MaxTaskTypes is how many worker types beyond PinnedTaskTypes get their
 // own value of the type label; later ones are "other". PVE and PBS know
@@ -135,7 +137,7 @@ func newOutcomes() *outcomes {
 		"Running tasks in the cache.", []string{"remote", "type"}, nil)
 	o.counts.cached = prometheus.NewDesc(namespace+"_tasks_finished_cached",
 		"Finished tasks the cache holds (its retention), by status class: the archive's totals beside taskfleet_tasks_finished_total.",
-		[]string{"remote", "type", "status"}, nil)
+		[]string{"remote", "status"}, nil)
 	for _, r := range []string{"cap", "malformed"} {
 		o.folded.WithLabelValues(r)
 	}
@@ -237,11 +239,13 @@ func (r *FinishedRecorder) handle(k recorderKey) recorded {
 // RemoteType is a remote and a worker type.
 type RemoteType struct{ Remote, Type string }
 
-// CacheCounts are the cache's task counts by remote and worker type (the
-// raw types: the metrics fold them).
+// CacheCounts are the cache's task counts.
 type CacheCounts struct {
-	Running  map[RemoteType]int         // running tasks
-	Finished map[RemoteType]task.Counts // finished tasks, by status class
+	// Running counts the running tasks by remote and worker type (the
+	// raw types: the metrics fold them).
+	Running map[RemoteType]int
+	// Finished counts the finished tasks by remote and status class.
+	Finished map[string]task.Counts
 }
 
 // SetCacheCountsFunc sets the function that taskfleet_tasks_running and
@@ -292,23 +296,12 @@ func (c *cacheCounts) Collect(ch chan<- prometheus.Metric) {
 	for k, n := range running {
 		ch <- prometheus.MustNewConstMetric(c.running, prometheus.GaugeValue, float64(n), k.Remote, k.Type)
 	}
-	finished := map[RemoteType]task.Counts{}
-	for k, n := range counts.Finished {
-		l, _ := c.types.label(k.Type)
-		kk := RemoteType{k.Remote, l}
-		sum := finished[kk]
-		sum.OK += n.OK
-		sum.Warning += n.Warning
-		sum.Error += n.Error
-		sum.Unknown += n.Unknown
-		finished[kk] = sum
-	}
-	for k, n := range finished {
+	for remote, n := range counts.Finished {
 		for _, v := range []struct {
 			status string
 			n      int
 		}{{"ok", n.OK}, {"warning", n.Warning}, {"error", n.Error}, {"unknown", n.Unknown}} {
-			ch <- prometheus.MustNewConstMetric(c.cached, prometheus.GaugeValue, float64(v.n), k.Remote, k.Type, v.status)
+			ch <- prometheus.MustNewConstMetric(c.cached, prometheus.GaugeValue, float64(v.n), remote, v.status)
 		}
 	}
 }
