@@ -13,6 +13,7 @@ type Config struct {
 	Polling   Polling
 	Remotes   []Remote   // [[remote]], in file order
 	APITokens []APIToken // [[api_token]], in file order
+	Metrics   Metrics    // [metrics] (metrics.go)
 }
 
 // Server is the [server] table.
@@ -128,6 +129,7 @@ func Default() Config {
 			RequestTimeout:          30 * time.Second,
 			RetentionDays:           7,
 		},
+		Metrics: defaultMetrics(),
 	}
 }
 
