@@ -103,11 +103,19 @@ func declareFinished(rec *metrics.FinishedRecorder, s *cache.Snapshot) {
 }
 
 // cacheCounts returns the counts behind taskfleet_tasks_running and
-// taskfleet_tasks_finished_cached for the snapshot s (at scrape time).
+// taskfleet_tasks_finished_cached for the snapshot s (at scrape time), for
+// the remotes s polls (Snapshot.Remotes): the cache keeps the history of a
+// remote removed from the configuration until it ages out, but its series
+// are forgotten.
 func cacheCounts(s *cache.Snapshot) metrics.CacheCounts {
-	c := metrics.CacheCounts{Running: map[metrics.RemoteType]int{}, Finished: s.Statistics(task.Filter{}).ByRemote}
-	if s.RunningLen() > 0 {
-		for _, r := range s.Remotes() {
+	remotes := s.Remotes()
+	c := metrics.CacheCounts{Running: map[metrics.RemoteType]int{}, Finished: make(map[string]task.Counts, len(remotes))}
+	all := s.Statistics(task.Filter{}).ByRemote
+	for _, r := range remotes {
+		if n, ok := all[r]; ok {
+			c.Finished[r] = n
+		}
+		if s.RunningLen() > 0 {
 			for _, t := range s.Running(r) {
 				c.Running[metrics.RemoteType{Remote: r, Type: t.UPID.Type}]++
 			}

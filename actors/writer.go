@@ -110,6 +110,7 @@ func (a *writerActor) Receive(c actor.Context) {
 		}
 		c.Respond(&messages.UntrackTaskResult{Err: err})
 	case *messages.DropRemote:
+		a.finished.Forget(m.Remote) // in order with the remote's last batches
 		err := a.w.DropRemote(m.Remote)
 		a.noteWrite(err)
 		if err != nil {

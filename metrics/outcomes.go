@@ -219,6 +219,21 @@ func (r *FinishedRecorder) Declare(remote, typ string) {
 	}
 }
 
+// Forget deletes the series of remote, for a remote dropped from the
+// cache. The writer calls it in order with its batches, so a batch of the
+// remote counted after Metrics.ForgetRemote does not leave series behind.
+func (r *FinishedRecorder) Forget(remote string) {
+	if r == nil {
+		return
+	}
+	r.o.finished.DeletePartialMatch(prometheus.Labels{"remote": remote})
+	for k := range r.handles {
+		if k.remote == remote {
+			delete(r.handles, k)
+		}
+	}
+}
+
 func (r *FinishedRecorder) handle(k recorderKey) recorded {
 	if g := r.o.gen.Load(); g != r.gen || len(r.handles) >= maxRecorderKeys {
 		r.gen = g

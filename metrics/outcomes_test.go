@@ -42,7 +42,17 @@ taskfleet_tasks_finished_total{remote="west",status="warning",type="qmstart"} 2
 	if got := testutil.ToFloat64(m.outcomes.finished.WithLabelValues("east", "vzdump", "error")); got != 1 {
 		t.Errorf("error count after ForgetRemote and one more = %v, want 1", got)
 	}
+	// The writer forgets a dropped remote in order with its batches.
+	r.Forget("east")
+	if n := testutil.CollectAndCount(m.outcomes.finished); n != 2 {
+		t.Errorf("%d series after Forget(east), want west's 2", n)
+	}
+	r.Add("east", "vzdump", task.StatusOK, 1)
+	if got := testutil.ToFloat64(m.outcomes.finished.WithLabelValues("east", "vzdump", "ok")); got != 1 {
+		t.Errorf("ok count after Forget and one more = %v, want 1", got)
+	}
 	var nilR *FinishedRecorder
+	nilR.Forget("r")
 	nilR.Add("r", "t", task.StatusOK, 1)
 	nilR.Declare("r", "t")
 	var nilM *Metrics
