@@ -3,6 +3,7 @@ package actors
 import (
 	"maps"
 	"strconv"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/taskfleet/taskfleet/cache"
+	"github.com/taskfleet/taskfleet/messages"
 	"github.com/taskfleet/taskfleet/metrics"
 	"github.com/taskfleet/taskfleet/sim"
 	"github.com/taskfleet/taskfleet/task"
@@ -251,4 +253,64 @@ func TestCountFinished(t *testing.T) {
 	if got, _ := cachedOutcomes(w.Latest().Load()); diffOutcomes(got, want) != "" {
 		t.Errorf("the cache holds other tasks than were counted:%s", diffOutcomes(got, want))
 	}
+}
+
+// TestOutcomeMetricsThroughWriterPanics crashes the cache writer before
+// some batches and after others were applied (their pollers never hear
+// back and send them again): the restarted writer reopens the cache, and
+// taskfleet_tasks_finished_total still counts each finished task once.
+func TestOutcomeMetricsThroughWriterPanics(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var (
+			mu              sync.Mutex
+			batches, panics int
+			quiet           bool // no more panics: the final refresh and the stop
+		)
+		reg := prometheus.NewRegistry()
+		opts := Options{
+			Metrics: metrics.New(reg),
+			writerHook: func(msg any, applied bool) {
+				if _, ok := msg.(*messages.ApplyBatch); !ok {
+					return
+				}
+				mu.Lock()
+				if !applied {
+					batches++
+				}
+				n := batches
+				crash := !quiet && (n%11 == 0 && !applied || n%7 == 0 && applied)
+				if crash {
+					panics++
+				}
+				mu.Unlock()
+				if crash {
+					panic("injected writer panic")
+				}
+			},
+		}
+		h := newHarness(t, sim.Config{Seed: 23, PVEClusters: 3, PBSServers: 1, TaskRate: 20, History: 24 * time.Hour}, opts)
+		h.start()
+		time.Sleep(3 * time.Hour)
+		synctest.Wait()
+		h.freeze()
+		mu.Lock()
+		quiet = true
+		mu.Unlock()
+		time.Sleep(10 * time.Minute) // backoffs expire
+		h.refresh()
+		mu.Lock()
+		if panics < 5 {
+			t.Errorf("only %d writer panics in %d batches: the injection did not run", panics, batches)
+		}
+		mu.Unlock()
+		finished, _ := cachedOutcomes(h.sys.Snapshot())
+		if d := diffOutcomes(gatherOutcomes(t, reg, "taskfleet_tasks_finished_total"), finished); d != "" {
+			t.Errorf("tasks_finished_total after writer panics differs from the cache:%s", d)
+		}
+		h.stop()
+		// Replies to crashed incarnations are dead letters, whose log
+		// throttle runs a goroutine for a second: let it end in the bubble.
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+	})
 }
