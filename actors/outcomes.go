@@ -1,7 +1,10 @@
 package actors
 
 import (
+	"cmp"
+	"maps"
 	"math"
+	"slices"
 
 	"github.com/taskfleet/taskfleet/cache"
 	"github.com/taskfleet/taskfleet/metrics"
@@ -90,13 +93,26 @@ func countByStatistics(rec *metrics.FinishedRecorder, prev, next *cache.Snapshot
 
 // declareFinished creates the counters of every remote and type the cache
 // holds finished tasks of, at zero, so that Prometheus sees the first
-// task counted after a start as an increase.
+// task counted after a start as an increase. The most frequent types come
+// first, so that when the archive has more types than the type label's
+// bound, the same (frequent) ones get their own value after every start.
 func declareFinished(rec *metrics.FinishedRecorder, s *cache.Snapshot) {
 	if rec == nil || s == nil {
 		return
 	}
+	byType := map[string][]string{} // type -> remotes
+	total := map[string]int{}
 	for _, r := range s.Remotes() {
-		for typ := range s.Statistics(task.Filter{Remote: r}).ByType {
+		for typ, n := range s.Statistics(task.Filter{Remote: r}).ByType {
+			byType[typ] = append(byType[typ], r)
+			total[typ] += n.OK + n.Warning + n.Error + n.Unknown
+		}
+	}
+	types := slices.SortedFunc(maps.Keys(byType), func(a, b string) int {
+		return cmp.Or(cmp.Compare(total[b], total[a]), cmp.Compare(a, b))
+	})
+	for _, typ := range types {
+		for _, r := range byType[typ] {
 			rec.Declare(r, typ)
 		}
 	}

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"fmt"
 	"maps"
 	"strconv"
 	"sync"
@@ -313,4 +314,59 @@ func TestOutcomeMetricsThroughWriterPanics(t *testing.T) {
 		time.Sleep(2 * time.Second)
 		synctest.Wait()
 	})
+}
+
+// TestDeclareFinishedKeepsFrequentTypes opens a cache with more types than
+// the type label's bound: the series declared at open are those of the
+// most frequent types, whatever the order of the cache's maps, and the
+// rarer types fold into "other" when they are counted.
+func TestDeclareFinishedKeepsFrequentTypes(t *testing.T) {
+	now := time.Date(2026, 6, 10, 12, 0, 0, 0, time.UTC)
+	w, err := cache.Open(cache.Options{Dir: t.TempDir(), Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	const types = metrics.MaxTaskTypes + 10
+	var batch []task.Task
+	pid := uint32(1)
+	for i := range types {
+		for range types - i { // type000 is the most frequent
+			pid++
+			batch = append(batch, task.Task{Remote: "east", EndTime: now.Unix() - 60, Status: "OK", UPID: task.UPID{
+				Kind: task.PVE, Node: "n1", PID: pid, PStart: 1, StartTime: now.Unix() - 3600 + int64(pid), Type: fmt.Sprintf("type%03d", i), User: "root@pam"}})
+		}
+	}
+	if err := w.Apply(cache.Batch{Remote: "east", Tasks: batch, Nodes: []cache.NodeResult{{Node: "n1", OK: true}}}); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg)
+	declareFinished(m.NewFinishedRecorder(), w.Latest().Load())
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, f := range fams {
+		if f.GetName() != "taskfleet_tasks_finished_total" {
+			continue
+		}
+		for _, s := range f.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "type" {
+					got[l.GetValue()] = true
+				}
+			}
+		}
+	}
+	for i := range types {
+		typ := fmt.Sprintf("type%03d", i)
+		if want := i < metrics.MaxTaskTypes; got[typ] != want {
+			t.Errorf("type %s (the %d. most frequent) declared: %v, want %v", typ, i+1, got[typ], want)
+		}
+	}
+	if !got[metrics.OtherType] {
+		t.Errorf("the rarest types were not declared under %q", metrics.OtherType)
+	}
 }
