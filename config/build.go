@@ -15,9 +15,9 @@ type (
 	rawConfig struct {
 		Server    rawServer   `toml:"server"`
 		Polling   rawPolling  `toml:"polling"`
+		Metrics   rawMetrics  `toml:"metrics"` // metrics.go
 		Remotes   []rawRemote `toml:"remote"`
 		APITokens []rawToken  `toml:"api_token"`
-		Metrics   rawMetrics  `toml:"metrics"` // metrics.go
 	}
 	rawServer struct {
 		Listen       any `toml:"listen"`

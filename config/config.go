@@ -11,9 +11,9 @@ import (
 type Config struct {
 	Server    Server
 	Polling   Polling
+	Metrics   Metrics    // [metrics] (metrics.go)
 	Remotes   []Remote   // [[remote]], in file order
 	APITokens []APIToken // [[api_token]], in file order
-	Metrics   Metrics    // [metrics] (metrics.go)
 }
 
 // Server is the [server] table.
