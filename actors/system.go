@@ -169,6 +169,12 @@ func Start(cfg *config.Config, opts Options) (*Service, error) {
 		}
 		return 0, false
 	})
+	opts.Metrics.SetCacheCountsFunc(func() (metrics.CacheCounts, bool) {
+		if snap := s.latest.Published(); snap != nil {
+			return cacheCounts(snap), true
+		}
+		return metrics.CacheCounts{}, false
+	})
 	return s, nil
 }
 

@@ -40,6 +40,8 @@ type writerActor struct {
 	closed  func(error)                 // called with the result of the final close
 	w       *cache.Writer
 	syncs   int64 // w's successful fsyncs as of the last noteWrite
+	// finished counts the finished tasks each batch adds (outcomes.go).
+	finished *metrics.FinishedRecorder
 }
 
 func newWriter(opts cache.Options, log zerolog.Logger, m *metrics.Metrics, hook func(any, bool), opened func(), closed func(error), health *writerHealth, hub *events.Hub) actor.Producer {
@@ -63,6 +65,8 @@ func (a *writerActor) Receive(c actor.Context) {
 			panic(err)
 		}
 		a.w = w
+		a.finished = a.metrics.NewFinishedRecorder()
+		declareFinished(a.finished, w.Latest().Load())
 		a.noteWrite(nil) // a reopen that wrote (a merge, a repair) shows the disk is back
 		a.opened()
 		a.observe()
@@ -77,6 +81,7 @@ func (a *writerActor) Receive(c actor.Context) {
 	case *messages.ApplyBatch:
 		prev := a.w.Latest().Load()
 		err := a.apply(m)
+		countFinished(a.finished, prev, a.w.Latest().Load(), m.Remote, m.Tasks)
 		a.noteWrite(err)
 		a.publish(prev, err, events.Published{Remote: m.Remote, Tasks: m.Tasks})
 		if a.hook != nil {
@@ -106,6 +111,7 @@ func (a *writerActor) Receive(c actor.Context) {
 		}
 		c.Respond(&messages.UntrackTaskResult{Err: err})
 	case *messages.DropRemote:
+		a.finished.Forget(m.Remote) // in order with the remote's last batches
 		err := a.w.DropRemote(m.Remote)
 		a.noteWrite(err)
 		if err != nil {

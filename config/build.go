@@ -15,6 +15,7 @@ type (
 	rawConfig struct {
 		Server    rawServer   `toml:"server"`
 		Polling   rawPolling  `toml:"polling"`
+		Metrics   rawMetrics  `toml:"metrics"` // metrics.go
 		Remotes   []rawRemote `toml:"remote"`
 		APITokens []rawToken  `toml:"api_token"`
 		Notify    []rawNotify `toml:"notify"` // see notify.go
@@ -103,6 +104,7 @@ func (b *builder) build(raw *rawConfig) *Config {
 	b.integer(raw.Polling.MaxConnectionsPerRemote, "polling.max_connections_per_remote", &p.MaxConnectionsPerRemote)
 	b.duration(raw.Polling.RequestTimeout, "polling.request_timeout", &p.RequestTimeout)
 	b.integer(raw.Polling.RetentionDays, "polling.retention_days", &p.RetentionDays)
+	b.metrics(&raw.Metrics, &cfg.Metrics)
 
 	// Ids first: every later problem of a remote is reported under its id.
 	b.ps.ids = make([]string, len(raw.Remotes))

@@ -11,6 +11,7 @@ import (
 type Config struct {
 	Server    Server
 	Polling   Polling
+	Metrics   Metrics    // [metrics] (metrics.go)
 	Remotes   []Remote   // [[remote]], in file order
 	APITokens []APIToken // [[api_token]], in file order
 	Notify    []Notify   // [[notify]], in file order (notify.go)
@@ -129,6 +130,7 @@ func Default() Config {
 			RequestTimeout:          30 * time.Second,
 			RetentionDays:           7,
 		},
+		Metrics: defaultMetrics(),
 	}
 }
 

@@ -35,6 +35,7 @@ func TestLoadFull(t *testing.T) {
 			MaxConnections: 30, MaxConnectionsPerRemote: 4,
 			RequestTimeout: 20 * time.Second, RetentionDays: 14,
 		},
+		Metrics: defaultMetrics(),
 		Remotes: []Remote{
 			{
 				ID: "pve-east", Type: task.PVE, TokenID: "taskfleet@pve!poll",

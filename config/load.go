@@ -121,7 +121,7 @@ func decodeProblem(file string, err error) Problem {
 	last := key[strings.LastIndex(key, ".")+1:]
 	msg := stripQuoted(m[3])
 	switch last {
-	case "server", "polling":
+	case "server", "polling", "metrics":
 		msg = fmt.Sprintf("want a table ([%s])", last)
 	case "remote", "api_token":
 		msg = fmt.Sprintf("want an array of tables ([[%s]])", last)

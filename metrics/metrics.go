@@ -54,7 +54,6 @@ type Metrics struct {
 	remoteUp        *prometheus.GaugeVec     // remote
 
 	tasksCached       prometheus.Gauge
-	tasksRunning      prometheus.Gauge
 	journalBytes      prometheus.Gauge
 	cacheFiles        prometheus.Gauge
 	rotations         prometheus.Counter
@@ -63,7 +62,8 @@ type Metrics struct {
 	remotesBackfilled prometheus.Gauge
 	snapshotAge       prometheus.GaugeFunc
 	disk              diskMetrics
-	edges             edges // bounds.go
+	edges             edges     // bounds.go
+	outcomes          *outcomes // outcomes.go
 
 	// snapshotAgeFunc is the source of taskfleet_snapshot_age_seconds;
 	// nil until SetSnapshotAgeFunc is called.
@@ -122,10 +122,6 @@ func New(reg prometheus.Registerer) *Metrics {
 			Namespace: namespace, Name: "tasks_cached",
 			Help: "Tasks in the cache, running and finished.",
 		}),
-		tasksRunning: prometheus.NewGauge(prometheus.GaugeOpts{
-			Namespace: namespace, Name: "tasks_running",
-			Help: "Running tasks in the cache.",
-		}),
 		journalBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: namespace, Name: "journal_size_bytes",
 			Help: "Size of the cache journal not yet applied.",
@@ -153,6 +149,7 @@ func New(reg prometheus.Registerer) *Metrics {
 	}
 	m.disk = newDiskMetrics()
 	m.edges = newEdges()
+	m.outcomes = newOutcomes()
 	m.snapshotAge = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "snapshot_age_seconds",
 		Help: "Age of the cache snapshot that queries read; NaN until known.",
@@ -168,9 +165,9 @@ func (m *Metrics) collectors() []prometheus.Collector {
 	return append([]prometheus.Collector{
 		m.polls, m.pollErrors, m.pollDuration, m.requestDuration, m.ticksSkipped,
 		m.pollerRestarts, m.connectionsOpen, m.connectionsNew, m.remoteUp,
-		m.tasksCached, m.tasksRunning, m.journalBytes, m.cacheFiles, m.rotations, m.corruptions,
+		m.tasksCached, m.journalBytes, m.cacheFiles, m.rotations, m.corruptions,
 		m.remotesConfigured, m.remotesBackfilled, m.snapshotAge,
-	}, append(m.disk.collectors(), m.edges.collectors()...)...)
+	}, slices.Concat(m.disk.collectors(), m.edges.collectors(), m.outcomes.collectors())...)
 }
 
 // readSnapshotAge is the GaugeFunc behind taskfleet_snapshot_age_seconds.

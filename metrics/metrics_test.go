@@ -77,7 +77,6 @@ func TestGaugesAndCounters(t *testing.T) {
 		{name: "connections_new", c: m.connectionsNew.WithLabelValues("east"), want: 1},
 		{name: "poller_restarts", c: m.pollerRestarts.WithLabelValues("east"), want: 1},
 		{name: "tasks_cached", c: m.tasksCached, want: 1234},
-		{name: "tasks_running", c: m.tasksRunning, want: 12},
 		{name: "journal_size_bytes", c: m.journalBytes, want: 4096},
 		{name: "cache_files", c: m.cacheFiles, want: 3},
 		{name: "rotations", c: m.rotations, want: 1},

@@ -118,4 +118,5 @@ func (m *Metrics) ForgetRemote(remote string) {
 	m.connectionsNew.DeletePartialMatch(l)
 	m.remoteUp.DeletePartialMatch(l)
 	m.edges.forget(l)
+	m.outcomes.forget(l)
 }
