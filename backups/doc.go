@@ -1,7 +1,7 @@
 // Package backups turns a fleet's task history into a backup overview:
 // per guest, when its last backup ran, how it ended and when the last
 // good one was; per Proxmox Backup Server datastore, the last run of each
-// verify, sync, prune and garbage-collection job.
+// verify, sync, prune and garbage-collection job (PBSJob).
 //
 // Where a guest's outcome comes from:
 //   - a PVE vzdump task for one guest carries the vmid as its worker id;
@@ -9,8 +9,11 @@
 //   - a vzdump job task for several guests has no worker id: its task log
 //     says, per guest, "INFO: Starting Backup of VM 100 (qemu)", then
 //     "INFO: Finished Backup of VM 100 (00:01:23)" or "ERROR: Backup of
-//     VM 100 failed - <reason>" (PVE::VZDump). ParseVzdumpLog reads it;
-//     the caller fetches the log once and keeps the JobLog;
+//     VM 100 failed - <reason>" (PVE::VZDump); "WARN: " lines up to the
+//     next guest make a finished guest's outcome a warning, a guest whose
+//     lines end without either is unknown. ParseVzdumpLog reads it; the
+//     caller fetches the log once and keeps the JobLog. The guest's times
+//     are the job task's;
 //   - a PBS backup task carries "<store>:[<namespace>/]<type>/<id>" in its
 //     worker id (ParseBackupWorkerID), type vm, ct or host.
 //
@@ -31,8 +34,9 @@
 //	                             is removed by the next run
 //	garbage_collection           OK, WARNINGS: the space was reclaimed
 //
-// An unknown status (empty or "unknown": the task's end was lost) never
-// counts as success.
+// Statuses are classified as PVE and PBS do (Classify): an unknown
+// status ("", "unknown", PVE's "unexpected status") never counts as
+// success.
 //
 // An Overview is immutable once built: readers share it without locks.
 package backups

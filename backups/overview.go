@@ -58,14 +58,19 @@ type Guest struct {
 	// Listed: the remote's last guest list has the guest (PVE).
 	Listed bool `json:"listed"`
 
-	Class      string `json:"status"`                // of the last backup; ClassNone without one
-	LastStatus string `json:"last_status,omitempty"` // the guest's outcome: "OK", "WARNINGS: n", an error
+	// The last backup: of the tasks that backed the guest up, the one
+	// that started last. Its times are the task's (a multi-guest job's,
+	// not the guest's share of it).
+	Class      string `json:"status"`                // Classify of LastStatus; ClassNone without a backup
+	LastStatus string `json:"last_status,omitempty"` // the guest's outcome: "OK", "WARNINGS: n", an error, "unknown"
 	LastStart  int64  `json:"last_start,omitempty"`
 	LastEnd    int64  `json:"last_end,omitempty"`
 	LastUPID   string `json:"upid,omitempty"`    // the task the last backup was part of
-	Storage    string `json:"storage,omitempty"` // the last backup's target storage (PVE, when its log shows it) or datastore (PBS)
-	LastOK     int64  `json:"last_ok,omitempty"` // end of the last successful backup
-	LastOKUPID string `json:"last_ok_upid,omitempty"`
+	Storage    string `json:"storage,omitempty"` // the last backup's target storage (PVE, when its job's log shows it) or datastore (PBS)
+	// The last successful backup (ok or warning), likewise.
+	LastOKStart int64  `json:"last_ok_start,omitempty"`
+	LastOK      int64  `json:"last_ok,omitempty"` // its end
+	LastOKUPID  string `json:"last_ok_upid,omitempty"`
 }
 
 // Row is a Guest as a query answers it: with the age of its last good
@@ -75,11 +80,12 @@ type Row struct {
 	AgeSeconds int64 `json:"last_ok_age_s,omitempty"` // 0 when there is no good backup
 }
 
-// Job is the last run of one PBS job type on one datastore.
+// Job is the last run of one PBS datastore job (see PBSJob).
 type Job struct {
 	Remote     string `json:"remote"`
 	Datastore  string `json:"datastore"`
 	Type       string `json:"type"` // one of JobTypes
+	ID         string `json:"id"`   // the worker id: the job's identity
 	Class      string `json:"status"`
 	Succeeded  bool   `json:"succeeded"` // by the type's rule (Succeeded)
 	LastStatus string `json:"last_status"`
@@ -109,7 +115,7 @@ type Input struct {
 type Part struct {
 	Remote string
 	Guests []Guest // sorted by vmid
-	Jobs   []Job   // sorted by datastore, then JobTypes order
+	Jobs   []Job   // sorted by datastore, JobTypes order, id
 	// PendingLogs counts the finished multi-guest vzdump tasks whose log
 	// is not parsed yet: their guests' outcomes are missing.
 	PendingLogs int
@@ -140,7 +146,7 @@ func Build(in Input) Part {
 		if rows[k] == nil {
 			rows[k] = &Guest{Remote: in.Remote, VMID: k.id, Namespace: k.ns}
 			if in.Kind == task.PBS {
-				rows[k].Type = k.typ
+				rows[k].Type, rows[k].Node = k.typ, a.node
 			}
 		}
 		if l := last[k]; l == nil || a.after(l) {
@@ -152,7 +158,7 @@ func Build(in Input) Part {
 			}
 		}
 	}
-	jobs := map[[2]string]*Job{}
+	jobs := map[[2]string]*Job{} // by worker type and id
 	jobOK := map[[2]string]*attempt{}
 	for i := range in.Tasks {
 		t := &in.Tasks[i]
@@ -184,22 +190,22 @@ func Build(in Input) Part {
 			if g.Namespace != "" {
 				storage += ":" + g.Namespace
 			}
-			note(key{ns: g.Namespace, typ: g.Type, id: g.ID, store: g.Store}, attempt{start: u.StartTime, end: t.EndTime, status: t.Status, upid: u.String(), storage: storage})
+			note(key{ns: g.Namespace, typ: g.Type, id: g.ID, store: g.Store}, attempt{start: u.StartTime, end: t.EndTime, status: t.Status, upid: u.String(), storage: storage, node: u.Node})
 		case in.Kind == task.PBS:
 			typ, store, ok := PBSJob(u)
 			if !ok {
 				continue
 			}
-			k := [2]string{store, typ}
+			k := [2]string{u.Type, u.ID}
 			j := jobs[k]
 			if j == nil {
-				j = &Job{Remote: in.Remote, Datastore: store, Type: typ}
+				j = &Job{Remote: in.Remote, Datastore: store, Type: typ, ID: u.ID, WorkerType: u.Type}
 				jobs[k] = j
 			}
 			a := attempt{start: u.StartTime, end: t.EndTime, upid: u.String()}
 			if j.LastUPID == "" || a.after(&attempt{start: j.LastStart, end: j.LastEnd, upid: j.LastUPID}) {
-				j.LastStart, j.LastEnd, j.LastUPID, j.LastStatus, j.WorkerType = a.start, a.end, a.upid, t.Status, u.Type
-				j.Class, j.Succeeded = task.ClassifyStatus(t.Status).String(), Succeeded(typ, t.Status)
+				j.LastStart, j.LastEnd, j.LastUPID, j.LastStatus = a.start, a.end, a.upid, t.Status
+				j.Class, j.Succeeded = Classify(t.Status).String(), Succeeded(typ, t.Status)
 			}
 			if l := jobOK[k]; Succeeded(typ, t.Status) && (l == nil || a.after(l)) {
 				jobOK[k] = &a
@@ -222,7 +228,7 @@ func Build(in Input) Part {
 	for k, r := range rows {
 		r.Class = ClassNone
 		if a := last[k]; a != nil {
-			r.Class = task.ClassifyStatus(a.status).String()
+			r.Class = Classify(a.status).String()
 			r.LastStatus, r.LastStart, r.LastEnd, r.LastUPID, r.Storage = a.status, a.start, a.end, a.upid, a.storage
 			if r.Node == "" {
 				r.Node = a.node
@@ -232,7 +238,7 @@ func Build(in Input) Part {
 			}
 		}
 		if a := lastOK[k]; a != nil {
-			r.LastOK, r.LastOKUPID = a.end, a.upid
+			r.LastOKStart, r.LastOK, r.LastOKUPID = a.start, a.end, a.upid
 		}
 		p.Guests = append(p.Guests, *r)
 	}
@@ -244,37 +250,15 @@ func Build(in Input) Part {
 		p.Jobs = append(p.Jobs, *j)
 	}
 	slices.SortFunc(p.Jobs, func(a, b Job) int {
-		return cmp.Or(cmp.Compare(a.Datastore, b.Datastore), cmp.Compare(slices.Index(JobTypes, a.Type), slices.Index(JobTypes, b.Type)))
+		return cmp.Or(cmp.Compare(a.Datastore, b.Datastore), cmp.Compare(slices.Index(JobTypes, a.Type), slices.Index(JobTypes, b.Type)), cmp.Compare(a.ID, b.ID))
 	})
 	return p
 }
 
-// guestAttempt is guest g's backup in multi-guest job t: the times of
-// its log lines when shown, else the job's; its outcome from its lines,
-// else (the log ends in between) the job's status when that failed, or
-// unknown.
+// guestAttempt is guest g's backup in multi-guest job t: the job's
+// times, the guest's outcome from its lines (GuestResult.Status).
 func guestAttempt(t *task.Task, j *JobLog, g *GuestResult) attempt {
-	a := attempt{start: t.UPID.StartTime, end: t.EndTime, upid: t.UPID.String(), storage: j.Storage, node: t.UPID.Node, typ: g.Type}
-	if g.Start != 0 {
-		a.start = g.Start
-	}
-	switch {
-	case g.End != 0:
-		a.end = g.End
-	case g.Start != 0 && g.Duration != 0:
-		a.end = g.Start + g.Duration
-	}
-	switch {
-	case g.OK:
-		a.status = "OK"
-	case g.Error != "":
-		a.status = g.Error
-	case t.Class() == task.StatusError:
-		a.status = t.Status
-	default:
-		a.status = "unknown"
-	}
-	return a
+	return attempt{start: t.UPID.StartTime, end: t.EndTime, upid: t.UPID.String(), storage: j.Storage, node: t.UPID.Node, typ: g.Type, status: g.Status()}
 }
 
 func compareVMID(a, b string) int {

@@ -42,9 +42,9 @@ func TestBuildPVE(t *testing.T) {
 	}
 	want := []Guest{
 		{Remote: "pve", Node: "pve1", VMID: "100", Type: "qemu", Name: "web", Listed: true, Class: "ok", LastStatus: "OK",
-			LastStart: jobStart + 5, LastEnd: jobStart + 88, LastUPID: job.UPID.String(), Storage: "pbs-1", LastOK: jobStart + 88, LastOKUPID: job.UPID.String()},
+			LastStart: jobStart, LastEnd: jobStart + 200, LastUPID: job.UPID.String(), Storage: "pbs-1", LastOKStart: jobStart, LastOK: jobStart + 200, LastOKUPID: job.UPID.String()},
 		{Remote: "pve", Node: "pve3", VMID: "101", Type: "lxc", Name: "db", Listed: true, Class: "error", LastStatus: "job failed with err -5 - Input/output error",
-			LastStart: jobStart + 89, LastEnd: jobStart + 120, LastUPID: job.UPID.String(), Storage: "pbs-1", LastOK: jobStart - 86000, LastOKUPID: tasks[0].UPID.String()},
+			LastStart: jobStart, LastEnd: jobStart + 200, LastUPID: job.UPID.String(), Storage: "pbs-1", LastOKStart: jobStart - 86400, LastOK: jobStart - 86000, LastOKUPID: tasks[0].UPID.String()},
 		{Remote: "pve", Node: "pve2", VMID: "200", Class: "unknown", LastStatus: "unknown", LastStart: jobStart + 20, LastEnd: jobStart + 40, LastUPID: tasks[5].UPID.String()},
 		{Remote: "pve", Node: "pve2", VMID: "300", Type: "qemu", Name: "never", Listed: true, Class: "none"},
 	}
@@ -82,7 +82,7 @@ func TestBuildPVE(t *testing.T) {
 			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
 		}
 	}
-	if r := o.Guests(Query{Classes: []string{"ok"}}, now); len(r) != 1 || r[0].AgeSeconds != 3600-88 {
+	if r := o.Guests(Query{Classes: []string{"ok"}}, now); len(r) != 1 || r[0].AgeSeconds != 3600-200 {
 		t.Errorf("age of 100's good backup: %+v", r)
 	}
 	if o.PendingLogs()["pve"] != 1 {

@@ -52,28 +52,27 @@ func ParseBackupWorkerID(id string) (BackupGroup, error) {
 }
 
 // PBSJob classifies a PBS task as one of JobTypes with its datastore;
-// ok is false for other tasks. Scheduled jobs and their manual
-// counterparts count alike:
+// ok is false for other tasks. The datastore jobs are the scheduled ones,
+// each identified by its worker id:
 //
-//	verificationjob "<store>:<job>", verify "<store>"       -> verify
-//	syncjob "<remote>:<remote-store>:<store>:[<ns>:]<job>",
-//	sync "<remote>:<remote-store>:<store>" or "<store>"      -> sync
+//	verificationjob "<store>:<job>"                          -> verify
+//	syncjob "<remote>:<remote-store>:<store>:[<ns>]:<job>"   -> sync
 //	prunejob "<store>[:<ns>]"                                -> prune
 //	garbage_collection "<store>" (empty on old PBS)          -> garbage_collection
 //
-// A prune of one group ("prune", "<store>:<type>/<id>") and the
-// verification of one group or snapshot are not datastore jobs.
+// Manual runs (verify, sync, a group's prune, the verification of a
+// group or snapshot) are not jobs: their outcome is in the task list.
 func PBSJob(u task.UPID) (jobType, store string, ok bool) {
 	first := func() string { s, _, _ := strings.Cut(u.ID, ":"); return s }
 	switch u.Type {
-	case "verificationjob", "verify":
+	case "verificationjob":
 		return JobVerify, first(), true
-	case "syncjob", "sync":
+	case "syncjob":
 		f := strings.Split(u.ID, ":")
-		if len(f) >= 3 {
+		if len(f) >= 4 {
 			return JobSync, f[2], true
 		}
-		return JobSync, f[0], true
+		return JobSync, first(), true
 	case "prunejob":
 		return JobPrune, first(), true
 	case "garbage_collection":
@@ -82,11 +81,23 @@ func PBSJob(u task.UPID) (jobType, store string, ok bool) {
 	return "", "", false
 }
 
+// Classify classifies a backup's or job's status as PVE's
+// upid_normalize_status_type and PBS's TaskState do: "OK" is ok, a
+// "WARNINGS: " prefix a warning, "", "unknown" and PVE's "unexpected
+// status" unknown, anything else an error. (task.ClassifyStatus, PDM's
+// rule, calls "unexpected status" an error.)
+func Classify(status string) task.StatusClass {
+	if status == "unexpected status" {
+		return task.StatusUnknown
+	}
+	return task.ClassifyStatus(status)
+}
+
 // Succeeded reports whether a task of jobType (one of JobTypes, or
 // "backup" for guests' backups) that ended with status succeeded; see
 // the package documentation for the rule per type.
 func Succeeded(jobType, status string) bool {
-	switch task.ClassifyStatus(status) {
+	switch Classify(status) {
 	case task.StatusOK:
 		return true
 	case task.StatusWarning:

@@ -63,10 +63,10 @@ func TestPBSJob(t *testing.T) {
 		notAJob    bool
 	}{
 		{typ: "verificationjob", id: "store1:v-3fa1b2c4-0001", job: JobVerify, store: "store1"},
-		{typ: "verify", id: "store1", job: JobVerify, store: "store1"},
+		{typ: "verify", id: "store1", notAJob: true},
 		{typ: "syncjob", id: "pbs-offsite:offsite:store1:s-12345678-abcd", job: JobSync, store: "store1"},
 		{typ: "syncjob", id: "r:rs:store2::ns:s-1", job: JobSync, store: "store2"},
-		{typ: "sync", id: "store3", job: JobSync, store: "store3"},
+		{typ: "sync", id: "store3", notAJob: true},
 		{typ: "prunejob", id: "store1:ns1", job: JobPrune, store: "store1"},
 		{typ: "prunejob", id: "store1", job: JobPrune, store: "store1"},
 		{typ: "garbage_collection", id: "store1", job: JobGC, store: "store1"},
@@ -99,6 +99,7 @@ func TestSucceeded(t *testing.T) {
 		{JobPrune, "WARNINGS: 1", true},
 		{JobGC, "WARNINGS: 1", true},
 		{JobGC, "task aborted", false},
+		{jobBackup, "unexpected status", false},
 	}
 	for _, tc := range tests {
 		if got := Succeeded(tc.job, tc.status); got != tc.want {

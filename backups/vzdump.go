@@ -46,6 +46,24 @@ type GuestResult struct {
 	Start    int64 `json:"start,omitempty"`
 	End      int64 `json:"end,omitempty"`
 	Duration int64 `json:"duration_s,omitempty"` // from "Finished Backup of VM n (HH:MM:SS)", seconds
+	// Warnings counts the "WARN: " lines of the guest: from its Starting
+	// line to the next guest's or the job's end (a failed log upload is
+	// logged after "Finished Backup").
+	Warnings int `json:"warnings,omitempty"`
+}
+
+// Status is the guest's outcome as a task status: "OK", "WARNINGS: n",
+// its error, or "unknown" when the log does not show how it ended.
+func (g *GuestResult) Status() string {
+	switch {
+	case g.OK && g.Warnings > 0:
+		return "WARNINGS: " + strconv.Itoa(g.Warnings)
+	case g.OK:
+		return "OK"
+	case g.Error != "":
+		return g.Error
+	}
+	return "unknown"
 }
 
 // Done reports whether the log shows how the guest's backup ended.
@@ -183,9 +201,13 @@ func ParseVzdumpLog(lines []string, taskStart int64) (JobLog, error) {
 				j.Guests[i].Error = "failed"
 			}
 			cur = i
-		case strings.HasPrefix(msg, "INFO: Backup job finished"), strings.HasPrefix(msg, "TASK OK"),
-			strings.HasPrefix(msg, "TASK ERROR"), strings.HasPrefix(msg, "TASK WARNINGS"):
-			j.Ended = true
+		case strings.HasPrefix(msg, "WARN: "):
+			if cur >= 0 {
+				j.Guests[cur].Warnings++
+			}
+		case strings.HasPrefix(msg, "INFO: Backup job finished"), strings.HasPrefix(msg, "ERROR: Backup job failed"),
+			strings.HasPrefix(msg, "TASK OK"), strings.HasPrefix(msg, "TASK ERROR"), strings.HasPrefix(msg, "TASK WARNINGS"):
+			j.Ended, cur = true, -1
 		}
 	}
 	// Place the wall-clock times: their zone is the node's, unknown, but

@@ -112,6 +112,25 @@ func TestParseVzdumpLog(t *testing.T) {
 			want: JobLog{Guests: []GuestResult{{VMID: "100", Type: "qemu", OK: true, Duration: 2}}},
 		},
 		{
+			name: "warnings belong to the guest before them, up to the job's end",
+			lines: []string{
+				"INFO: Starting Backup of VM 100 (qemu)",
+				"INFO: Finished Backup of VM 100 (00:00:05)",
+				"WARN: uploading backup task log failed: command '/usr/bin/proxmox-backup-client upload-log' failed: exit code 255",
+				"INFO: Starting Backup of VM 101 (lxc)",
+				"WARN: unable to add notes - Permission denied",
+				"INFO: Finished Backup of VM 101 (00:00:06)",
+				"INFO: Starting Backup of VM 102 (qemu)",
+				"ERROR: Backup job failed - interrupted by signal",
+				"WARN: after the job",
+			},
+			want: JobLog{Ended: true, Guests: []GuestResult{
+				{VMID: "100", Type: "qemu", OK: true, Duration: 5, Warnings: 1},
+				{VMID: "101", Type: "lxc", OK: true, Duration: 6, Warnings: 1},
+				{VMID: "102", Type: "qemu"},
+			}},
+		},
+		{
 			name: "a guest retried later in the log: the last outcome wins",
 			lines: []string{
 				"INFO: Starting Backup of VM 100 (qemu)",
@@ -141,6 +160,22 @@ func TestParseVzdumpLog(t *testing.T) {
 				t.Errorf("got  %+v\nwant %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestGuestResultStatus(t *testing.T) {
+	for _, tc := range []struct {
+		g    GuestResult
+		want string
+	}{
+		{GuestResult{OK: true}, "OK"},
+		{GuestResult{OK: true, Warnings: 2}, "WARNINGS: 2"},
+		{GuestResult{Error: "got timeout"}, "got timeout"},
+		{GuestResult{}, "unknown"},
+	} {
+		if got := tc.g.Status(); got != tc.want {
+			t.Errorf("%+v: %q, want %q", tc.g, got, tc.want)
+		}
 	}
 }
 
