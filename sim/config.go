@@ -45,6 +45,14 @@ type Config struct {
 	// index.1 hold about 1000-2000), default 1500; older ones fall off.
 	IndexSize int
 
+	// BackupStopAfter is when, counted from the fleet's creation (the
+	// first Now()), the backups of one guest per PVE cluster stop: the
+	// nightly job leaves it out from then on (see guests.go). Another
+	// guest per cluster stopped 30 h before the creation. Default 0: the
+	// job after the creation is the first without it, so "no successful
+	// backup for 26 h" fires for it within about a day.
+	BackupStopAfter time.Duration
+
 	// InMemory serves on an in-memory network (see Fleet.DialContext)
 	// instead of loopback sockets, for tests inside testing/synctest.
 	// Create and start the fleet inside the bubble that uses it.

@@ -16,6 +16,7 @@
 //	PVE  GET /api2/json/nodes
 //	     GET /api2/json/cluster/status
 //	     GET /api2/json/cluster/tasks
+//	     GET /api2/json/cluster/resources[?type=vm|node|storage|sdn]
 //	     GET /api2/json/nodes/{node}/tasks
 //	     GET /api2/json/nodes/{node}/tasks/{upid}/status
 //	PBS  GET /api2/json/nodes/localhost/tasks
@@ -84,6 +85,22 @@
 // running ones; older tasks fall off. The fleet remembers every task it
 // ever produced, compactly, so tests can compare what a client fetched
 // with [Fleet.GroundTruth] and [Fleet.Held].
+//
+// # Backups
+//
+// Each PVE node has guests (guests.go), listed by /cluster/resources in
+// PVE's format ("id":"qemu/100", type qemu|lxc, vmid, name, node,
+// status, template, ...). The node backs them up with vzdump tasks
+// (vzdump.go): each night one job task for most of its guests (no
+// worker id; the per-guest outcome is only in the task log, in PVE's
+// words), in the evening one task per guest with a job of its own (the
+// vmid as worker id), and now and then a manual backup; some guests are
+// never backed up, and on node 1 of each cluster two guests stop being
+// backed up (see Config.BackupStopAfter). [Fleet.BackupTruth] and
+// [Fleet.JobTruth] give, from the same tasks and plans the endpoints
+// serve, what a client should conclude: per guest ([GuestBackup]) the
+// last attempt and the last success, per PBS job ([DatastoreJob]) its
+// last run.
 //
 // # Faults
 //

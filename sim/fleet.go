@@ -30,6 +30,7 @@ type Fleet struct {
 	impostor tls.Certificate   // the certificate of nodes with the WrongCert fault
 	network  *memnet.Network   // InMemory only
 	clock    atomic.Int64      // the latest Now() seen, Unix seconds
+	created  int64             // the first Now(), Unix seconds
 	closing  atomic.Bool       // Close has begun
 	panics   atomic.Int64      // handler panics recovered (bugs; tests expect none)
 
@@ -117,6 +118,7 @@ func New(cfg Config) (*Fleet, error) {
 	}
 	now := cfg.Now().Unix()
 	f.clock.Store(now)
+	f.created = now
 	from := now - int64(cfg.History.Seconds())
 	stored, err := loadCertFile(cfg.CertFile)
 	if err != nil {
@@ -212,6 +214,9 @@ func (f *Fleet) newNode(r *remote, from int64) *node {
 		act: newActivity(newProfile(f.cfg.Seed, r.kind, r.id, name, num, f.cfg.TaskRate), r.tokenID, from, f.cfg.IndexSize),
 	}
 	n.act.clock = &r.clock
+	if r.kind == task.PVE && num == 1 {
+		n.act.p.stopBase, n.act.p.stopAfter = f.created, int64(f.cfg.BackupStopAfter.Seconds())
+	}
 	addr := net.JoinHostPort(ip.String(), strconv.Itoa(port))
 	n.addr.Store(&addr)
 	fl := r.fault

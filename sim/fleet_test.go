@@ -210,7 +210,11 @@ func TestDaysLongRun(t *testing.T) {
 		begin := time.Now().Unix()
 		fetched := map[string]task.Task{}
 		served := int64(0)
+		running := map[string]int64{} // start of the tasks seen running
 		poll := func(since int64) {
+			for _, st := range running { // a poller asks back to its oldest running task
+				since = min(since, st)
+			}
 			for _, r := range f.Remotes() {
 				for _, node := range r.Nodes {
 					items := c.fetchAll(r.ID, node, 200, "&since="+strconv.FormatInt(since, 10))
@@ -223,6 +227,11 @@ func TestDaysLongRun(t *testing.T) {
 						seen[it.UPID] = true
 						tk := it.toTask(t, r.ID)
 						fetched[taskKey(tk)] = tk
+						if tk.Running() {
+							running[taskKey(tk)] = tk.UPID.StartTime
+						} else {
+							delete(running, taskKey(tk))
+						}
 					}
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/fnv"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -20,6 +21,7 @@ const (
 	seqStarted  = 60000     // PBS task counters of StartTask's tasks, within a day
 	pbsPerDay   = 1 << 16   // PBS task counter space per day since boot
 	backupStart = 3600      // the nightly backup starts at 01:00 UTC
+	singleStart = 21 * 3600 // the guests' own backup jobs start at 21:00 UTC
 )
 
 // profile is what a node is: its names, seeds and guests. It is fixed at
@@ -36,9 +38,13 @@ type profile struct {
 
 	vms, cts []string // PVE: guest ids on this node
 
-	guests    []pbsGuest // PBS: guests backed up here each night
-	syncJob   string     // PBS: sync job worker id
-	verifyJob string     // PBS: verification job worker id
+	gt        guestTable // PVE: the guests of vms and cts (guests.go)
+	stopBase  int64      // PVE node 1: the fleet's creation, when its guests' backups stop; 0: none
+	stopAfter int64      // Config.BackupStopAfter, seconds
+
+	guests     []pbsGuest // PBS: guests backed up here each night
+	syncJobs   []string   // PBS: sync jobs' worker ids, one per datastore
+	verifyJobs []string   // PBS: verification jobs' worker ids, one per datastore
 }
 
 // pbsGuest is a guest that a PVE cluster backs up to a PBS server.
@@ -93,8 +99,15 @@ func newProfile(seed int64, kind task.Kind, remote, node string, nodeNum int, ta
 			}
 			p.guests = append(p.guests, g)
 		}
-		p.syncJob = fmt.Sprintf("pbs-offsite:offsite:store1:s-%08x-%04x", rng.Uint32(), rng.Uint32()&0xffff)
-		p.verifyJob = fmt.Sprintf("store1:v-%08x-%04x", rng.Uint32(), rng.Uint32()&0xffff)
+		for i, h := range pbsHosts {
+			p.guests = append(p.guests, pbsGuest{group: "host/" + h, store: "store1", client: backupClientIdx(i % backupClients)})
+		}
+		// One sync and one verification job per datastore; the worker ids
+		// as PBS writes them (pbsjobs.go).
+		for _, st := range pbsStores {
+			p.syncJobs = append(p.syncJobs, fmt.Sprintf("pbs-offsite:offsite-%s:%s::s-%08x-%04x", st, st, rng.Uint32(), rng.Uint32()&0xffff))
+			p.verifyJobs = append(p.verifyJobs, fmt.Sprintf("%s:v-%08x-%04x", st, rng.Uint32(), rng.Uint32()&0xffff))
+		}
 		return p
 	}
 	n := 40 + rng.IntN(61)
@@ -172,6 +185,21 @@ func (p *profile) generatePVE(d int64, rng *rand.Rand) []gen {
 		}
 		return pool[rng.IntN(len(pool))]
 	}
+	// manualGuest picks a guest for a manual backup: one that some job
+	// backs up and that does not stop being backed up.
+	manualGuest := func(rng *rand.Rand) string {
+		gs := p.pveGuests()
+		for range 8 {
+			if len(gs) == 0 {
+				break
+			}
+			g := &gs[rng.IntN(len(gs))]
+			if g.policy != polNone && g.stopAt == math.MaxInt64 {
+				return strconv.Itoa(g.vmid)
+			}
+		}
+		return ""
+	}
 	p.background(d, rng, func(start int64) {
 		wt := pveTypes[pick(rng, func(i int) int { return pveTypes[i].weight }, len(pveTypes))]
 		var id string
@@ -184,22 +212,46 @@ func (p *profile) generatePVE(d int64, rng *rand.Rand) []gen {
 			id = [...]string{"pveproxy", "pvedaemon", "pvestatd"}[rng.IntN(3)]
 		}
 		u := pveUserIdx[pick(rng, func(i int) int { return pveUsers[i].weight }, len(pveUsers))]
-		out = append(out, gen{start: start, dur: duration(rng, wt.minDur, wt.maxDur), typ: typeIndex[wt.name], id: id, user: u, status: exitStatus(rng, wt, false)})
+		g := gen{start: start, dur: duration(rng, wt.minDur, wt.maxDur), typ: typeIndex[wt.name], id: id, user: u, status: exitStatus(rng, wt, false)}
+		if wt.name == "vzdump" {
+			// A manual backup of a guest that is backed up anyway.
+			if id = manualGuest(rng); id == "" {
+				return
+			}
+			pl := p.dumpPlanFor(start, id)
+			g.id, g.dur, g.status = id, pl.dur, pl.status
+		}
+		out = append(out, g)
 	})
 
 	// The daily update (pve-daily-update.timer) at a random time of the night.
 	apt := pveTypes[slices.IndexFunc(pveTypes, func(w workerType) bool { return w.name == "aptupdate" })]
 	out = append(out, gen{start: d*day + 3600 + rng.Int64N(5*3600), dur: duration(rng, apt.minDur, apt.maxDur), typ: typeIndex["aptupdate"], user: userRoot, status: exitStatus(rng, apt, false)})
 
-	// The nightly backup job: the cluster starts it at about 01:00, each
-	// node backs up its guests one after the other, one vzdump task each.
+	// The nightly backup job: the cluster starts it at about 01:00; each
+	// node backs up its job's guests one after the other in one vzdump
+	// task (vzdump.go). The guests with a job of their own follow at
+	// about 21:00, one task each.
 	cluster := rand.New(rand.NewPCG(p.remoteSeed, uint64(d)))
 	t := d*day + backupStart + cluster.Int64N(300) + rng.Int64N(30)
-	dump := pveTypes[slices.IndexFunc(pveTypes, func(w workerType) bool { return w.name == "vzdump" })]
-	for _, g := range all {
-		dur := duration(rng, 20, 900)
-		out = append(out, gen{start: t, dur: dur, typ: typeIndex["vzdump"], id: g, user: userRoot, status: exitStatus(rng, dump, false)})
-		t += dur + 1 + rng.Int64N(5)
+	if job := p.jobGuests(t); len(job) > 0 {
+		id := ""
+		if len(job) == 1 {
+			id = strconv.Itoa(job[0].vmid)
+		}
+		pl := p.dumpPlanFor(t, id)
+		out = append(out, gen{start: t, dur: pl.dur, typ: typeIndex["vzdump"], id: id, user: userRoot, status: pl.status})
+	}
+	t = d*day + singleStart + rng.Int64N(60)
+	gs := p.pveGuests()
+	for i := range gs {
+		if !gs[i].backedUpBy(polSingle, t) {
+			continue
+		}
+		id := strconv.Itoa(gs[i].vmid)
+		pl := p.dumpPlanFor(t, id)
+		out = append(out, gen{start: t, dur: pl.dur, typ: typeIndex["vzdump"], id: id, user: userRoot, status: pl.status})
+		t += pl.dur + 1 + rng.Int64N(5)
 	}
 	return out
 }
@@ -235,8 +287,12 @@ func (p *profile) generatePBS(d int64, rng *rand.Rand) []gen {
 	// The night: log rotation, prune jobs, the guests' backups in four
 	// parallel streams, then sync, verification and garbage collection.
 	add(base+rng.Int64N(60), &pbsLogrotate, "", userRoot)
-	add(base+1800+rng.Int64N(60), &pbsPruneJob, "store1", userRoot)
-	add(base+1800+rng.Int64N(60), &pbsPruneJob, "store2", userRoot)
+	job := func(start int64, wt *workerType, id string) {
+		out = append(out, gen{start: start, dur: duration(rng, wt.minDur, wt.maxDur), typ: typeIndex[wt.name], id: id, user: userRoot, status: jobStatus(rng, wt)})
+	}
+	for _, st := range pbsStores {
+		job(base+1800+rng.Int64N(60), &pbsPruneJob, st)
+	}
 	const lanes = 4
 	var lane [lanes]int64
 	for i := range lane {
@@ -248,9 +304,14 @@ func (p *profile) generatePBS(d int64, rng *rand.Rand) []gen {
 		out = append(out, gen{start: lane[l], dur: dur, typ: typeIndex[pbsBackup.name], id: g.store + ":" + g.group, user: g.client, status: exitStatus(rng, pbsBackup, true)})
 		lane[l] += dur + 1 + rng.Int64N(10)
 	}
-	add(base+2*3600+rng.Int64N(60), &pbsSyncJob, p.syncJob, userRoot)
-	add(base+3*3600+1800+rng.Int64N(60), &pbsVerifyJob, p.verifyJob, userRoot)
-	add(base+4*3600+rng.Int64N(60), &pbsGC, "store1", userRoot)
-	add(base+4*3600+1800+rng.Int64N(60), &pbsGC, "store2", userRoot)
+	for i, id := range p.syncJobs {
+		job(base+2*3600+int64(i)*600+rng.Int64N(60), &pbsSyncJob, id)
+	}
+	for i, id := range p.verifyJobs {
+		job(base+3*3600+1800+int64(i)*900+rng.Int64N(60), &pbsVerifyJob, id)
+	}
+	for i, st := range pbsStores {
+		job(base+4*3600+int64(i)*1800+rng.Int64N(60), &pbsGC, st)
+	}
 	return out
 }

@@ -70,6 +70,12 @@ func (s *nodeServer) routePVE(r *http.Request, segs []string, fl Fault) reply {
 		return s.pveClusterStatus()
 	case epClusterTasks:
 		return s.pveClusterTasks(fl)
+	case epClusterResources:
+		if fl.NoAudit {
+			// PVE filters the list by the caller's privileges: nothing.
+			return jsonReply([]any{}, -1, 0)
+		}
+		return s.pveResources(r)
 	case epTaskList, epTaskStatus:
 		target, rep, ok := s.pveTarget(segs[1])
 		if !ok {
@@ -387,25 +393,29 @@ func (s *nodeServer) pveNodes() reply {
 	now := s.f.now()
 	items := []any{}
 	for _, n := range s.f.nodesOf(s.n.remote) {
-		if !n.online() {
-			items = append(items, map[string]any{"id": "node/" + n.name, "node": n.name, "status": "offline", "type": "node"})
-			continue
-		}
-		p := n.act.p
-		hw := rand.New(rand.NewPCG(p.seed, 0x4877))
-		load := rand.New(rand.NewPCG(p.seed, uint64(now/60)))
-		maxcpu := 16 * (1 + hw.IntN(4))
-		maxmem := int64(64+64*hw.IntN(8)) << 30
-		maxdisk := int64(100+hw.IntN(400)) << 30
-		items = append(items, map[string]any{
-			"node": n.name, "status": "online", "type": "node", "id": "node/" + n.name, "level": "",
-			"cpu": 0.01 + 0.5*load.Float64(), "maxcpu": maxcpu,
-			"mem": int64(float64(maxmem) * (0.3 + 0.5*load.Float64())), "maxmem": maxmem,
-			"disk": int64(float64(maxdisk) * (0.1 + 0.5*hw.Float64())), "maxdisk": maxdisk,
-			"uptime": now - p.boot(now), "ssl_fingerprint": n.fingerprint,
-		})
+		items = append(items, n.nodeItem(now))
 	}
 	return jsonReply(items, -1, 0)
+}
+
+// nodeItem is the node as GET /nodes (and /cluster/resources) list it.
+func (n *node) nodeItem(now int64) map[string]any {
+	if !n.online() {
+		return map[string]any{"id": "node/" + n.name, "node": n.name, "status": "offline", "type": "node"}
+	}
+	p := n.act.p
+	hw := rand.New(rand.NewPCG(p.seed, 0x4877))
+	load := rand.New(rand.NewPCG(p.seed, uint64(now/60)))
+	maxcpu := 16 * (1 + hw.IntN(4))
+	maxmem := int64(64+64*hw.IntN(8)) << 30
+	maxdisk := int64(100+hw.IntN(400)) << 30
+	return map[string]any{
+		"node": n.name, "status": "online", "type": "node", "id": "node/" + n.name, "level": "",
+		"cpu": 0.01 + 0.5*load.Float64(), "maxcpu": maxcpu,
+		"mem": int64(float64(maxmem) * (0.3 + 0.5*load.Float64())), "maxmem": maxmem,
+		"disk": int64(float64(maxdisk) * (0.1 + 0.5*hw.Float64())), "maxdisk": maxdisk,
+		"uptime": now - p.boot(now), "ssl_fingerprint": n.fingerprint,
+	}
 }
 
 // pveClusterStatus answers GET /cluster/status: the cluster and its nodes.

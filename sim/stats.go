@@ -12,8 +12,10 @@ type Stats struct {
 	ClusterTasks  int64 // GET /cluster/tasks
 	TaskList      int64 // GET /nodes/{node}/tasks
 	TaskStatus    int64 // GET /nodes/{node}/tasks/{upid}/status
-	Other         int64 // anything else (version, unknown paths)
-	Errors        int64 // answers with status >= 400
+	// ClusterResources counts GET /cluster/resources (the guest list).
+	ClusterResources int64
+	Other            int64 // anything else (version, unknown paths)
+	Errors           int64 // answers with status >= 400
 
 	Connections int64 // new connections accepted
 	Resumed     int64 // connections whose TLS handshake resumed a session
@@ -34,13 +36,15 @@ const (
 	epClusterTasks
 	epTaskList
 	epTaskStatus
+	epClusterResources
+	epCount // the number of endpoint kinds
 )
 
 // counters are a remote's Stats, updated concurrently.
 type counters struct {
 	requests, errors, connections, resumed, tasksServed atomic.Int64
 	bytesIn, bytesOut, clusterServed                    atomic.Int64
-	byEndpoint                                          [epTaskStatus + 1]atomic.Int64
+	byEndpoint                                          [epCount]atomic.Int64
 }
 
 func (c *counters) snapshot() Stats {
@@ -52,6 +56,7 @@ func (c *counters) snapshot() Stats {
 		ClusterTasks:       c.byEndpoint[epClusterTasks].Load(),
 		TaskList:           c.byEndpoint[epTaskList].Load(),
 		TaskStatus:         c.byEndpoint[epTaskStatus].Load(),
+		ClusterResources:   c.byEndpoint[epClusterResources].Load(),
 		Errors:             c.errors.Load(),
 		Connections:        c.connections.Load(),
 		Resumed:            c.resumed.Load(),
@@ -86,6 +91,8 @@ func classify(segs []string) endpoint {
 		return epTaskList
 	case len(segs) == 5 && segs[0] == "nodes" && segs[2] == "tasks" && segs[4] == "status":
 		return epTaskStatus
+	case len(segs) == 2 && segs[0] == "cluster" && segs[1] == "resources":
+		return epClusterResources
 	}
 	return epOther
 }

@@ -99,14 +99,18 @@ func (n *node) log(u task.UPID, now int64) ([]string, bool) {
 		status = statuses[r.status]
 	}
 	user := ""
+	var plan dumpPlan
 	if found {
 		user = a.userName(&r)
+		if u.Type == "vzdump" && u.Kind == task.PVE {
+			plan = a.dumpPlan(&r)
+		}
 	}
 	a.mu.Unlock()
 	if !found {
 		return nil, false
 	}
-	w := &logWriter{u: u, node: n.name, user: user, start: int64(r.start), now: min(now, r.end()), status: status}
+	w := &logWriter{u: u, node: n.name, user: user, start: int64(r.start), now: min(now, r.end()), status: status, plan: plan}
 	h := fnv.New64a()
 	h.Write([]byte(u.String()))
 	w.rng = rand.New(rand.NewPCG(h.Sum64(), 7))
@@ -123,6 +127,7 @@ type logWriter struct {
 	now    int64 // the log covers the task up to now (its end when finished)
 	status string
 	rng    *rand.Rand
+	plan   dumpPlan // vzdump
 	lines  []string
 	t      int64 // the time of the line being written
 }
@@ -155,7 +160,7 @@ func (w *logWriter) failureAt() int64 { return w.start + (w.now-w.start)*2/3 }
 func (w *logWriter) write() {
 	w.t = w.start
 	switch {
-	case w.u.Type == "vzdump":
+	case w.u.Type == "vzdump" && w.u.Kind == task.PVE:
 		w.vzdump()
 	case w.u.Type == "qmigrate" || w.u.Type == "vzmigrate":
 		w.migrate()
@@ -163,6 +168,12 @@ func (w *logWriter) write() {
 		w.pbsBackup()
 	case w.u.Kind == task.PBS && strings.HasPrefix(w.u.Type, "verif"):
 		w.verify()
+	case w.u.Kind == task.PBS && w.u.Type == "syncjob":
+		w.syncJob()
+	case w.u.Kind == task.PBS && w.u.Type == "garbage_collection":
+		w.garbageCollection()
+	case w.u.Kind == task.PBS && w.u.Type == "prunejob":
+		w.pruneJob()
 	default:
 		w.generic()
 	}
@@ -176,6 +187,9 @@ func (w *logWriter) end() {
 	}
 	w.t = w.now
 	switch {
+	case w.status == statuses[stUnknownPVE]:
+		// PVE says "unexpected status" when the log has no TASK line:
+		// the worker died before writing one.
 	case w.status == "OK":
 		w.add("TASK OK")
 	case strings.HasPrefix(w.status, "WARNINGS: "):
@@ -193,78 +207,114 @@ func (w *logWriter) stamp() string {
 	return time.Unix(w.t, 0).UTC().Format("2006-01-02 15:04:05")
 }
 
-// vzdump logs a backup job: one guest (worker id = vmid) or several.
+// vzdump logs a backup job as PVE's VZDump.pm does (see vzdump.go): its
+// plan says which guests, when and how each ends. A guest's lines run
+// from its "Starting Backup of VM" line to the next guest's, a warning
+// included ("WARN: ..."; after "Backup finished at" when uploading the
+// guest's log to PBS failed, as exec_backup_task does it).
 func (w *logWriter) vzdump() {
-	guests := []string{w.u.ID}
-	if w.u.ID == "" {
-		n := 2 + w.rng.IntN(4)
-		guests = guests[:0]
-		for i := range n {
-			guests = append(guests, strconv.Itoa(100+i))
-		}
-		w.add("INFO: starting new backup job: vzdump --all 1 --mode snapshot --storage pbs-1 --notes-template '{{guestname}}' --node %s", w.node)
+	pl := w.plan
+	var cmd strings.Builder
+	cmd.WriteString("vzdump")
+	for _, g := range pl.guests {
+		cmd.WriteString(" " + strconv.Itoa(g.vmid))
+	}
+	if w.u.ID == "" && !pl.client {
+		fmt.Fprintf(&cmd, " --mode snapshot --storage %s --notes-template '{{guestname}}' --node %s --prune-backups 'keep-daily=7,keep-weekly=4'", pl.storage, w.node)
 	} else {
-		w.add("INFO: starting new backup job: vzdump %s --mode snapshot --storage pbs-1 --remove 0 --node %s", w.u.ID, w.node)
+		fmt.Fprintf(&cmd, " --storage %s --mode snapshot --remove 0 --node %s", pl.storage, w.node)
 	}
-	total := max(w.now-w.start, int64(len(guests)))
-	if !w.finished() {
-		total = max(int64(len(guests))*120, w.now-w.start+60)
-	}
-	per := max(total/int64(len(guests)), 1)
-	failGuest := -1
-	if w.failed() {
-		failGuest = w.rng.IntN(len(guests))
-	}
-	anyFailed := false
-	for gi, g := range guests {
-		kind := "qemu"
-		if w.rng.IntN(4) == 0 {
-			kind = "lxc"
+	w.add("INFO: starting new backup job: %s", cmd.String())
+	failed := false
+	for _, g := range pl.guests {
+		if g.outcome == outSkipped {
+			break
 		}
-		if !w.step(1) {
+		if !w.stepTo(w.start + g.begin) {
 			return
 		}
 		began := w.t
-		w.add("INFO: Starting Backup of VM %s (%s)", g, kind)
+		kind, group := "qemu", "vm"
+		if g.lxc {
+			kind, group = "lxc", "ct"
+		}
+		running := g.g == nil || g.g.running
+		w.add("INFO: Starting Backup of VM %d (%s)", g.vmid, kind)
 		w.add("INFO: Backup started at %s", w.stamp())
-		w.add("INFO: status = running")
-		w.add("INFO: backup mode: snapshot")
-		w.add("INFO: creating Proxmox Backup Server archive 'vm/%s/%s'", g, time.Unix(w.t, 0).UTC().Format("2006-01-02T15:04:05Z"))
+		mode := "snapshot"
+		if running {
+			w.add("INFO: status = running")
+		} else {
+			w.add("INFO: status = stopped")
+			mode = "stop"
+		}
+		w.add("INFO: backup mode: %s", mode)
+		w.add("INFO: ionice priority: 7")
+		if pl.storage == storagePBS {
+			w.add("INFO: creating Proxmox Backup Server archive '%s/%d/%s'", group, g.vmid, time.Unix(w.t, 0).UTC().Format("2006-01-02T15:04:05Z"))
+		} else {
+			ext := ".vma.zst"
+			if g.lxc {
+				ext = ".tar.zst"
+			}
+			w.add("INFO: creating vzdump archive '/var/lib/vz/dump/vzdump-%s-%d-%s%s'", kind, g.vmid, time.Unix(w.t, 0).UTC().Format("2006_01_02-15_04_05"), ext)
+		}
 		size := 8 + w.rng.IntN(120)
-		for pct := 10; pct <= 100; pct += 30 + w.rng.IntN(30) {
-			if !w.step(max(per*int64(min(pct, 100))/100-(w.t-began), 0)) {
+		last := int64(0)
+		for pct := 10 + w.rng.IntN(20); pct < 100; pct += 20 + w.rng.IntN(30) {
+			at := g.dur * int64(pct) / 100
+			if at <= last {
+				continue
+			}
+			if !w.stepTo(began + at) {
 				return
 			}
-			if gi == failGuest && w.t >= w.failureAt() {
-				break
-			}
-			w.add("INFO: %3d%% (%.1f GiB of %d.0 GiB) in %ds, read: %d.%d MiB/s, write: %d.%d MiB/s", pct, float64(size*pct)/100, size, w.t-began, 200+w.rng.IntN(800), w.rng.IntN(10), 20+w.rng.IntN(200), w.rng.IntN(10))
+			last = at
+			w.add("INFO: %3d%% (%.1f GiB of %d.0 GiB) in %ds, read: %d.%d MiB/s, write: %d.%d MiB/s", pct, float64(size*pct)/100, size, at, 200+w.rng.IntN(800), w.rng.IntN(10), 20+w.rng.IntN(200), w.rng.IntN(10))
 		}
-		if gi == failGuest {
-			reason := w.status
-			if reason == "job errors" {
-				reason = "job failed with err -5 - Input/output error"
-			}
-			w.add("ERROR: Backup of VM %s failed - %s", g, reason)
+		if g.outcome == outCut || !w.stepTo(began+g.dur) {
+			return
+		}
+		switch g.outcome {
+		case outError:
+			w.add("ERROR: Backup of VM %d failed - %s", g.vmid, g.err)
 			w.add("INFO: Failed at %s", w.stamp())
-			anyFailed = true
+			failed = true
 			continue
 		}
+		w.add("INFO: 100%% (%d.0 GiB of %d.0 GiB) in %ds, read: %d.%d MiB/s, write: %d.%d MiB/s", size, size, g.dur, 200+w.rng.IntN(800), w.rng.IntN(10), 20+w.rng.IntN(200), w.rng.IntN(10))
 		w.add("INFO: backup is sparse: %d.%02d GiB (%d%%) total zero data", w.rng.IntN(size), w.rng.IntN(100), w.rng.IntN(60))
-		w.add("INFO: backup was done incrementally, reused %d.%02d GiB (%d%%)", size*9/10, w.rng.IntN(100), 80+w.rng.IntN(19))
-		w.add("INFO: transferred %d.00 GiB in %d seconds (%d.0 MiB/s)", size, max(w.t-began, 1), 100+w.rng.IntN(900))
-		w.add("INFO: Finished Backup of VM %s (%s)", g, hms(w.t-began))
+		w.add("INFO: transferred %d.00 GiB in %d seconds (%d.0 MiB/s)", size, max(g.dur, 1), 100+w.rng.IntN(900))
+		if g.outcome == outWarn && pl.storage != storagePBS {
+			w.add("WARN: unable to add notes - unable to open file '/var/lib/vz/dump/vzdump-%s-%d.notes.tmp' - Permission denied", kind, g.vmid)
+		}
+		w.add("INFO: Finished Backup of VM %d (%s)", g.vmid, hms(g.dur))
 		w.add("INFO: Backup finished at %s", w.stamp())
+		if g.outcome == outWarn && pl.storage == storagePBS {
+			w.add("WARN: uploading backup task log failed: command '/usr/bin/proxmox-backup-client upload-log' failed: exit code 255")
+		}
 	}
 	if !w.finished() {
 		return
 	}
 	w.t = w.now
-	if anyFailed || w.failed() {
+	switch {
+	case pl.jobErr != "":
+		w.add("ERROR: Backup job failed - %s", pl.jobErr)
+	case pl.hook, w.status == statuses[stUnknownPVE]:
+		// The hook died before the job's last line; a dead node wrote none.
+	case failed:
 		w.add("INFO: Backup job finished with errors")
-	} else {
+	default:
 		w.add("INFO: Backup job finished successfully")
 	}
+}
+
+// stepTo advances the log's clock to t (if later) and reports whether
+// the task had got that far by now.
+func (w *logWriter) stepTo(t int64) bool {
+	w.t = max(w.t, t)
+	return w.t <= w.now
 }
 
 // migrate logs a guest migration.
@@ -390,7 +440,7 @@ func (w *logWriter) generic() {
 	if !w.step(max(w.now-w.start, 0)) && !w.finished() {
 		return
 	}
-	if w.failed() {
+	if w.failed() && w.status != statuses[stUnknownPVE] {
 		w.add("%s", w.status)
 	}
 	if n, err := strconv.Atoi(strings.TrimPrefix(w.status, "WARNINGS: ")); err == nil && strings.HasPrefix(w.status, "WARNINGS: ") {
