@@ -2,6 +2,7 @@ package actors
 
 import (
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -200,6 +201,28 @@ func compareTruth(t *testing.T, h *harness) {
 		if g.Listed || g.Type == "vm" || g.Type == "ct" || g.Type == "host" {
 			t.Errorf("%+v: row %+v not in the truth", k, g)
 		}
+	}
+	// older_than=26h: the guests without a good backup for 26 h, among
+	// them those whose backups stopped (sim.Config.BackupStopAfter).
+	var staleWant, staleGot []string
+	stopped := 0
+	for _, tr := range truth {
+		if tr.LastOKUPID.IsZero() || at.Sub(tr.LastOKEnd) > 26*time.Hour {
+			staleWant = append(staleWant, tr.Remote+"/"+tr.Type+"/"+tr.VMID)
+			if !tr.LastOKUPID.IsZero() {
+				stopped++
+			}
+		}
+	}
+	for _, r := range o.Guests(backups.Query{OlderThan: 26 * time.Hour}, at) {
+		if r.Listed || r.Type == "vm" || r.Type == "ct" || r.Type == "host" {
+			staleGot = append(staleGot, r.Remote+"/"+r.Type+"/"+r.VMID)
+		}
+	}
+	slices.Sort(staleWant)
+	slices.Sort(staleGot)
+	if !slices.Equal(staleGot, staleWant) || stopped == 0 {
+		t.Errorf("older_than=26h: got %d guests, want %d (%d whose backups stopped)", len(staleGot), len(staleWant), stopped)
 	}
 	if never == 0 || multi == 0 {
 		t.Errorf("the truth has %d never backed-up guests and %d whose last backup was a multi-guest job: want some of each", never, multi)
