@@ -248,7 +248,7 @@ func (k *backupKeeper) fetchLogs(ctx context.Context, remote string, st *backupS
 			}
 			if err != nil {
 				if ctx.Err() == nil {
-					env.Log.Warn().Err(err).Str("remote", remote).Str("upid", t.UPID.String()).Msg("backup job log not fetched")
+					env.Log.Debug().Err(err).Str("remote", remote).Str("upid", t.UPID.String()).Msg("backup job log not fetched: tried again after the next refresh")
 				}
 				continue
 			}
