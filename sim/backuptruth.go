@@ -2,6 +2,7 @@ package sim
 
 import (
 	"cmp"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -49,7 +50,7 @@ type DatastoreJob struct {
 	Start  time.Time
 	End    time.Time
 	Status string           // as listed: "OK", "WARNINGS: 2", an error
-	Class  task.StatusClass // PBS's classification of Status
+	Class  task.StatusClass // task.ClassifyStatus(Status)
 	UPID   task.UPID
 }
 
@@ -72,7 +73,8 @@ var pbsJobTypes = []string{"verificationjob", "syncjob", "prunejob", "garbage_co
 //
 // A guest's outcome comes from:
 //   - a PVE vzdump task with the vmid as worker id: the task's status
-//     class (OK, warning, error; unknown for "unexpected status");
+//     class (task.ClassifyStatus, as PDM: "unexpected status" is an
+//     error), LastError the status when not ok;
 //   - a PVE vzdump task without worker id (several guests): the guest's
 //     lines of the task log: "Finished Backup of VM" is ok, or warning
 //     when a "WARN:" line belongs to the guest (from its "Starting
@@ -80,7 +82,8 @@ var pbsJobTypes = []string{"verificationjob", "syncjob", "prunejob", "garbage_co
 //     "ERROR: Backup of VM <vmid> failed - <error>" is error (LastError
 //     the error); a guest whose lines stop without either (the log ends)
 //     is unknown; a guest the job never started is no attempt;
-//   - a PBS backup task "<store>:<type>/<id>": the task's status class.
+//   - a PBS backup task "<store>:<type>/<id>": the task's status class
+//     (task.ClassifyStatus), LastError the status when not ok.
 //
 // Warnings count as success. StartTask's vzdump tasks count like the
 // others (they back up the worker id's guest, or the node's first three
@@ -131,7 +134,7 @@ func (f *Fleet) JobTruth(at time.Time) []DatastoreJob {
 			last[k] = DatastoreJob{
 				Remote: r.id, Store: jobDatastore(typ, id), Type: typ, ID: id,
 				Start: time.Unix(u.StartTime, 0).UTC(), End: time.Unix(a.endStamp(rp), 0).UTC(),
-				Status: st, Class: pbsClass(st), UPID: u,
+				Status: st, Class: task.ClassifyStatus(st), UPID: u,
 			}
 		}
 		for _, j := range last {
@@ -236,7 +239,7 @@ func (a *activity) pveBackups(remoteID, nodeName string, recs []rec) []GuestBack
 			switch {
 			case u.ID != "":
 				// One guest: the task's status says.
-				if cls = pveClass(st); cls == task.StatusError {
+				if cls = task.ClassifyStatus(st); cls == task.StatusError || cls == task.StatusUnknown {
 					msg = st
 				}
 			case g.outcome == outSkipped:
@@ -287,8 +290,8 @@ func (a *activity) pbsBackups(remoteID, nodeName string, recs []rec) []GuestBack
 		u := a.upid(rp)
 		start, end := time.Unix(u.StartTime, 0).UTC(), time.Unix(a.endStamp(rp), 0).UTC()
 		st := statuses[rp.status]
-		cls, msg := pbsClass(st), ""
-		if cls == task.StatusError {
+		cls, msg := task.ClassifyStatus(st), ""
+		if cls == task.StatusError || cls == task.StatusUnknown {
 			msg = st
 		}
 		if row.LastUPID.IsZero() || !start.Before(row.LastStart) {
@@ -311,4 +314,38 @@ func (g *GuestBackup) groupStore() string {
 		return ""
 	}
 	return g.Storage
+}
+
+// BackupStop is a guest whose backups stop: from At on, the nightly job
+// leaves it out (see Config.BackupStopAfter).
+type BackupStop struct {
+	Remote, Node, VMID string
+	At                 time.Time // fleet time: the first job without it starts after At
+}
+
+// BackupStops returns the guests whose backups stop, two per PVE cluster
+// (on its node 1, while it exists), by remote and time.
+func (f *Fleet) BackupStops() []BackupStop {
+	f.mu.RLock()
+	ids := slices.Clone(f.ids)
+	f.mu.RUnlock()
+	var out []BackupStop
+	for _, id := range ids {
+		r, _ := f.lookup(id, "")
+		if r == nil || r.kind != task.PVE {
+			continue
+		}
+		for _, n := range f.nodesOf(r) {
+			gs := n.act.p.pveGuests()
+			for i := range gs {
+				if gs[i].stopAt != math.MaxInt64 {
+					out = append(out, BackupStop{Remote: id, Node: n.name, VMID: strconv.Itoa(gs[i].vmid), At: time.Unix(gs[i].stopAt, 0).UTC()})
+				}
+			}
+		}
+	}
+	slices.SortStableFunc(out, func(x, y BackupStop) int {
+		return cmp.Or(strings.Compare(x.Remote, y.Remote), x.At.Compare(y.At))
+	})
+	return out
 }

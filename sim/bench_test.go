@@ -78,3 +78,18 @@ func ExampleFleet() {
 	// pve-c001 pve taskfleet@pve!poll [pve-c001-n1 pve-c001-n2 pve-c001-n3] https://127.0.1.1:8006
 	// pve-c002 pve taskfleet@pve!poll [pve-c002-n1 pve-c002-n2 pve-c002-n3] https://127.0.1.4:8006
 }
+
+// BenchmarkBackupTruth: the backup ground truth of the demo's fleet (20
+// clusters of 3 nodes, 5 PBS servers, 30 tasks an hour) over 7 days.
+func BenchmarkBackupTruth(b *testing.B) {
+	at := time.Date(2026, 12, 3, 12, 0, 0, 0, time.UTC)
+	f, err := New(Config{Seed: 1, PVEClusters: 20, PBSServers: 5, TaskRate: 30, Now: newFixedClock(at).Now})
+	if err != nil {
+		b.Fatal(err)
+	}
+	rows := 0
+	for b.Loop() {
+		rows = len(f.BackupTruth(at))
+	}
+	b.ReportMetric(float64(rows), "guests")
+}

@@ -71,14 +71,17 @@
 // injectable clock (Config.Now), so a test can run days of activity in
 // seconds by advancing the clock. It is deterministic: the tasks of one
 // node on one UTC day depend only on the seed, the remote, the node and
-// the day, so adding a node or changing the history window does not
-// change any other task. A PVE node runs guest operations around the
-// clock (more by day), consoles, an apt update each morning, and a
-// nightly backup job at about 01:00 that backs up each of its guests in
-// turn (one vzdump task per guest). A PBS server receives the guests'
-// backups at night and runs its prune, sync, verify and garbage
-// collection jobs. Tasks run for seconds to an hour, then finish with a
-// realistic mix of statuses (about 90% OK).
+// the day (and, on node 1 of a cluster, on when the fleet was created:
+// two of its guests stop being backed up relative to it), so adding a
+// node or changing the history window does not change any other task. A
+// PVE node runs guest operations around the clock (more by day),
+// consoles, an apt update each morning, a nightly backup job at about
+// 01:00 that backs up most of its guests in one vzdump task, and the
+// guests' own backup jobs at about 21:00 (see Backups). A PBS server
+// receives backups at night and runs its prune, sync, verify and garbage
+// collection jobs per datastore. Tasks run for seconds to an hour (a
+// nightly job over many guests for hours), then finish with a realistic
+// mix of statuses (about 90% OK).
 //
 // Like a real node, each node holds only its most recent
 // Config.IndexSize finished tasks (PVE's index and index.1) plus the
@@ -88,19 +91,117 @@
 //
 // # Backups
 //
-// Each PVE node has guests (guests.go), listed by /cluster/resources in
-// PVE's format ("id":"qemu/100", type qemu|lxc, vmid, name, node,
-// status, template, ...). The node backs them up with vzdump tasks
-// (vzdump.go): each night one job task for most of its guests (no
-// worker id; the per-guest outcome is only in the task log, in PVE's
-// words), in the evening one task per guest with a job of its own (the
-// vmid as worker id), and now and then a manual backup; some guests are
-// never backed up, and on node 1 of each cluster two guests stop being
-// backed up (see Config.BackupStopAfter). [Fleet.BackupTruth] and
-// [Fleet.JobTruth] give, from the same tasks and plans the endpoints
-// serve, what a client should conclude: per guest ([GuestBackup]) the
-// last attempt and the last success, per PBS job ([DatastoreJob]) its
-// last run.
+// Each PVE node has 40 to 100 guests (guests.go; vmids 100*n to
+// 100*n+99 on node n, about 30% containers, a few templates), listed by
+// GET /cluster/resources?type=vm in PVE's format: "id" "qemu/100" or
+// "lxc/107", "type", "vmid" (a number), "name", "node", "status"
+// (running, stopped; "unknown" for the guests of an offline node),
+// "template" (0 or 1) and the resource figures (maxcpu, maxmem,
+// maxdisk, cpu, mem, disk, uptime, netin, netout, diskread, diskwrite).
+// Without type the answer also lists the nodes ("node/<name>") and
+// storages; an unknown type is a parameter error; with the NoAudit
+// fault the list is empty (PVE filters it by privilege).
+//
+// These guests are the ones the node's vzdump tasks back up (vzdump.go),
+// in PVE's words (pve-manager PVE/VZDump.pm):
+//
+//   - each night at about 01:00 the cluster's backup job: on each node
+//     one vzdump task without worker id for its job guests (with the vmid
+//     as worker id when only one is left), to storage "pbs-backup";
+//   - each evening at about 21:00 the guests with a job of their own, one
+//     vzdump task each with the vmid as worker id, to "pbs-backup" or
+//     "local";
+//   - now and then a manual backup of a guest (vmid as worker id);
+//   - templates and a few guests are in no job: never backed up.
+//
+// A task's log starts with "INFO: starting new backup job: vzdump <vmids>
+// ... --storage <storage> ...", then per guest "INFO: Starting Backup of
+// VM <vmid> (qemu|lxc)" and either "INFO: Finished Backup of VM <vmid>
+// (hh:mm:ss)" or "ERROR: Backup of VM <vmid> failed - <error>"; a guest's
+// lines run until the next guest's Starting line, and a "WARN: ..." among
+// them (possibly after its "Backup finished at" line) is the guest's
+// warning. About 0.6% of guests fail, 1% warn. A job with a failed guest
+// ends "INFO: Backup job finished with errors" and status "job errors";
+// otherwise "INFO: Backup job finished successfully" and "OK" or
+// "WARNINGS: n". Rarely a job is "interrupted by signal" (the guest being
+// backed up fails with it, "ERROR: Backup job failed - interrupted by
+// signal", the rest are not started), its job-abort hook script fails
+// (status "command '...' failed: exit code 1", every guest done), or the
+// node dies during a guest: the log stops, no TASK line, status
+// "unexpected status" (that guest's outcome is unknown, the rest not
+// started). A running task's log grows with the clock.
+//
+// Node 1 of every cluster has two job guests whose backups stop: the job
+// leaves one out from 30 h before the fleet's creation (it is overdue
+// from the start) and the other from Config.BackupStopAfter after the
+// creation (default: at once, so it is 26 h overdue about a day later).
+// [Fleet.BackupStops] names them:
+//
+//	func (f *Fleet) BackupStops() []BackupStop // {Remote, Node, VMID string; At time.Time}
+//
+// A PBS server (pbsjobs.go) receives backups from clients in four
+// parallel streams each night, worker id "<store>:<type>/<id>" as
+// worker_id in lists and escaped systemd-style in the UPID
+// ("store1\x3avm-123", "store1\x3ahost-fs\x2d01"), for vm, ct and host
+// groups on datastores store1 and store2, and runs per datastore:
+//
+//	prunejob            <store>
+//	syncjob             <remote>:<remote-store>:<store>::<job>
+//	verificationjob     <store>:<job>
+//	garbage_collection  <store>
+//
+// with realistic outcomes and logs: a sync ends "WARNINGS: 2" (PBS fell
+// back to the old protocol) or fails "sync failed with some errors." (a
+// group was not copied: "sync group vm/123 failed - ..."); a
+// verification fails "verification failed - please check the log for
+// details" (a corrupt chunk); garbage collection warns about missing
+// chunks ("WARN: warning: unable to access non-existent chunk ...",
+// WARNINGS: 1-3); a prune job warns when it could not remove a snapshot.
+// A PBS task with status "unknown" has no TASK line either.
+//
+// # Ground truth of backups
+//
+// [Fleet.BackupTruth] and [Fleet.JobTruth] say what a client that polls
+// the fleet since its creation, reads the guest lists and parses the
+// logs of the multi-guest vzdump tasks should conclude. They are computed
+// from the same tasks and plans the endpoints serve, and count a task
+// when it had finished by the time asked and was held by its node (in
+// the index) at some moment since the creation; running tasks do not
+// count. Times are the remote's, as its task lists write them.
+//
+//	func (f *Fleet) BackupTruth(at time.Time) []GuestBackup
+//	func (f *Fleet) JobTruth(at time.Time) []DatastoreJob
+//
+//	type GuestBackup struct {
+//		Remote, Node, VMID, Type, Name string // PVE: qemu|lxc and the guest's name; PBS: vm|ct|host, Node the server
+//		Template                        bool
+//		LastStart, LastEnd              time.Time        // the task of the last attempt; zero: never
+//		LastStatus                      task.StatusClass // the guest's outcome
+//		LastError                       string           // the guest's error, or the task's status
+//		LastUPID                        task.UPID
+//		Storage                         string           // PVE storage ("pbs-backup", "local") or PBS datastore
+//		LastOKStart, LastOKEnd          time.Time        // the last ok or warning; zero: none
+//		LastOKUPID                      task.UPID
+//	}
+//
+//	type DatastoreJob struct {
+//		Remote, Store, Type, ID string // Type: verificationjob, syncjob, prunejob, garbage_collection
+//		Start, End              time.Time
+//		Status                  string
+//		Class                   task.StatusClass
+//		UPID                    task.UPID
+//	}
+//
+// BackupTruth has a row for every guest of every current PVE node (never
+// backed up ones with zero times) and for every PBS backup group with a
+// known task. A single-guest vzdump task's outcome is its status class
+// (task.ClassifyStatus); a multi-guest task's outcome per guest is its
+// log's: Finished ok (warning with a WARN line), ERROR error, a guest
+// whose lines stop unknown, a guest never started no attempt. Warnings
+// count as success. In JobTruth, WARNINGS of a sync job mean something
+// was not copied as configured; of garbage collection, missing chunks; of
+// a prune job, a snapshot not removed: whether that counts as success is
+// the reader's rule.
 //
 // # Faults
 //

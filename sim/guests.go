@@ -82,10 +82,9 @@ func (g *guestSpec) backedUpBy(pol uint8, t int64) bool {
 
 // guestTable is the lazily built guest list of a profile.
 type guestTable struct {
-	once  sync.Once
-	list  []guestSpec // by vmid
-	byID  map[string]int
-	stops [2]int64 // node 1: when the two stopping guests stop (0: none)
+	once sync.Once
+	list []guestSpec // by vmid
+	byID map[string]int
 }
 
 // pveGuests returns the node's guests by vmid (PVE; nil for PBS). Built once.
@@ -143,7 +142,6 @@ func (p *profile) buildGuests() {
 			b := (a + 1 + r.IntN(len(job)-1)) % len(job)
 			list[job[a]].stopAt = p.stopBase - backupStaleBefore
 			list[job[b]].stopAt = p.stopBase + p.stopAfter
-			p.gt.stops = [2]int64{list[job[a]].stopAt, list[job[b]].stopAt}
 		}
 	}
 	p.gt.byID = make(map[string]int, len(list))

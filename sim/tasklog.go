@@ -187,9 +187,9 @@ func (w *logWriter) end() {
 	}
 	w.t = w.now
 	switch {
-	case w.status == statuses[stUnknownPVE]:
-		// PVE says "unexpected status" when the log has no TASK line:
-		// the worker died before writing one.
+	case w.status == statuses[stUnknownPVE], w.u.Kind == task.PBS && w.status == statuses[stUnknownPBS]:
+		// PVE says "unexpected status" and PBS "unknown" when the log
+		// has no TASK line: the worker died before writing one.
 	case w.status == "OK":
 		w.add("TASK OK")
 	case strings.HasPrefix(w.status, "WARNINGS: "):
