@@ -34,9 +34,8 @@
 //	                             is removed by the next run
 //	garbage_collection           OK, WARNINGS: the space was reclaimed
 //
-// Statuses are classified as PVE and PBS do (Classify): an unknown
-// status ("", "unknown", PVE's "unexpected status") never counts as
-// success.
+// Statuses are classified as the task list does (Classify): an unknown
+// status ("", "unknown") never counts as success, nor does an error.
 //
 // An Overview is immutable once built: readers share it without locks.
 package backups

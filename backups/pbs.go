@@ -81,17 +81,11 @@ func PBSJob(u task.UPID) (jobType, store string, ok bool) {
 	return "", "", false
 }
 
-// Classify classifies a backup's or job's status as PVE's
-// upid_normalize_status_type and PBS's TaskState do: "OK" is ok, a
-// "WARNINGS: " prefix a warning, "", "unknown" and PVE's "unexpected
-// status" unknown, anything else an error. (task.ClassifyStatus, PDM's
-// rule, calls "unexpected status" an error.)
-func Classify(status string) task.StatusClass {
-	if status == "unexpected status" {
-		return task.StatusUnknown
-	}
-	return task.ClassifyStatus(status)
-}
+// Classify classifies a backup's or job's status as the task list does
+// (task.ClassifyStatus, PDM's rule): "OK" is ok, a "WARNINGS: " prefix a
+// warning, "" and "unknown" unknown, anything else (PVE's "unexpected
+// status" too) an error.
+func Classify(status string) task.StatusClass { return task.ClassifyStatus(status) }
 
 // Succeeded reports whether a task of jobType (one of JobTypes, or
 // "backup" for guests' backups) that ended with status succeeded; see
