@@ -224,6 +224,18 @@ func compareTruth(t *testing.T, h *harness) {
 	if !slices.Equal(staleGot, staleWant) || stopped == 0 {
 		t.Errorf("older_than=26h: got %d guests, want %d (%d whose backups stopped)", len(staleGot), len(staleWant), stopped)
 	}
+	overdue := 0
+	for _, s := range h.fleet.BackupStops() {
+		if at.Sub(s.At) > 50*time.Hour { // a night's job after At did not run: 26 h overdue at least
+			overdue++
+			if !slices.ContainsFunc(staleGot, func(k string) bool { return strings.HasPrefix(k, s.Remote+"/") && strings.HasSuffix(k, "/"+s.VMID) }) {
+				t.Errorf("%s guest %s, backups stopped at %v: not in older_than=26h", s.Remote, s.VMID, s.At)
+			}
+		}
+	}
+	if overdue == 0 {
+		t.Error("no guest whose backups stopped more than 50 h ago")
+	}
 	if never == 0 || multi == 0 {
 		t.Errorf("the truth has %d never backed-up guests and %d whose last backup was a multi-guest job: want some of each", never, multi)
 	}
