@@ -117,6 +117,21 @@ func settle(t *testing.T, h *harness) {
 	t.Fatalf("backup overview not settled: pending logs %v", h.sys.Backups().PendingLogs())
 }
 
+// drainBackupLogs refreshes until the backup keeper has fetched the logs
+// of every multi-guest vzdump job in the cache, so that the refreshes
+// that follow (in a frozen fleet) make no log requests.
+func drainBackupLogs(t *testing.T, h *harness) {
+	t.Helper()
+	for range 50 {
+		h.refresh()
+		synctest.Wait()
+		if o := h.sys.Backups(); o != nil && len(o.PendingLogs()) == 0 {
+			return
+		}
+	}
+	t.Fatalf("backup job logs still pending: %v", h.sys.Backups().PendingLogs())
+}
+
 // multiGuestJobs lists the finished multi-guest vzdump tasks in the cache.
 func multiGuestJobs(h *harness) []task.UPID {
 	var out []task.UPID

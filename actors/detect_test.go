@@ -54,6 +54,7 @@ func TestDetectQuietCluster(t *testing.T) {
 		h.start()
 		time.Sleep(time.Minute) // backfill
 		synctest.Wait()
+		drainBackupLogs(t, h) // the backup keeper's log requests come after
 		const remote = "pve-c001"
 		full := 0
 		for i := range 2 * FullRefreshEvery {
