@@ -86,7 +86,7 @@ type backupNote struct {
 type backupState struct {
 	Version  int                        `json:"version"`
 	Remote   string                     `json:"remote"`
-	GuestsAt int64                      `json:"guests_at,omitempty"` // when the guest list was fetched; 0: never
+	GuestsAt int64                      `json:"guests_at,omitempty"` // when the guest list last changed; 0: none yet
 	Guests   []backups.GuestInfo        `json:"guests"`
 	Logs     map[string]*backups.JobLog `json:"logs"` // by UPID
 
@@ -192,7 +192,12 @@ func (k *backupKeeper) round(ctx context.Context, remote string, kind task.Kind,
 	st := k.load(remote)
 	changed := false
 	if n.hasGuests {
-		st.Guests, st.GuestsAt, changed = n.guests, time.Now().Unix(), true
+		// Written when the list changed (or is the first): GuestsAt is
+		// the time of the list as last written.
+		changed = st.GuestsAt == 0 || !slices.Equal(st.Guests, n.guests)
+		if changed {
+			st.Guests, st.GuestsAt = n.guests, time.Now().Unix()
+		}
 	}
 	if kind == task.PVE {
 		changed = k.fetchLogs(ctx, remote, st) || changed

@@ -42,13 +42,16 @@ func (c *logCounter) counts() map[task.UPID]int {
 // PBS job, each multi-guest job's log is fetched exactly once, and a
 // restarted service fetches none again. The task-log keeper runs too (as
 // in the daemon): a failed job's log it keeps is not fetched again for
-// the overview. With -soak, the fleet is the
-// demo's (20 PVE clusters, 5 PBS servers, 30 tasks per node and hour;
-// about 5 minutes on 2 cores); else 2 clusters and 1 PBS server.
+// the overview. The fleet: with -soak the demo's (20 PVE clusters, 5 PBS
+// servers, 30 tasks per node and hour; long), else 2 PVE clusters and a
+// PBS server, with -short one cluster.
 func TestBackupOverviewMatchesTruth(t *testing.T) {
 	sc := sim.Config{Seed: 11, PVEClusters: 2, PBSServers: 1, TaskRate: 5}
-	if *soak {
+	switch {
+	case *soak:
 		sc = sim.Config{Seed: 11, PVEClusters: 20, PBSServers: 5, TaskRate: 30}
+	case testing.Short():
+		sc.PVEClusters = 1
 	}
 	synctest.Test(t, func(t *testing.T) {
 		logs := &logCounter{n: map[task.UPID]int{}}
