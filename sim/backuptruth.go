@@ -20,8 +20,8 @@ type GuestBackup struct {
 	Node     string // PVE: the guest's node; PBS: the server's host name
 	VMID     string // "100"; a PBS host backup: the host's name
 	Type     string // PVE: "qemu" or "lxc"; PBS: the backup type, "vm", "ct" or "host"
-	Name     string // PVE: the guest's name; PBS: ""
-	Template bool   // PVE: a template
+	Name     string // PVE: the guest's name (the guest list omits it while the node is offline); PBS: ""
+	Template bool   // PVE: a template (likewise)
 
 	// The last backup attempt: the task that started last among those
 	// that backed the guest up (finished by the time asked). Times are

@@ -245,10 +245,15 @@ func TestBackupTruthFromEndpoints(t *testing.T) {
 		if len(have) != len(want) {
 			t.Errorf("client has %d rows, truth %d", len(have), len(want))
 		}
+		logs := 0
 		for k, n := range w.fetch {
 			if n != 1 {
 				t.Errorf("log of %s fetched %d times", k, n)
 			}
+			logs += n
+		}
+		if served := f.Stats("pve-c001").TaskLog; served != int64(logs) {
+			t.Errorf("stats: %d task logs served, the client fetched %d", served, logs)
 		}
 
 		// Coverage: what the overview must handle is there.

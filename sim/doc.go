@@ -95,7 +95,8 @@
 // 100*n+99 on node n, about 30% containers, a few templates), listed by
 // GET /cluster/resources?type=vm in PVE's format: "id" "qemu/100" or
 // "lxc/107", "type", "vmid" (a number), "name", "node", "status"
-// (running, stopped; "unknown" for the guests of an offline node),
+// (running, stopped; "unknown", and no name, template or figures, for
+// the guests of an offline node),
 // "template" (0 or 1) and the resource figures (maxcpu, maxmem,
 // maxdisk, cpu, mem, disk, uptime, netin, netout, diskread, diskwrite).
 // Without type the answer also lists the nodes ("node/<name>") and

@@ -158,7 +158,8 @@ var resourceTypes = []string{"vm", "storage", "node", "sdn"}
 // like PVE::API2::Cluster's resources: per guest its id ("qemu/100"),
 // type, vmid, name, node, status, template and resource figures; nodes
 // as "node/<name>"; a guest on an offline node is listed with status
-// "unknown" and without figures. Guests come first, by node and vmid,
+// "unknown" and only its id, type, vmid and node (no name: PVE takes it
+// from the figures pvestatd broadcasts). Guests come first, by node and vmid,
 // then the nodes, then the storages.
 func (s *nodeServer) pveResources(r *http.Request) reply {
 	pr := newParamReader(r.URL.Query(), false, "type", "_dc")
@@ -213,17 +214,17 @@ func (n *node) guestItems(now int64) []any {
 	for i := range gs {
 		g := &gs[i]
 		kind := g.kind()
-		item := map[string]any{
-			"id": kind + "/" + strconv.Itoa(g.vmid), "type": kind, "vmid": g.vmid, "name": g.name(),
-			"node": n.name, "template": 0, "status": "stopped",
-		}
-		if g.template {
-			item["template"] = 1
-		}
+		item := map[string]any{"id": kind + "/" + strconv.Itoa(g.vmid), "type": kind, "vmid": g.vmid, "node": n.name, "status": "unknown"}
 		if !online {
-			item["status"] = "unknown"
+			// No current figures (pvestatd's RRD data) for a guest of an
+			// offline node: PVE::API2Tools::extract_vm_stats then lists
+			// only id, vmid, node, type and status "unknown".
 			out = append(out, item)
 			continue
+		}
+		item["name"], item["status"], item["template"] = g.name(), "stopped", 0
+		if g.template {
+			item["template"] = 1
 		}
 		hw := rand.New(rand.NewPCG(p.seed, uint64(g.vmid)))
 		maxcpu := 1 << hw.IntN(4)

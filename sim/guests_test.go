@@ -62,8 +62,9 @@ func TestGuestList(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, it := range items {
-			if (it.Node == pve.Nodes[1]) != (it.Status == "unknown") {
-				t.Errorf("guest %s on %s: status %q", it.ID, it.Node, it.Status)
+			off := it.Node == pve.Nodes[1]
+			if off != (it.Status == "unknown") || off && (it.Name != "" || it.Template != nil || it.MaxMem != 0) {
+				t.Errorf("guest %+v on %s: status %q", it, it.Node, it.Status)
 			}
 		}
 		if r := c.get(pve.ID, pve.Nodes[0], "/api2/json/cluster/resources?type=vms"); r.status != http.StatusBadRequest {

@@ -42,7 +42,7 @@ func (s *nodeServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	segs, apiPath := apiSegments(r.URL)
 	ep := classify(segs)
-	if rm.kind == task.PBS && ep != epTaskList && ep != epTaskStatus {
+	if rm.kind == task.PBS && ep != epTaskList && ep != epTaskStatus && ep != epTaskLog {
 		ep = epOther // PBS has no /nodes or /cluster endpoints here
 	}
 	rm.stats.requests.Add(1)

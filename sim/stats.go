@@ -14,8 +14,10 @@ type Stats struct {
 	TaskStatus    int64 // GET /nodes/{node}/tasks/{upid}/status
 	// ClusterResources counts GET /cluster/resources (the guest list).
 	ClusterResources int64
-	Other            int64 // anything else (version, unknown paths)
-	Errors           int64 // answers with status >= 400
+	// TaskLog counts GET /nodes/{node}/tasks/{upid}/log (both products).
+	TaskLog int64
+	Other   int64 // anything else (version, unknown paths)
+	Errors  int64 // answers with status >= 400
 
 	Connections int64 // new connections accepted
 	Resumed     int64 // connections whose TLS handshake resumed a session
@@ -37,6 +39,7 @@ const (
 	epTaskList
 	epTaskStatus
 	epClusterResources
+	epTaskLog
 	epCount // the number of endpoint kinds
 )
 
@@ -57,6 +60,7 @@ func (c *counters) snapshot() Stats {
 		TaskList:           c.byEndpoint[epTaskList].Load(),
 		TaskStatus:         c.byEndpoint[epTaskStatus].Load(),
 		ClusterResources:   c.byEndpoint[epClusterResources].Load(),
+		TaskLog:            c.byEndpoint[epTaskLog].Load(),
 		Errors:             c.errors.Load(),
 		Connections:        c.connections.Load(),
 		Resumed:            c.resumed.Load(),
@@ -93,6 +97,8 @@ func classify(segs []string) endpoint {
 		return epTaskStatus
 	case len(segs) == 2 && segs[0] == "cluster" && segs[1] == "resources":
 		return epClusterResources
+	case isLogPath(segs):
+		return epTaskLog
 	}
 	return epOther
 }
