@@ -82,8 +82,17 @@ func TestBackupOverviewMatchesTruth(t *testing.T) {
 				t.Errorf("log of %s fetched %d times, want once", u, n)
 			}
 		}
-		t.Logf("%d guest rows, %d job rows, %d multi-guest job logs fetched once each",
-			len(h.sys.Backups().All()), len(h.sys.Backups().AllJobs()), len(jobs))
+		// The simulator counts the log requests it answered: one per
+		// request the pollers got.
+		served := int64(0)
+		for _, r := range h.fleet.Remotes() {
+			served += h.fleet.Stats(r.ID).TaskLog
+		}
+		if served != int64(total(fetched)) {
+			t.Errorf("the simulator served %d log requests, the pollers got %d", served, total(fetched))
+		}
+		t.Logf("%d guest rows, %d job rows, %d multi-guest job logs fetched once each (%d log requests in all)",
+			len(h.sys.Backups().All()), len(h.sys.Backups().AllJobs()), len(jobs), served)
 
 		// A restart reads the parsed logs from the cache dir: no log is
 		// fetched again, and the overview is the same.
@@ -93,6 +102,13 @@ func TestBackupOverviewMatchesTruth(t *testing.T) {
 		compareTruth(t, h)
 		if again := logs.counts(); !maps.Equal(again, fetched) {
 			t.Errorf("logs fetched again after a restart: %d requests before, %d after", total(fetched), total(again))
+		}
+		after := int64(0)
+		for _, r := range h.fleet.Remotes() {
+			after += h.fleet.Stats(r.ID).TaskLog
+		}
+		if after != served {
+			t.Errorf("the simulator served %d log requests after the restart", after-served)
 		}
 		h.stop()
 	})
