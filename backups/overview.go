@@ -73,6 +73,16 @@ type Guest struct {
 	LastOKUPID  string `json:"last_ok_upid,omitempty"`
 }
 
+// IsPBS reports whether the row is a PBS backup group (type vm, ct or
+// host) rather than a PVE guest.
+func (g *Guest) IsPBS() bool { return g.Type == "vm" || g.Type == "ct" || g.Type == "host" }
+
+// Current reports whether the guest exists as far as taskfleet knows: a
+// PVE guest in its cluster's last guest list, or a PBS backup group. A
+// PVE guest that is not (deleted, or its cluster's list not fetched yet)
+// is still a row while its backups are in the cache.
+func (g *Guest) Current() bool { return g.Listed || g.IsPBS() }
+
 // Row is a Guest as a query answers it: with the age of its last good
 // backup at the query's time.
 type Row struct {

@@ -85,6 +85,9 @@ func TestBuildPVE(t *testing.T) {
 	if r := o.Guests(Query{Classes: []string{"ok"}}, now); len(r) != 1 || r[0].AgeSeconds != 3600-200 {
 		t.Errorf("age of 100's good backup: %+v", r)
 	}
+	if g := p.Guests[2]; g.Current() || g.IsPBS() || !p.Guests[0].Current() {
+		t.Errorf("200 (not listed) is current, or 100 (listed) is not")
+	}
 	if o.PendingLogs()["pve"] != 1 {
 		t.Errorf("pending = %v", o.PendingLogs())
 	}
@@ -121,6 +124,9 @@ func TestBuildPBS(t *testing.T) {
 	}
 	if g := p.Guests[0]; g.Namespace != "" || g.VMID != "100" || g.Type != "vm" || g.Class != "error" || g.LastOK != 200 || g.Storage != "store1" || g.LastStart != 1000 {
 		t.Errorf("vm/100: %+v", g)
+	}
+	if g := p.Guests[0]; !g.IsPBS() || !g.Current() {
+		t.Errorf("a PBS group is not PBS or not current: %+v", g)
 	}
 	if g := p.Guests[1]; g.Namespace != "ns/dev" || g.VMID != "200" || g.Type != "ct" || g.Class != "warning" || g.LastOK != 150 || g.Storage != "store1:ns/dev" {
 		t.Errorf("ct/200: %+v", g)
