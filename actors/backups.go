@@ -50,7 +50,8 @@ const (
 // remote of a note, the keeper fetches the logs of finished multi-guest
 // vzdump jobs it has not parsed (at most MaxBackupLogsPerRefresh, newest
 // first, one at a time through the remote's poller, so through its
-// connection budget), keeps what it parsed in <cache_dir>/backups/
+// connection budget, in the poller's background slot: never one of the
+// API's), keeps what it parsed in <cache_dir>/backups/
 // <remote>.json (cache.WriteFileAtomic) so that a log is fetched once,
 // also across restarts, and rebuilds the remote's part of the overview.
 //
@@ -245,11 +246,11 @@ func (k *backupKeeper) fetchLogs(ctx context.Context, remote string, st *backupS
 			fetched++
 			rctx, cancel := context.WithTimeout(ctx, 2*env.config().Polling.RequestTimeout)
 			var err error
-			lines, err = k.s.wholeLog(rctx, remote, t.UPID)
+			lines, err = k.s.wholeLog(rctx, remote, t.UPID, true)
 			cancel()
 			k.fetched.Add(1)
 			if errors.Is(err, ErrLogBusy) {
-				break // the API's readers come first; the next refresh goes on
+				break // its previous fetch outlived our request; the next refresh goes on
 			}
 			if err != nil {
 				if ctx.Err() == nil {

@@ -1,13 +1,18 @@
 package actors
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"testing/synctest"
+	"time"
 
+	"github.com/taskfleet/taskfleet/sim"
 	"github.com/taskfleet/taskfleet/task"
 )
 
@@ -55,4 +60,37 @@ func TestBackupStateFile(t *testing.T) {
 	if err := (&backupState{Remote: "east"}).read(filepath.Join(dir, "none.json"), 0); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
 	}
+}
+
+// TestBackgroundLogSlot: the backup keeper's log fetches have a slot of
+// their own: with the API's maxLogFetches slots busy, one background
+// fetch still goes; a second one at once is refused.
+func TestBackgroundLogSlot(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		h := newHarness(t, sim.Config{Seed: 9, PVEClusters: 1, NodesPerCluster: 1, TaskRate: 1, IndexSize: 50}, Options{})
+		h.start()
+		drainBackupLogs(t, h)
+		r := h.fleet.Remotes()[0]
+		u := h.fleet.StartTask(r.ID, r.Endpoints[0].Node, "qmigrate", "100", time.Hour)
+		h.fleet.SetFaultAll(sim.Fault{Latency: 10 * time.Second})
+		var wg sync.WaitGroup
+		errs := make([]error, maxLogFetches+2)
+		for i := range errs {
+			wg.Go(func() {
+				if i < maxLogFetches {
+					_, _, _, errs[i] = h.sys.TaskLog(context.Background(), r.ID, u, 0, 0)
+				} else {
+					_, errs[i] = h.sys.wholeLog(context.Background(), r.ID, u, true)
+				}
+			})
+			synctest.Wait()
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if want := i == len(errs)-1; errors.Is(err, ErrLogBusy) != want || !want && err != nil {
+				t.Errorf("fetch %d: %v", i, err)
+			}
+		}
+		h.stop()
+	})
 }
