@@ -92,10 +92,12 @@ func (p *poller) fetchLog(c actor.Context, m *messages.FetchTaskLog) {
 			if v := recover(); v != nil {
 				res = &messages.TaskLogFetched{Err: fmt.Errorf("fetch task log panicked: %v", v)}
 			}
+			// The slot is freed before the answer goes out, so a sender
+			// that asks again on the answer finds it free.
+			root.Send(self, &taskLogDone{jobs: jobs, background: m.Background})
 			if sender != nil {
 				root.Send(sender, res)
 			}
-			root.Send(self, &taskLogDone{jobs: jobs, background: m.Background})
 		}()
 		ctx, cancel := context.WithTimeout(jobs.ctx, timeout)
 		defer cancel()
