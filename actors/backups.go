@@ -32,6 +32,10 @@ const (
 	// MaxBackupJobLogs bounds the parsed logs kept per remote; beyond it
 	// the oldest are dropped (and counted).
 	MaxBackupJobLogs = 20_000
+	// maxLogFailuresPerRound ends a remote's round after this many
+	// failed log fetches (a node that hangs would hold the keeper for a
+	// request timeout each); the next refresh goes on.
+	maxLogFailuresPerRound = 2
 	// deferRounds is how many rounds the keeper leaves a failed job's log
 	// to the task-log keeper (which fetches every failed task's log)
 	// before fetching it itself.
@@ -226,9 +230,9 @@ func (k *backupKeeper) fetchLogs(ctx context.Context, remote string, st *backupS
 	}
 	env := k.s.env
 	failedKept := env.Events != nil && env.Logs != nil // keepLogs fetches failed tasks' logs
-	parsed, fetched := false, 0
+	parsed, fetched, failed := false, 0, 0
 	for _, t := range todo {
-		if fetched >= MaxBackupLogsPerRefresh || ctx.Err() != nil {
+		if fetched >= MaxBackupLogsPerRefresh || failed >= maxLogFailuresPerRound || ctx.Err() != nil {
 			break
 		}
 		var lines []string
@@ -253,6 +257,7 @@ func (k *backupKeeper) fetchLogs(ctx context.Context, remote string, st *backupS
 				break // its previous fetch outlived our request; the next refresh goes on
 			}
 			if err != nil {
+				failed++
 				if ctx.Err() == nil {
 					env.Log.Debug().Err(err).Str("remote", remote).Str("upid", t.UPID.String()).Msg("backup job log not fetched: tried again after the next refresh")
 				}

@@ -350,7 +350,7 @@ func (p *poller) finish(c actor.Context, m *messages.FetchFinished, applyErr err
 	// Health is published before the refresh's waiters hear that it is
 	// done, so a caller that asks for health next sees this poll's state.
 	p.publish()
-	if m.Refresh && applyErr == nil {
+	if m.Refresh && applyErr == nil && (err == nil || anyNodeOK) {
 		p.deps.backups.refreshed(p.deps.remote.ID, m.Guests, m.GuestsFetched, m.GuestsErr)
 	}
 	if m.Refresh {
