@@ -280,6 +280,7 @@ func (j *fetchJob) run(ctx context.Context) *messages.FetchFinished {
 			res.Batch.Tasks = append(res.Batch.Tasks, task.Task{Remote: j.remote, UPID: g.UPID, EndTime: max(g.UPID.StartTime, settledAt), Status: settleStatus})
 		}
 	}
+	j.fetchGuests(ctx, res) // backups.go
 	res.Err = errors.Join(errs...)
 	res.Duration = time.Since(start)
 	return res

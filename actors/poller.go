@@ -33,6 +33,7 @@ type pollerDeps struct {
 	metrics    *metrics.Metrics
 	hook       func(remote string, msg any) // test knob: called before each message and at each fetchStage; may panic
 	applyLimit time.Duration                // how long to wait for the writer's BatchApplied
+	backups    *backupKeeper                // told of each refresh (backups.go); nil: none
 	// writerFailing reports whether the cache writer is failing (it is
 	// being restarted): a poller then fetches nothing, since the writer
 	// could not take the batch. Nil: never.
@@ -349,6 +350,9 @@ func (p *poller) finish(c actor.Context, m *messages.FetchFinished, applyErr err
 	// Health is published before the refresh's waiters hear that it is
 	// done, so a caller that asks for health next sees this poll's state.
 	p.publish()
+	if m.Refresh && applyErr == nil && (err == nil || anyNodeOK) {
+		p.deps.backups.refreshed(p.deps.remote.ID, m.Guests, m.GuestsFetched, m.GuestsErr)
+	}
 	if m.Refresh {
 		done := &messages.RefreshDone{Tasks: len(m.Batch.Tasks), Duration: m.Duration, Err: err}
 		for _, w := range p.inflight {

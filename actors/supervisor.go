@@ -81,6 +81,7 @@ type Env struct {
 	Board   *healthBoard
 	Events  *events.Hub     // nil: changes are not published
 	Logs    *tasklogs.Store // kept logs of failed tasks; nil: none
+	backups *backupKeeper   // gets each refresh's note (backups.go); nil: none
 
 	// cfg is the live configuration. The supervisor is its only writer
 	// (on Reconfigure); a restarted supervisor starts from it, and the
@@ -236,6 +237,7 @@ func (s *supervisor) spawnPoller(c actor.Context, r config.Remote) {
 		metrics:    s.env.Metrics,
 		hook:       s.env.pollerHook,
 		applyLimit: s.env.applyLimit(),
+		backups:    s.env.backups,
 		// A failing writer could not take a batch: pollers wait for it.
 		writerFailing: func() bool { return s.env.writerErr.Load() != nil },
 	}

@@ -80,6 +80,7 @@ type Service struct {
 
 	trackMu    sync.Mutex // serialises Track and Untrack (track.go), so that MaxTracked holds
 	keeperStop func()     // stops the task-log keeper; nil when none runs
+	backups    *backupKeeper
 }
 
 // ErrUnknownRemote is returned for a remote id that is not configured.
@@ -144,6 +145,8 @@ func Start(cfg *config.Config, opts Options) (*Service, error) {
 		return newClient(r, env.config().Polling, env.budget.Load().ForRemote(), opts.DialContext, opts.Metrics, opts.pollerHook)
 	}
 	s.env = env
+	s.backups = newBackupKeeper(s, co.Dir)
+	env.backups = s.backups // before the pollers are spawned: they post to it
 	name := opts.Name
 	if name == "" {
 		name = "taskfleet"
@@ -163,6 +166,7 @@ func Start(cfg *config.Config, opts Options) (*Service, error) {
 	}
 	s.sup = pid
 	s.startKeeper()
+	s.backups.start()
 	opts.Metrics.SetSnapshotAgeFunc(func() (time.Duration, bool) {
 		if snap := s.latest.Published(); snap != nil {
 			return time.Since(snap.Time()), true
@@ -412,7 +416,8 @@ func (s *Service) Reload(ctx context.Context, cfg *config.Config) (added, remove
 // keeps running; one created by Start is shut down.
 func (s *Service) Stop(ctx context.Context) error {
 	s.stopOnce.Do(func() {
-		s.stopKeeper() // it asks the pollers for logs
+		s.stopKeeper()  // it asks the pollers for logs
+		s.stopBackups() // so does the backup keeper
 		life := &s.env.life
 		if life.isDone() {
 			if err := life.err(); err != nil {

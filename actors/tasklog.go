@@ -19,8 +19,12 @@ import (
 )
 
 // maxLogFetches bounds the log requests one poller has in flight; more
-// are refused with ErrLogBusy (the API answers 503).
-const maxLogFetches = 4
+// are refused with ErrLogBusy (the API answers 503). Background fetches
+// (the backup keeper's) have maxBackgroundLogFetches slots of their own.
+const (
+	maxLogFetches           = 4
+	maxBackgroundLogFetches = 1
+)
 
 // ErrLogBusy is returned when a remote's poller already fetches
 // maxLogFetches logs.
@@ -40,13 +44,17 @@ type taskLogClient interface {
 // before it closes its client).
 type logFetches struct {
 	n      int // in flight; changed by the poller only
+	bg     int // background ones in flight (not in n)
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
 // taskLogDone tells the poller that one of its log fetches ended.
-type taskLogDone struct{ jobs *logFetches }
+type taskLogDone struct {
+	jobs       *logFetches
+	background bool
+}
 
 // fetchLog starts fetching a log for the sender of m.
 func (p *poller) fetchLog(c actor.Context, m *messages.FetchTaskLog) {
@@ -64,14 +72,18 @@ func (p *poller) fetchLog(c actor.Context, m *messages.FetchTaskLog) {
 	case !ok:
 		reply(&messages.TaskLogFetched{Err: errors.New("this remote's client cannot fetch task logs")})
 		return
-	case p.logs.n >= maxLogFetches:
+	case m.Background && p.logs.bg >= maxBackgroundLogFetches, !m.Background && p.logs.n >= maxLogFetches:
 		reply(&messages.TaskLogFetched{Err: ErrLogBusy})
 		return
 	}
 	if p.logs.ctx == nil {
 		p.logs.ctx, p.logs.cancel = context.WithCancel(context.Background())
 	}
-	p.logs.n++
+	if m.Background {
+		p.logs.bg++
+	} else {
+		p.logs.n++
+	}
 	jobs, root, self := &p.logs, c.ActorSystem().Root, c.Self()
 	timeout := p.deps.polling.RequestTimeout
 	p.logs.wg.Go(func() {
@@ -80,10 +92,12 @@ func (p *poller) fetchLog(c actor.Context, m *messages.FetchTaskLog) {
 			if v := recover(); v != nil {
 				res = &messages.TaskLogFetched{Err: fmt.Errorf("fetch task log panicked: %v", v)}
 			}
+			// The slot is freed before the answer goes out, so a sender
+			// that asks again on the answer finds it free.
+			root.Send(self, &taskLogDone{jobs: jobs, background: m.Background})
 			if sender != nil {
 				root.Send(sender, res)
 			}
-			root.Send(self, &taskLogDone{jobs: jobs})
 		}()
 		ctx, cancel := context.WithTimeout(jobs.ctx, timeout)
 		defer cancel()
@@ -93,7 +107,11 @@ func (p *poller) fetchLog(c actor.Context, m *messages.FetchTaskLog) {
 
 // logDone counts a finished log fetch of this incarnation.
 func (p *poller) logDone(m *taskLogDone) {
-	if m.jobs == &p.logs && p.logs.n > 0 {
+	switch {
+	case m.jobs != &p.logs:
+	case m.background && p.logs.bg > 0:
+		p.logs.bg--
+	case !m.background && p.logs.n > 0:
 		p.logs.n--
 	}
 }
@@ -182,7 +200,7 @@ func (s *Service) keepLogs(ctx context.Context, done chan<- struct{}) {
 			if e.Type != events.Finished {
 				continue
 			}
-			lines, err := s.wholeLog(ctx, e.Task.Remote, e.Task.UPID)
+			lines, err := s.wholeLog(ctx, e.Task.Remote, e.Task.UPID, false)
 			if err == nil {
 				err = store.Put(e.Task.Remote, e.Task.UPID, lines)
 			}
@@ -208,9 +226,10 @@ func nextEvent(ctx context.Context, sub *events.Subscription) (events.Event, boo
 	}
 }
 
-// wholeLog fetches a task's whole log from the remote.
-func (s *Service) wholeLog(ctx context.Context, remote string, upid task.UPID) ([]string, error) {
-	res, err := s.request(ctx, s.childPID(PollerName(remote)), &messages.FetchTaskLog{UPID: upid})
+// wholeLog fetches a task's whole log from the remote; background: in
+// the poller's background slot (the backup keeper's).
+func (s *Service) wholeLog(ctx context.Context, remote string, upid task.UPID, background bool) ([]string, error) {
+	res, err := s.request(ctx, s.childPID(PollerName(remote)), &messages.FetchTaskLog{UPID: upid, Background: background})
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,7 @@ package messages
 import (
 	"time"
 
+	"github.com/taskfleet/taskfleet/backups"
 	"github.com/taskfleet/taskfleet/config"
 	"github.com/taskfleet/taskfleet/task"
 )
@@ -129,6 +130,12 @@ type FetchFinished struct {
 	Checked     int
 	CheckErrors []error
 	Err         error // nil when every list request succeeded
+	// Guests is the cluster's guest list, fetched on a full refresh of a
+	// PVE remote when GuestsFetched; GuestsErr says why that failed (it
+	// leaves the remote's health alone).
+	Guests        []backups.GuestInfo
+	GuestsFetched bool
+	GuestsErr     error
 }
 
 // MaxSkipped bounds FetchFinished.Skipped.

@@ -13,6 +13,9 @@ type FetchTaskLog struct {
 	UPID  task.UPID
 	Start int
 	Limit int
+	// Background: a fetch for the backup overview, which has a slot of its
+	// own, so that it never takes one of the API's.
+	Background bool
 }
 
 // TaskLogFetched answers FetchTaskLog.

@@ -72,12 +72,14 @@ func runTasks(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		prepare = untrackFlags
 	case "remotes": // "taskfleet remotes"
 		prepare = remotesFlags
+	case "backups": // "taskfleet backups"
+		prepare = backupsFlags
 	default:
 		fmt.Fprintf(stderr, "taskfleet tasks: unknown sub-command %q: want list, stats, track, untrack or refresh\n", sub)
 		return exitUsage
 	}
 	name := "tasks " + sub
-	if sub == "remotes" {
+	if sub == "remotes" || sub == "backups" {
 		name = sub
 	}
 	fs := newFlagSet(name, "[flags]", tasksAbout, stderr)

@@ -64,6 +64,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return printVersion(stdout)
 	case "remotes":
 		return runTasks(ctx, append([]string{"remotes"}, rest...), stdout, stderr)
+	case "backups":
+		return runTasks(ctx, append([]string{"backups"}, rest...), stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		if len(rest) > 0 && rest[0] != "help" && !isHelpFlag(rest[0]) {
 			// "taskfleet help serve" is "taskfleet serve -h", on stdout.
@@ -93,6 +95,7 @@ Commands:
   demo          run a simulated fleet and the daemon in one process
   tasks         query a running daemon: tasks list|stats|track|untrack|refresh
   remotes       the health of each remote of a running daemon
+  backups       per guest the last and the last good backup, failing and stale first
   sim           run a simulated fleet and write a configuration for serve
   remote        add a PVE cluster or a PBS to the configuration: remote add|list|remove
   check-config  validate a configuration file and what serve needs (--connect: the remotes)

@@ -1,0 +1,404 @@
+package backups
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/taskfleet/taskfleet/task"
+)
+
+// Classes of a guest's or a job's last run: a task status class, or
+// ClassNone for a guest without any backup taskfleet knows of.
+const (
+	ClassOK      = "ok"
+	ClassWarning = "warning"
+	ClassError   = "error"
+	ClassUnknown = "unknown"
+	ClassNone    = "none"
+)
+
+// Classes lists the classes, failing first (the overview's order).
+var Classes = []string{ClassError, ClassUnknown, ClassNone, ClassWarning, ClassOK}
+
+// ParseClass parses a class name, case-insensitively.
+func ParseClass(s string) (string, bool) {
+	for _, c := range Classes {
+		if strings.EqualFold(s, c) {
+			return c, true
+		}
+	}
+	return "", false
+}
+
+func classRank(c string) int { return slices.Index(Classes, c) }
+
+// GuestInfo is a guest of a PVE cluster's guest list (GET
+// /cluster/resources?type=vm).
+type GuestInfo struct {
+	VMID     string `json:"vmid"`
+	Type     string `json:"type"` // qemu or lxc
+	Name     string `json:"name,omitempty"`
+	Node     string `json:"node,omitempty"`
+	Template bool   `json:"template,omitempty"`
+}
+
+// Guest is one row of the overview: a guest of a PVE cluster (by vmid),
+// or a backup group of a PBS datastore.
+type Guest struct {
+	Remote    string `json:"remote"`
+	Node      string `json:"node,omitempty"`      // PVE: where the guest is listed, else where its last backup ran
+	VMID      string `json:"vmid"`                // PBS: the group's backup id (a vmid, or a host's name)
+	Type      string `json:"type,omitempty"`      // qemu, lxc; PBS: vm, ct, host
+	Name      string `json:"name,omitempty"`      // from the guest list
+	Namespace string `json:"namespace,omitempty"` // PBS
+	Template  bool   `json:"template,omitempty"`
+	// Listed: the remote's last guest list has the guest (PVE).
+	Listed bool `json:"listed"`
+
+	// The last backup: of the tasks that backed the guest up, the one
+	// that started last. Its times are the task's (a multi-guest job's,
+	// not the guest's share of it).
+	Class      string `json:"status"`                // Classify of LastStatus; ClassNone without a backup
+	LastStatus string `json:"last_status,omitempty"` // the guest's outcome: "OK", "WARNINGS: n", an error, "unknown"
+	LastStart  int64  `json:"last_start,omitempty"`
+	LastEnd    int64  `json:"last_end,omitempty"`
+	LastUPID   string `json:"upid,omitempty"`    // the task the last backup was part of
+	Storage    string `json:"storage,omitempty"` // the last backup's target storage (PVE, when its job's log shows it) or datastore (PBS)
+	// The last successful backup (ok or warning), likewise.
+	LastOKStart int64  `json:"last_ok_start,omitempty"`
+	LastOK      int64  `json:"last_ok,omitempty"` // its end
+	LastOKUPID  string `json:"last_ok_upid,omitempty"`
+}
+
+// IsPBS reports whether the row is a PBS backup group (type vm, ct or
+// host) rather than a PVE guest.
+func (g *Guest) IsPBS() bool { return g.Type == "vm" || g.Type == "ct" || g.Type == "host" }
+
+// Current reports whether the guest exists as far as taskfleet knows: a
+// PVE guest in its cluster's last guest list, or a PBS backup group. A
+// PVE guest that is not (deleted, or its cluster's list not fetched yet)
+// is still a row while its backups are in the cache.
+func (g *Guest) Current() bool { return g.Listed || g.IsPBS() }
+
+// Row is a Guest as a query answers it: with the age of its last good
+// backup at the query's time.
+type Row struct {
+	Guest
+	AgeSeconds int64 `json:"last_ok_age_s,omitempty"` // 0 when there is no good backup
+}
+
+// Job is the last run of one PBS datastore job (see PBSJob).
+type Job struct {
+	Remote     string `json:"remote"`
+	Datastore  string `json:"datastore"`
+	Type       string `json:"type"` // one of JobTypes
+	ID         string `json:"id"`   // the worker id: the job's identity
+	Class      string `json:"status"`
+	Succeeded  bool   `json:"succeeded"` // by the type's rule (Succeeded)
+	LastStatus string `json:"last_status"`
+	LastStart  int64  `json:"last_start"`
+	LastEnd    int64  `json:"last_end"`
+	LastUPID   string `json:"upid"`
+	WorkerType string `json:"worker_type"`
+	LastOK     int64  `json:"last_ok,omitempty"` // end of the last successful run
+	LastOKUPID string `json:"last_ok_upid,omitempty"`
+}
+
+// Input is what Build needs to know about one remote.
+type Input struct {
+	Remote string
+	Kind   task.Kind
+	// Guests is the remote's guest list (PVE); nil when it is not known
+	// yet: then no guest is Listed.
+	Guests []GuestInfo
+	// Tasks are the remote's finished tasks: vzdump (PVE); backup and the
+	// datastore jobs (PBS). Other and running tasks are ignored.
+	Tasks []task.Task
+	// Logs are the parsed logs of multi-guest vzdump tasks, by UPID.
+	Logs map[task.UPID]*JobLog
+}
+
+// Part is one remote's share of an Overview.
+type Part struct {
+	Remote string
+	Guests []Guest // sorted by vmid
+	Jobs   []Job   // sorted by datastore, JobTypes order, id
+	// PendingLogs counts the finished multi-guest vzdump tasks whose log
+	// is not parsed yet: their guests' outcomes are missing.
+	PendingLogs int
+}
+
+// attempt is one guest's backup in one task.
+type attempt struct {
+	start, end int64
+	status     string
+	upid       string
+	storage    string
+	node       string
+	typ        string
+}
+
+func (a *attempt) after(b *attempt) bool {
+	return a.start > b.start || a.start == b.start && (a.end > b.end || a.end == b.end && a.upid > b.upid)
+}
+
+// Build computes one remote's part from its tasks, guest list and logs.
+func Build(in Input) Part {
+	p := Part{Remote: in.Remote}
+	type key struct{ ns, typ, id, store string }
+	rows := map[key]*Guest{}
+	last := map[key]*attempt{}
+	lastOK := map[key]*attempt{}
+	note := func(k key, a attempt) {
+		if rows[k] == nil {
+			rows[k] = &Guest{Remote: in.Remote, VMID: k.id, Namespace: k.ns}
+			if in.Kind == task.PBS {
+				rows[k].Type, rows[k].Node = k.typ, a.node
+			}
+		}
+		if l := last[k]; l == nil || a.after(l) {
+			last[k] = &a
+		}
+		if Succeeded(jobBackup, a.status) {
+			if l := lastOK[k]; l == nil || a.after(l) {
+				lastOK[k] = &a
+			}
+		}
+	}
+	jobs := map[[2]string]*Job{} // by worker type and id
+	jobOK := map[[2]string]*attempt{}
+	for i := range in.Tasks {
+		t := &in.Tasks[i]
+		if t.Running() {
+			continue
+		}
+		u := t.UPID
+		switch {
+		case in.Kind == task.PVE && u.Type == "vzdump" && u.ID != "":
+			if !validVMID(u.ID) {
+				continue
+			}
+			note(key{id: u.ID}, attempt{start: u.StartTime, end: t.EndTime, status: t.Status, upid: u.String(), node: u.Node})
+		case in.Kind == task.PVE && u.Type == "vzdump":
+			j := in.Logs[u]
+			if j == nil {
+				p.PendingLogs++
+				continue
+			}
+			for _, g := range j.Guests {
+				note(key{id: g.VMID}, guestAttempt(t, j, &g))
+			}
+		case in.Kind == task.PBS && u.Type == "backup":
+			g, err := ParseBackupWorkerID(u.ID)
+			if err != nil {
+				continue
+			}
+			storage := g.Store
+			if g.Namespace != "" {
+				storage += ":" + g.Namespace
+			}
+			note(key{ns: g.Namespace, typ: g.Type, id: g.ID, store: g.Store}, attempt{start: u.StartTime, end: t.EndTime, status: t.Status, upid: u.String(), storage: storage, node: u.Node})
+		case in.Kind == task.PBS:
+			typ, store, ok := PBSJob(u)
+			if !ok {
+				continue
+			}
+			k := [2]string{u.Type, u.ID}
+			j := jobs[k]
+			if j == nil {
+				j = &Job{Remote: in.Remote, Datastore: store, Type: typ, ID: u.ID, WorkerType: u.Type}
+				jobs[k] = j
+			}
+			a := attempt{start: u.StartTime, end: t.EndTime, upid: u.String()}
+			if j.LastUPID == "" || a.after(&attempt{start: j.LastStart, end: j.LastEnd, upid: j.LastUPID}) {
+				j.LastStart, j.LastEnd, j.LastUPID, j.LastStatus = a.start, a.end, a.upid, t.Status
+				j.Class, j.Succeeded = Classify(t.Status).String(), Succeeded(typ, t.Status)
+			}
+			if l := jobOK[k]; Succeeded(typ, t.Status) && (l == nil || a.after(l)) {
+				jobOK[k] = &a
+			}
+		}
+	}
+	if in.Kind == task.PVE {
+		for _, gi := range in.Guests {
+			if !validVMID(gi.VMID) {
+				continue
+			}
+			k := key{id: gi.VMID}
+			if rows[k] == nil {
+				rows[k] = &Guest{Remote: in.Remote, VMID: gi.VMID}
+			}
+			r := rows[k]
+			r.Listed, r.Node, r.Type, r.Name, r.Template = true, gi.Node, gi.Type, gi.Name, gi.Template
+		}
+	}
+	for k, r := range rows {
+		r.Class = ClassNone
+		if a := last[k]; a != nil {
+			r.Class = Classify(a.status).String()
+			r.LastStatus, r.LastStart, r.LastEnd, r.LastUPID, r.Storage = a.status, a.start, a.end, a.upid, a.storage
+			if r.Node == "" {
+				r.Node = a.node
+			}
+			if r.Type == "" {
+				r.Type = a.typ
+			}
+		}
+		if a := lastOK[k]; a != nil {
+			r.LastOKStart, r.LastOK, r.LastOKUPID = a.start, a.end, a.upid
+		}
+		p.Guests = append(p.Guests, *r)
+	}
+	slices.SortFunc(p.Guests, compareGuests)
+	for k, j := range jobs {
+		if a := jobOK[k]; a != nil {
+			j.LastOK, j.LastOKUPID = a.end, a.upid
+		}
+		p.Jobs = append(p.Jobs, *j)
+	}
+	slices.SortFunc(p.Jobs, func(a, b Job) int {
+		return cmp.Or(cmp.Compare(a.Datastore, b.Datastore), cmp.Compare(slices.Index(JobTypes, a.Type), slices.Index(JobTypes, b.Type)), cmp.Compare(a.ID, b.ID))
+	})
+	return p
+}
+
+// guestAttempt is guest g's backup in multi-guest job t: the job's
+// times, the guest's outcome from its lines (GuestResult.Status).
+func guestAttempt(t *task.Task, j *JobLog, g *GuestResult) attempt {
+	return attempt{start: t.UPID.StartTime, end: t.EndTime, upid: t.UPID.String(), storage: j.Storage, node: t.UPID.Node, typ: g.Type, status: g.Status()}
+}
+
+func compareVMID(a, b string) int {
+	return cmp.Or(cmp.Compare(len(a), len(b)), cmp.Compare(a, b))
+}
+
+func compareGuests(a, b Guest) int {
+	return cmp.Or(cmp.Compare(a.Remote, b.Remote), cmp.Compare(a.Namespace, b.Namespace),
+		compareVMID(a.VMID, b.VMID), cmp.Compare(a.Type, b.Type), cmp.Compare(a.Storage, b.Storage))
+}
+
+// Overview is the fleet's backup overview at one time. It is immutable:
+// share it freely, never modify what its methods return.
+type Overview struct {
+	built   time.Time
+	guests  []Guest // by remote, then vmid
+	jobs    []Job
+	pending map[string]int
+}
+
+// New assembles an Overview from the remotes' parts.
+func New(built time.Time, parts ...Part) *Overview {
+	o := &Overview{built: built, pending: map[string]int{}}
+	slices.SortFunc(parts, func(a, b Part) int { return cmp.Compare(a.Remote, b.Remote) })
+	for _, p := range parts {
+		o.guests = append(o.guests, p.Guests...)
+		o.jobs = append(o.jobs, p.Jobs...)
+		if p.PendingLogs > 0 {
+			o.pending[p.Remote] = p.PendingLogs
+		}
+	}
+	return o
+}
+
+// Built is when the overview was computed.
+func (o *Overview) Built() time.Time { return o.built }
+
+// All returns every guest row, by remote and vmid; read only.
+func (o *Overview) All() []Guest { return o.guests }
+
+// AllJobs returns every PBS job row, by remote, datastore and type; read
+// only.
+func (o *Overview) AllJobs() []Job { return o.jobs }
+
+// PendingLogs returns, per remote, how many multi-guest vzdump jobs'
+// logs are not parsed yet.
+func (o *Overview) PendingLogs() map[string]int { return o.pending }
+
+// Query selects overview rows. The zero value selects all.
+type Query struct {
+	Remote string          // only this remote; "": all
+	Scope  map[string]bool // when not nil, only these remotes (a scoped token)
+	// Classes: only rows whose last run is of one of these classes
+	// (Classes' names); empty: any.
+	Classes []string
+	// OlderThan, when > 0: only guests whose last good backup ended more
+	// than OlderThan before the query's time, or that have none. Jobs
+	// likewise by their last successful run.
+	OlderThan time.Duration
+}
+
+// Validate checks q's class names.
+func (q *Query) Validate() error {
+	for _, c := range q.Classes {
+		if _, ok := ParseClass(c); !ok {
+			return fmt.Errorf("status class %q: want one of %s", c, strings.Join(Classes, ", "))
+		}
+	}
+	if q.OlderThan < 0 {
+		return fmt.Errorf("older_than %v: must not be negative", q.OlderThan)
+	}
+	return nil
+}
+
+func (q *Query) remoteOK(r string) bool {
+	return (q.Remote == "" || q.Remote == r) && (q.Scope == nil || q.Scope[r])
+}
+
+func (q *Query) classOK(c string) bool {
+	return len(q.Classes) == 0 || slices.ContainsFunc(q.Classes, func(x string) bool { return strings.EqualFold(x, c) })
+}
+
+func (q *Query) stale(lastOK int64, now time.Time) bool {
+	return q.OlderThan <= 0 || lastOK == 0 || now.Sub(time.Unix(lastOK, 0)) > q.OlderThan
+}
+
+// Guests returns the guest rows q selects, failing and stale first: by
+// class (error, unknown, none, warning, ok), then oldest good backup
+// first, then remote and vmid. Ages are as of now.
+func (o *Overview) Guests(q Query, now time.Time) []Row {
+	var out []Row
+	for _, g := range o.guests {
+		if !q.remoteOK(g.Remote) || !q.classOK(g.Class) || !q.stale(g.LastOK, now) {
+			continue
+		}
+		r := Row{Guest: g}
+		if g.LastOK != 0 {
+			r.AgeSeconds = max(0, now.Unix()-g.LastOK)
+		}
+		out = append(out, r)
+	}
+	slices.SortStableFunc(out, func(a, b Row) int {
+		return cmp.Or(cmp.Compare(classRank(a.Class), classRank(b.Class)), cmp.Compare(a.LastOK, b.LastOK))
+	})
+	return out
+}
+
+// Jobs returns the PBS job rows q selects: those whose last run did not
+// succeed first, then by class and oldest success.
+func (o *Overview) Jobs(q Query, now time.Time) []Job {
+	var out []Job
+	for _, j := range o.jobs {
+		if !q.remoteOK(j.Remote) || !q.classOK(j.Class) || !q.stale(j.LastOK, now) {
+			continue
+		}
+		out = append(out, j)
+	}
+	slices.SortStableFunc(out, func(a, b Job) int {
+		return cmp.Or(compareBool(a.Succeeded, b.Succeeded), cmp.Compare(classRank(a.Class), classRank(b.Class)), cmp.Compare(a.LastOK, b.LastOK))
+	})
+	return out
+}
+
+// compareBool orders false before true.
+func compareBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case !a:
+		return -1
+	}
+	return 1
+}
