@@ -85,6 +85,9 @@ func newDaemon(path string, cfg *config.Config, ln net.Listener, log zerolog.Log
 	d.backend.events = events.New(events.Options{Logger: log.With().Str("component", "events").Logger()})
 	registerEventMetrics(reg, d.backend.events)
 	d.notifyMetrics = notify.NewMetrics(reg)
+	if cfg.Metrics.PerGuest {
+		reg.MustRegister(metrics.NewGuestBackups(cfg.Metrics.MaxGuests, d.backend.guestBackupRows))
+	}
 	promHandler := promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
 	apiLog := log.With().Str("component", "api").Logger()
 	edge := api.NewEdge(0) // shared by the handlers of every reload

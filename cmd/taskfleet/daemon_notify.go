@@ -53,10 +53,10 @@ func (d *daemon) addNotify(g *run.Group) {
 				Retention:  time.Duration(cfg.Polling.RetentionDays) * 24 * time.Hour,
 				Hub:        d.backend.events,
 				Snapshot:   func() *cache.Snapshot { return d.backend.service().Snapshot() },
-				StaleEvery: cfg.Polling.RefreshInterval,
+				StaleEvery: staleEvery(cfg.Polling.RefreshInterval),
 				Logger:     d.log,
 				Metrics:    d.notifyMetrics,
-				// Guests: the backup overview (package backups), wired at merge.
+				Guests:     backupGuests{d.backend},
 			})
 			if err != nil {
 				log.Error().Err(err).Msg("notifiers not started")
@@ -109,4 +109,11 @@ func forgetRemoved(m *notify.Metrics, old, new []config.Notify) {
 			m.Forget(n.Name)
 		}
 	}
+}
+
+// staleEvery is how often the notifiers check their stale-guest rules: a
+// guest crosses a rule's threshold with time, not with a refresh, so at
+// least once a minute (a check reads the overview from memory).
+func staleEvery(refresh time.Duration) time.Duration {
+	return min(refresh, time.Minute)
 }
