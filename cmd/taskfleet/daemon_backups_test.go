@@ -101,7 +101,9 @@ hours = 26
 			}
 		}()
 		eventually(t, 30*time.Second, "backups?older_than=26h lists "+key, func() bool {
-			var d struct{ Guests []struct{ Remote, VMID string } }
+			var d struct {
+				Guests []struct{ Remote, VMID string }
+			}
 			r := c.do(http.MethodGet, "/api2/json/remotes/backups", "", url.Values{"older_than": {"26h"}})
 			if r.status != http.StatusOK || json.Unmarshal(r.Data, &d) != nil {
 				return false
