@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"maps"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -78,7 +79,9 @@ type backupKeeper struct {
 	state map[string]*backupState
 	parts map[string]backups.Part
 
-	stop func()
+	stop     func()
+	restarts atomic.Int64        // panics survived
+	hook     func(remote string) // tests: called before each remote's round
 }
 
 // backupNote is what a poller tells the keeper after a refresh.
@@ -146,11 +149,6 @@ func (k *backupKeeper) start() {
 
 func (k *backupKeeper) run(ctx context.Context, done chan<- struct{}) {
 	defer close(done)
-	defer func() {
-		if v := recover(); v != nil {
-			k.s.env.Log.Error().Interface("panic", v).Msg("backup keeper failed: the backup overview is no longer updated")
-		}
-	}()
 	select {
 	case <-k.s.env.life.loaded:
 	case <-ctx.Done():
@@ -158,7 +156,51 @@ func (k *backupKeeper) run(ctx context.Context, done chan<- struct{}) {
 	case <-k.s.env.life.done:
 		return
 	}
-	// The overview of every remote from what was kept, before any refresh.
+	// A panic (a bug, or a log no parser foresaw) restarts the keeper
+	// after a growing delay, from what it kept on disk; the overview it
+	// published last stays readable meanwhile.
+	// The delay follows the supervisor's rule (strategy.go): base·2^(n-1)
+	// with 0.5–1.5× jitter up to restartMax; n resets after a quiet run of
+	// ten ceilings.
+	env := k.s.env
+	failures := 0
+	for {
+		began := time.Now()
+		if k.serve(ctx) {
+			return
+		}
+		k.restarts.Add(1)
+		if time.Since(began) > 10*env.restartMax {
+			failures = 0
+		}
+		failures++
+		delay := env.restartBase
+		for i := 1; i < failures && delay < env.restartMax; i++ {
+			delay *= 2
+		}
+		delay = time.Duration(float64(min(delay, env.restartMax)) * (0.5 + rand.Float64()))
+		env.Log.Error().Int("failures", failures).Int64("restart_in_ms", delay.Milliseconds()).Msg("backup keeper failed; restarting")
+		select {
+		case <-ctx.Done():
+			return
+		case <-k.s.env.life.done:
+			return
+		case <-time.After(delay):
+		}
+	}
+}
+
+// serve runs the keeper until it is stopped (true) or panics (false).
+func (k *backupKeeper) serve(ctx context.Context) (stopped bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			k.s.env.Log.Error().Interface("panic", v).Msg("backup keeper panicked")
+			stopped = false
+		}
+	}()
+	// The overview of every remote from what was kept, before any refresh
+	// (after a panic: from disk again, not from state the panic left).
+	k.state, k.parts = map[string]*backupState{}, map[string]backups.Part{}
 	for _, r := range k.s.env.config().Remotes {
 		k.load(r.ID)
 		k.rebuild(r.ID, r.Type)
@@ -167,9 +209,9 @@ func (k *backupKeeper) run(ctx context.Context, done chan<- struct{}) {
 	for {
 		select {
 		case <-ctx.Done():
-			return
+			return true
 		case <-k.s.env.life.done:
-			return // the tree ended without Stop (a host stopped it)
+			return true // the tree ended without Stop (a host stopped it)
 		case <-k.wake:
 		}
 		k.mu.Lock()
@@ -178,11 +220,14 @@ func (k *backupKeeper) run(ctx context.Context, done chan<- struct{}) {
 		k.mu.Unlock()
 		for _, remote := range slices.Sorted(maps.Keys(notes)) {
 			if ctx.Err() != nil {
-				return
+				return true
 			}
 			r, ok := k.s.env.config().Remote(remote)
 			if !ok {
 				continue
+			}
+			if k.hook != nil {
+				k.hook(remote)
 			}
 			k.round(ctx, r.ID, r.Type, notes[remote])
 		}
@@ -428,13 +473,6 @@ func (s *Service) BackupLogsFetched() int64 {
 		return 0
 	}
 	return s.backups.fetched.Load()
-}
-
-// startBackups starts the backup keeper.
-func (s *Service) startBackups() {
-	s.backups = newBackupKeeper(s, s.env.Cache.Dir)
-	s.env.backups = s.backups
-	s.backups.start()
 }
 
 // stopBackups stops the backup keeper and waits for it.

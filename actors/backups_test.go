@@ -293,3 +293,35 @@ func compareTruth(t *testing.T, h *harness) {
 	}
 	t.Logf("%d guests compared (%d never backed up, %d last in a multi-guest job)", len(truth), never, multi)
 }
+
+// TestBackupKeeperRestartsAfterPanic: a panic in the backup keeper (here:
+// in its first three rounds) restarts it after a growing delay from what
+// it kept on disk; the overview still ends equal to the ground truth.
+func TestBackupKeeperRestartsAfterPanic(t *testing.T) {
+	sc := sim.Config{Seed: 12, PVEClusters: 1, PBSServers: 1, TaskRate: 5}
+	synctest.Test(t, func(t *testing.T) {
+		var mu sync.Mutex
+		panics := 0
+		hook := func(remote string) {
+			mu.Lock()
+			defer mu.Unlock()
+			if panics < 3 {
+				panics++
+				panic("injected: backup keeper round of " + remote)
+			}
+		}
+		h := newHarness(t, sc, Options{backupHook: hook, restartBase: time.Second, restartMax: 10 * time.Second})
+		h.start()
+		time.Sleep(6 * time.Hour)
+		synctest.Wait()
+		h.freeze()
+		settle(t, h) // every job log parsed, after the panics too
+		if o := h.sys.Backups(); o == nil || len(o.All()) == 0 {
+			t.Fatal("no backup overview after the keeper's restarts")
+		}
+		if n := h.sys.backups.restarts.Load(); n != 3 {
+			t.Errorf("backup keeper restarted %d times, want 3", n)
+		}
+		h.stop()
+	})
+}

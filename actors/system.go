@@ -53,7 +53,8 @@ type Options struct {
 	// Test knobs.
 	pollerHook     func(remote string, msg any)
 	writerHook     func(msg any, applied bool)
-	supervisorHook func(msg any) // called before each supervisor message; may panic
+	supervisorHook func(msg any)       // called before each supervisor message; may panic
+	backupHook     func(remote string) // called before each of the backup keeper's rounds; may panic
 	restartBase    time.Duration
 	restartMax     time.Duration
 	applyLimit     time.Duration
@@ -146,6 +147,7 @@ func Start(cfg *config.Config, opts Options) (*Service, error) {
 	}
 	s.env = env
 	s.backups = newBackupKeeper(s, co.Dir)
+	s.backups.hook = opts.backupHook
 	env.backups = s.backups // before the pollers are spawned: they post to it
 	name := opts.Name
 	if name == "" {
