@@ -170,7 +170,7 @@ func TestClockStepBack(t *testing.T) {
 func TestRepeatedConditionsLoggedOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var logs logLines
-		h := newHarness(t, sim.Config{Seed: 33, PVEClusters: 2, TaskRate: 6}, Options{Logger: logs.logger()})
+		h := newHarness(t, sim.Config{Seed: 33, PVEClusters: 1, TaskRate: 6}, Options{Logger: logs.logger()})
 		id := h.fleet.Remotes()[0].ID
 		h.fleet.SetFault(id, "", sim.Fault{BadItems: true})
 		h.start()
