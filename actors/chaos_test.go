@@ -349,6 +349,8 @@ func TestChaosSoak(t *testing.T) {
 				bag = append(bag, in)
 			}
 		}
+		first := slices.Clone(all)
+		c.rng.Shuffle(len(first), func(i, j int) { first[i], first[j] = first[j], first[i] })
 		end := time.Now().Add(length)
 		began, nextReport := time.Now(), time.Now().Add(time.Hour)
 		realStart := realNow()
@@ -374,7 +376,12 @@ func TestChaosSoak(t *testing.T) {
 					in.step(c)
 				}
 			}
+			// Every injector once first (so that a short soak has each
+			// kind), then at random by weight.
 			in := bag[c.rng.IntN(len(bag))]
+			if len(first) > 0 {
+				in, first = first[0], first[1:]
+			}
 			if what := in.inject(c); what != "" {
 				c.count(what)
 			}
@@ -479,8 +486,29 @@ func (c *chaos) checkMarks() {
 // starts afresh and may say its state once more. It logs the count of
 // lines per remote and per message.
 func (c *chaos) checkTransitionLogs() {
+	repeats, transitions, byMessage := transitionLog(c.log.String())
+	for _, r := range repeats {
+		c.t.Errorf("logged the same state again without a transition:\n\t%s", r)
+	}
+	var lines []string
+	for _, r := range slices.Sorted(maps.Keys(byMessage)) {
+		var parts []string
+		for _, m := range slices.Sorted(maps.Keys(byMessage[r])) {
+			parts = append(parts, fmt.Sprintf("%q %d", m, byMessage[r][m]))
+		}
+		lines = append(lines, r+": "+strings.Join(parts, ", "))
+	}
+	c.t.Logf("log lines per remote and message:\n\t%s\n%d lines tell a state or a condition of a remote, %d of them repeated without a transition",
+		strings.Join(lines, "\n\t"), transitions, len(repeats))
+}
+
+// transitionLog reads a JSON log (see checkTransitionLogs). It returns the
+// lines that repeat a state without a transition (with the line before),
+// how many lines tell a state or condition of a remote, and the count of
+// lines per remote and message ("actor panicked" for every panic).
+func transitionLog(log string) (repeats []string, transitions int, byMessage map[string]map[string]int) {
 	// topic returns what a message tells and the value it sets: the
-	// remote's state, or a condition's begin (true) or end (false).
+	// remote's state, or whether a condition begins or ends.
 	topic := func(msg string) (string, string) {
 		switch {
 		case msg == "remote down":
@@ -510,13 +538,11 @@ func (c *chaos) checkTransitionLogs() {
 			}
 		}
 	}
-	byMessage := map[string]map[string]int{} // remote → message → lines
-	transitions, repeats := 0, 0
-	writer := ""
-	for line := range strings.Lines(c.log.String()) {
+	byMessage = map[string]map[string]int{} // remote → message → lines
+	writer, writerLine := "", ""
+	for line := range strings.Lines(log) {
 		var e struct {
 			Remote  string
-			Actor   string
 			Message string
 		}
 		if json.Unmarshal([]byte(line), &e) != nil {
@@ -528,10 +554,9 @@ func (c *chaos) checkTransitionLogs() {
 			afresh("") // every poller starts afresh
 		case strings.HasPrefix(msg, "cache writes failing"), msg == "cache writes recovered":
 			if msg == writer {
-				repeats++
-				c.t.Errorf("the cache writer logged the same state again without a transition:\n\t%s", line)
+				repeats = append(repeats, writerLine+"\t"+line)
 			}
-			writer = msg
+			writer, writerLine = msg, line
 		}
 		if e.Remote == "" {
 			continue
@@ -553,20 +578,38 @@ func (c *chaos) checkTransitionLogs() {
 		}
 		k := key{e.Remote, t}
 		if last[k] == v {
-			repeats++
-			c.t.Errorf("remote %s logged the same state again without a transition:\n\t%s\t%s", e.Remote, prev[k], line)
+			repeats = append(repeats, prev[k]+"\t"+line)
 		}
 		transitions++
 		last[k], prev[k] = v, line
 	}
-	var lines []string
-	for _, r := range slices.Sorted(maps.Keys(byMessage)) {
-		var parts []string
-		for _, m := range slices.Sorted(maps.Keys(byMessage[r])) {
-			parts = append(parts, fmt.Sprintf("%q %d", m, byMessage[r][m]))
-		}
-		lines = append(lines, r+": "+strings.Join(parts, ", "))
+	return repeats, transitions, byMessage
+}
+
+// TestTransitionLog checks the chaos soak's log checker: a state or a
+// condition said twice without a transition is a repeat, unless the
+// remote's poller restarted in between.
+func TestTransitionLog(t *testing.T) {
+	log := `{"remote":"a","message":"remote down"}
+{"remote":"a","message":"remote up again"}
+{"remote":"a","message":"remote down"}
+{"remote":"b","message":"remote down"}
+{"remote":"a","message":"actor panicked while handling *messages.PollRemote"}
+{"remote":"a","message":"remote down"}
+{"remote":"a","message":"task status checks failing"}
+{"message":"supervisor panicked while handling *messages.Tick"}
+{"remote":"a","message":"task status checks failing"}
+{"remote":"b","message":"remote down"}
+{"remote":"a","message":"task status checks failing"}
+{"message":"cache writes failing: queries are answered from memory"}
+{"message":"cache writes recovered"}
+{"message":"cache writes recovered"}
+`
+	repeats, transitions, byMessage := transitionLog(log)
+	if len(repeats) != 2 || !strings.Contains(repeats[0], "task status checks failing") || !strings.Contains(repeats[1], "cache writes recovered") {
+		t.Errorf("repeats %q, want the third status-check line of a and the second recovery", repeats)
 	}
-	c.t.Logf("log lines per remote and message:\n\t%s\n%d lines tell a state or a condition of a remote, %d of them repeated without a transition",
-		strings.Join(lines, "\n\t"), transitions, repeats)
+	if transitions != 9 || byMessage["a"]["remote down"] != 3 || byMessage["a"]["actor panicked"] != 1 || byMessage["b"]["remote down"] != 2 {
+		t.Errorf("%d transitions, lines %v", transitions, byMessage)
+	}
 }
