@@ -116,7 +116,7 @@ func TestNodeLeavesWithTaskRunning(t *testing.T) {
 func TestClockStepBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var logs logLines
-		h := newHarness(t, sim.Config{Seed: 23, PVEClusters: 1, TaskRate: 300}, Options{Logger: logs.logger()})
+		h := newHarness(t, sim.Config{Seed: 23, PVEClusters: 1, TaskRate: 150}, Options{Logger: logs.logger()})
 		r := h.fleet.Remotes()[0]
 		if err := h.fleet.SetClockOffset(r.ID, 2*time.Hour); err != nil {
 			t.Fatal(err)
