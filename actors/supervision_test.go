@@ -56,7 +56,7 @@ func TestPanicsHeal(t *testing.T) {
 				}
 			},
 		}
-		h := newHarness(t, sim.Config{Seed: 9, PVEClusters: 3, PBSServers: 1, TaskRate: 20, IndexSize: 500}, opts)
+		h := newHarness(t, sim.Config{Seed: 9, PVEClusters: 3, PBSServers: 1, TaskRate: 20, IndexSize: 100}, opts)
 		h.start()
 		time.Sleep(30 * time.Minute)
 		synctest.Wait()

@@ -13,7 +13,7 @@ import (
 // TestFleet200 is the acceptance test of the actor system: 200 remotes
 // backfilled to the fleet's ground truth, a tracked task visible within one
 // tick of finishing, a foreign one after its remote's next refresh. Under
-// the race detector it runs 20 remotes: the detector's cost grows with the
+// the race detector it runs 10 remotes: the detector's cost grows with the
 // remotes (100 s for 200), what it can find (the same poller code on
 // more goroutines) does not; the 200 are checked without it.
 func TestFleet200(t *testing.T) {
@@ -22,7 +22,7 @@ func TestFleet200(t *testing.T) {
 	}
 	pveClusters, pbsServers := 170, 30
 	if raceEnabled {
-		pveClusters, pbsServers = 17, 3
+		pveClusters, pbsServers = 8, 2
 	}
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, sim.Config{Seed: 200, PVEClusters: pveClusters, PBSServers: pbsServers, TaskRate: 1, IndexSize: 400}, Options{})
@@ -99,7 +99,7 @@ func TestScheduleOverADay(t *testing.T) {
 		period = 24 * time.Hour
 	}
 	synctest.Test(t, func(t *testing.T) {
-		h := newHarness(t, sim.Config{Seed: 3, PVEClusters: 2, TaskRate: 2, IndexSize: 300}, Options{})
+		h := newHarness(t, sim.Config{Seed: 3, PVEClusters: 2, TaskRate: 2, IndexSize: 50}, Options{})
 		h.start()
 		time.Sleep(time.Minute) // backfill
 		synctest.Wait()
