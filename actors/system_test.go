@@ -90,11 +90,11 @@ func find(s *Service, remote string, upid task.UPID) *task.Task {
 
 // TestScheduleOverADay checks that no remote is polled more often than
 // planned: one full refresh (one node list) per refresh interval. It runs
-// three virtual hours (18 refresh intervals, 360 running-task checks) of
+// two virtual hours (12 refresh intervals, 240 running-task checks) of
 // two remotes, a day with -soak: its cost is one request per remote and
 // running-task check, and the counts it checks are per remote.
 func TestScheduleOverADay(t *testing.T) {
-	period := 3 * time.Hour
+	period := 2 * time.Hour
 	if *soak {
 		period = 24 * time.Hour
 	}
