@@ -498,7 +498,8 @@ func (c *chaos) checkMarks() {
 // a line saying its state (down, degraded, up again) or the begin or end
 // of a repeated condition (failing status checks, malformed items) comes
 // only when that changed since the remote's last such line; so does a
-// line saying the cache writes fail or recovered. A new poller (after its
+// line saying the cache writes fail (for a reason: its kind) or
+// recovered. A new poller (after its
 // panic, a supervisor panic, a reload that changed or removed its remote)
 // starts afresh and may say its state once more. It logs the count of
 // lines per remote and per message.
@@ -561,6 +562,7 @@ func transitionLog(log string) (repeats []string, transitions int, byMessage map
 		var e struct {
 			Remote  string
 			Message string
+			Kind    string
 		}
 		if json.Unmarshal([]byte(line), &e) != nil {
 			continue
@@ -570,10 +572,12 @@ func transitionLog(log string) (repeats []string, transitions int, byMessage map
 		case strings.HasPrefix(msg, "supervisor panicked"):
 			afresh("") // every poller starts afresh
 		case strings.HasPrefix(msg, "cache writes failing"), msg == "cache writes recovered":
-			if msg == writer {
+			// Failing for another reason (ENOSPC, then EIO) is a transition.
+			if st := msg + "/" + e.Kind; st == writer {
 				repeats = append(repeats, writerLine+"\t"+line)
+			} else {
+				writer, writerLine = st, line
 			}
-			writer, writerLine = msg, line
 		}
 		if e.Remote == "" {
 			continue
@@ -618,7 +622,8 @@ func TestTransitionLog(t *testing.T) {
 {"remote":"a","message":"task status checks failing"}
 {"remote":"b","message":"remote down"}
 {"remote":"a","message":"task status checks failing"}
-{"message":"cache writes failing: queries are answered from memory"}
+{"message":"cache writes failing: queries are answered from memory","kind":"no_space"}
+{"message":"cache writes failing: queries are answered from memory","kind":"io"}
 {"message":"cache writes recovered"}
 {"message":"cache writes recovered"}
 `

@@ -27,9 +27,11 @@ func init() {
 			if c.diskFaulty() || c.supervisor.armed.Load() > 0 {
 				return "" // the track requests need a working writer and ticks
 			}
+			// A remote that is up and has no fault in place: a remote
+			// fault lasts up to 20 minutes, while the check waits.
 			var pve []sim.Remote
 			for _, r := range c.h.fleet.Remotes() {
-				if r.Kind == task.PVE && c.h.sys.HasRemote(r.ID) {
+				if r.Kind == task.PVE && c.h.sys.HasRemote(r.ID) && !c.remoteFaulted(r.ID) && c.h.healthOf(r.ID).State == StateUp {
 					pve = append(pve, r)
 				}
 			}
