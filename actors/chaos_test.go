@@ -38,6 +38,9 @@ const (
 	chaosGoroutineSlack  = 20
 	chaosHeapFactor      = 2
 	chaosHeapSlack       = 32 << 20
+	// chaosPollBackoffMax is the ceiling of a down remote's backoff
+	// (poller.go) before jitter.
+	chaosPollBackoffMax = 5 * time.Minute
 )
 
 // An injector is one kind of fault of the chaos soak. setup (optional)
@@ -58,6 +61,12 @@ type injector struct {
 	setup  func(c *chaos, o *Options)
 	inject func(c *chaos) string
 	heal   func(c *chaos)
+	// step (optional) is called on every round of the soak, before an
+	// injector is picked: it ends the injector's timed faults.
+	step func(c *chaos)
+	// check (optional) is called after the final checks of the soak: it
+	// checks and logs what the injector is responsible for.
+	check func(c *chaos)
 }
 
 var (
@@ -94,6 +103,19 @@ type chaos struct {
 	// one tick after the removal.
 	cfg     *config.Config
 	removed map[string]int64
+
+	// marks are the highest queue high-water marks each remote's health
+	// showed, sampled every round: a restarted or re-added poller's
+	// health starts afresh.
+	marks map[string]QueueMarks
+}
+
+// sampleMarks takes in the high-water marks the remotes' health shows now.
+func (c *chaos) sampleMarks() {
+	for _, h := range c.h.sys.Remotes() {
+		m, n := c.marks[h.Remote], h.Marks
+		c.marks[h.Remote] = QueueMarks{Waiters: max(m.Waiters, n.Waiters), Checks: max(m.Checks, n.Checks), Tracked: max(m.Tracked, n.Tracked)}
+	}
 }
 
 func (c *chaos) count(what string) {
@@ -102,11 +124,18 @@ func (c *chaos) count(what string) {
 	c.counts[what]++
 }
 
+// setCount records a count measured rather than injected (panics fired).
+func (c *chaos) setCount(what string, n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.counts[what] = n
+}
+
 // reload applies cfg and records it as the configuration in force.
 func (c *chaos) reload(cfg *config.Config) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	_, removed, _, err := c.h.sys.Reload(ctx, cfg)
+	_, removed, changed, err := c.h.sys.Reload(ctx, cfg)
 	if err != nil {
 		return err
 	}
@@ -115,6 +144,10 @@ func (c *chaos) reload(cfg *config.Config) error {
 		// A removal ends the remote's state: the log checker starts
 		// afresh with it.
 		fmt.Fprintf(&c.log, "{\"remote\":%q,\"message\":\"chaos: remote removed\"}\n", id)
+	}
+	for _, id := range changed {
+		// A changed remote gets a new poller, which starts afresh.
+		fmt.Fprintf(&c.log, "{\"remote\":%q,\"message\":\"chaos: remote changed\"}\n", id)
 	}
 	// The removed remotes' baseline: one tick after the removal.
 	time.Sleep(cfg.Polling.Tick)
@@ -139,7 +172,11 @@ func init() {
 		name:   "supervisor panic burst",
 		weight: 1,
 		setup: func(c *chaos, o *Options) {
+			prev := o.supervisorHook
 			o.supervisorHook = func(msg any) {
+				if prev != nil {
+					prev(msg)
+				}
 				if _, ok := msg.(*messages.Tick); ok {
 					c.supervisor.maybe(msg, "chaos: supervisor panic")
 				}
@@ -163,7 +200,11 @@ func init() {
 		name:   "poller panic",
 		weight: 4,
 		setup: func(c *chaos, o *Options) {
-			o.pollerHook = func(_ string, msg any) {
+			prev := o.pollerHook
+			o.pollerHook = func(remote string, msg any) {
+				if prev != nil {
+					prev(remote, msg)
+				}
 				switch msg.(type) {
 				case *messages.FetchFinished, *messages.PollRemote, *messages.BatchApplied:
 					c.poller.maybe(msg, "chaos: poller panic")
@@ -180,7 +221,11 @@ func init() {
 		name:   "writer panic",
 		weight: 2,
 		setup: func(c *chaos, o *Options) {
+			prev := o.writerHook
 			o.writerHook = func(msg any, applied bool) {
+				if prev != nil {
+					prev(msg, applied)
+				}
 				if _, ok := msg.(*messages.ApplyBatch); ok {
 					// Before the apply (the batch is lost in flight) or
 					// after it (its acknowledgement is lost).
@@ -288,6 +333,7 @@ func TestChaosSoak(t *testing.T) {
 			counts:  map[string]int{},
 			faults:  map[string]time.Time{},
 			removed: map[string]int64{},
+			marks:   map[string]QueueMarks{},
 		}
 		opts := Options{
 			Logger:      zerolog.New(&c.log).Level(zerolog.InfoLevel),
@@ -317,6 +363,8 @@ func TestChaosSoak(t *testing.T) {
 				bag = append(bag, in)
 			}
 		}
+		first := slices.Clone(all)
+		c.rng.Shuffle(len(first), func(i, j int) { first[i], first[j] = first[j], first[i] })
 		end := time.Now().Add(length)
 		began, nextReport := time.Now(), time.Now().Add(time.Hour)
 		realStart := realNow()
@@ -330,6 +378,7 @@ func TestChaosSoak(t *testing.T) {
 			}
 			time.Sleep(time.Duration(30+c.rng.IntN(150)) * time.Second)
 			synctest.Wait()
+			c.sampleMarks()
 			for key, until := range c.faults {
 				if time.Now().After(until) {
 					id, node, _ := strings.Cut(key, "/")
@@ -337,7 +386,17 @@ func TestChaosSoak(t *testing.T) {
 					delete(c.faults, key)
 				}
 			}
+			for _, in := range all {
+				if in.step != nil {
+					in.step(c)
+				}
+			}
+			// Every injector once first (so that a short soak has each
+			// kind), then at random by weight.
 			in := bag[c.rng.IntN(len(bag))]
+			if len(first) > 0 {
+				in, first = first[0], first[1:]
+			}
 			if what := in.inject(c); what != "" {
 				c.count(what)
 			}
@@ -359,7 +418,13 @@ func TestChaosSoak(t *testing.T) {
 		if err := c.reload(c.h.cfg); err != nil {
 			t.Fatalf("final reload: %v", err)
 		}
-		time.Sleep(10 * time.Minute)
+		// Longer than the longest delay a fault leaves behind: a writer's or
+		// poller's restart (restartMax), a down remote's backoff, each with
+		// 1.5× jitter, and a batch lost in flight (applyLimit), so that the
+		// writer has recovered and every remote polls again.
+		wait := max(10*time.Minute, time.Duration(1.5*float64(opts.restartMax+chaosPollBackoffMax))+opts.applyLimit+2*c.cfg.Polling.Tick)
+		t.Logf("final wait %v (restartMax %v, poll backoff up to %v, apply limit %v)", wait, opts.restartMax, chaosPollBackoffMax, opts.applyLimit)
+		time.Sleep(wait)
 		synctest.Wait()
 		select {
 		case <-c.h.sys.Done():
@@ -383,6 +448,11 @@ func TestChaosSoak(t *testing.T) {
 			t.Errorf("heap %d MiB at the end, baseline %d MiB", hp>>20, heap>>20)
 		}
 
+		for _, in := range all {
+			if in.check != nil {
+				in.check(c)
+			}
+		}
 		c.mu.Lock()
 		c.counts["supervisor panics fired"] = int(c.supervisor.fired.Load())
 		c.counts["poller panics fired"] = int(c.poller.fired.Load())
@@ -393,6 +463,7 @@ func TestChaosSoak(t *testing.T) {
 		}
 		c.mu.Unlock()
 		t.Logf("injected over %v:\n\t%s", length, strings.Join(lines, "\n\t"))
+		c.checkMarks()
 		c.checkTransitionLogs()
 		c.h.stop()
 	})
@@ -406,44 +477,161 @@ func usage() (int, uint64) {
 	return runtime.NumGoroutine(), m.HeapAlloc
 }
 
-// checkTransitionLogs counts, per remote, the log lines that tell a state
-// transition (down, up again, degraded, a panic) and fails when one remote
-// logs the same state twice in a row: logs are for transitions.
-func (c *chaos) checkTransitionLogs() {
-	state := func(msg string) string {
-		switch {
-		case strings.HasPrefix(msg, "remote down"):
-			return "down"
-		case strings.HasPrefix(msg, "remote up again"):
-			return "up"
-		case strings.HasPrefix(msg, "remote partly unreachable"):
-			return "degraded"
-		case strings.HasPrefix(msg, "actor panicked"), msg == "chaos: remote removed":
-			return "" // each panic and each removal is an event of its own
+// checkMarks checks that the high-water mark of every bounded queue of
+// every remote (Health.Marks, sampled every round and at the end) stayed
+// within its bound, and logs the highest.
+func (c *chaos) checkMarks() {
+	c.sampleMarks()
+	var most QueueMarks
+	for _, id := range slices.Sorted(maps.Keys(c.marks)) {
+		m := c.marks[id]
+		if m.Waiters > MaxWaiters || m.Checks > MaxStatusChecks || m.Tracked > MaxTracked {
+			c.t.Errorf("remote %s: high-water marks %+v, bounds waiters %d, checks %d, tracked %d", id, m, MaxWaiters, MaxStatusChecks, MaxTracked)
 		}
-		return "other"
+		most.Waiters, most.Checks, most.Tracked = max(most.Waiters, m.Waiters), max(most.Checks, m.Checks), max(most.Tracked, m.Tracked)
 	}
-	last := map[string]string{}
-	prev := map[string]string{}
-	perRemote := map[string]int{}
-	kinds := map[string]int{}
-	repeats := 0
-	for line := range strings.Lines(c.log.String()) {
+	c.t.Logf("highest high-water marks: refresh waiters %d/%d, status checks %d/%d, tracked %d/%d",
+		most.Waiters, MaxWaiters, most.Checks, MaxStatusChecks, most.Tracked, MaxTracked)
+}
+
+// checkTransitionLogs checks that the log tells transitions: per remote,
+// a line saying its state (down, degraded, up again) or the begin or end
+// of a repeated condition (failing status checks, malformed items) comes
+// only when that changed since the remote's last such line; so does a
+// line saying the cache writes fail (for a reason: its kind) or
+// recovered. A new poller (after its
+// panic, a supervisor panic, a reload that changed or removed its remote)
+// starts afresh and may say its state once more. It logs the count of
+// lines per remote and per message.
+func (c *chaos) checkTransitionLogs() {
+	repeats, transitions, byMessage := transitionLog(c.log.String())
+	for _, r := range repeats {
+		c.t.Errorf("logged the same state again without a transition:\n\t%s", r)
+	}
+	var lines []string
+	for _, r := range slices.Sorted(maps.Keys(byMessage)) {
+		var parts []string
+		for _, m := range slices.Sorted(maps.Keys(byMessage[r])) {
+			parts = append(parts, fmt.Sprintf("%q %d", m, byMessage[r][m]))
+		}
+		lines = append(lines, r+": "+strings.Join(parts, ", "))
+	}
+	c.t.Logf("log lines per remote and message:\n\t%s\n%d lines tell a state or a condition of a remote, %d of them repeated without a transition",
+		strings.Join(lines, "\n\t"), transitions, len(repeats))
+}
+
+// transitionLog reads a JSON log (see checkTransitionLogs). It returns the
+// lines that repeat a state without a transition (with the line before),
+// how many lines tell a state or condition of a remote, and the count of
+// lines per remote and message ("actor panicked" for every panic).
+func transitionLog(log string) (repeats []string, transitions int, byMessage map[string]map[string]int) {
+	// topic returns what a message tells and the value it sets: the
+	// remote's state, or whether a condition begins or ends.
+	topic := func(msg string) (string, string) {
+		switch {
+		case msg == "remote down":
+			return "state", "down"
+		case msg == "remote up again":
+			return "state", "up"
+		case msg == "remote partly unreachable":
+			return "state", "degraded"
+		}
+		for _, cond := range []string{"task status checks failing", "malformed task items skipped"} {
+			switch msg {
+			case cond:
+				return cond, "begins"
+			case cond + ": no longer":
+				return cond, "ends"
+			}
+		}
+		return "", ""
+	}
+	type key struct{ remote, topic string }
+	last := map[key]string{}
+	prev := map[key]string{}
+	afresh := func(remote string) {
+		for k := range last {
+			if remote == "" || k.remote == remote {
+				delete(last, k)
+			}
+		}
+	}
+	byMessage = map[string]map[string]int{} // remote → message → lines
+	writer, writerLine := "", ""
+	for line := range strings.Lines(log) {
 		var e struct {
 			Remote  string
 			Message string
+			Kind    string
 		}
-		if json.Unmarshal([]byte(line), &e) != nil || e.Remote == "" {
+		if json.Unmarshal([]byte(line), &e) != nil {
 			continue
 		}
-		perRemote[e.Remote]++
-		st := state(e.Message)
-		kinds[st]++
-		if st != "" && st != "other" && last[e.Remote] == st {
-			repeats++
-			c.t.Errorf("remote %s logged the same state again without a transition:\n\t%s\t%s", e.Remote, prev[e.Remote], line)
+		msg := e.Message
+		switch {
+		case strings.HasPrefix(msg, "supervisor panicked"):
+			afresh("") // every poller starts afresh
+		case strings.HasPrefix(msg, "cache writes failing"), msg == "cache writes recovered":
+			// Failing for another reason (ENOSPC, then EIO) is a transition.
+			if st := msg + "/" + e.Kind; st == writer {
+				repeats = append(repeats, writerLine+"\t"+line)
+			} else {
+				writer, writerLine = st, line
+			}
 		}
-		last[e.Remote], prev[e.Remote] = st, line
+		if e.Remote == "" {
+			continue
+		}
+		if strings.HasPrefix(msg, "actor panicked") {
+			msg = "actor panicked" // one kind, whatever the message
+		}
+		if byMessage[e.Remote] == nil {
+			byMessage[e.Remote] = map[string]int{}
+		}
+		byMessage[e.Remote][msg]++
+		if msg == "actor panicked" || strings.HasPrefix(msg, "chaos: remote") {
+			afresh(e.Remote) // a new poller, or none
+			continue
+		}
+		t, v := topic(msg)
+		if t == "" {
+			continue
+		}
+		k := key{e.Remote, t}
+		if last[k] == v {
+			repeats = append(repeats, prev[k]+"\t"+line)
+		}
+		transitions++
+		last[k], prev[k] = v, line
 	}
-	c.t.Logf("log lines with a remote: %v by remote, %v by state (\"\" = panics and removals); %d repeated", perRemote, kinds, repeats)
+	return repeats, transitions, byMessage
+}
+
+// TestTransitionLog checks the chaos soak's log checker: a state or a
+// condition said twice without a transition is a repeat, unless the
+// remote's poller restarted in between.
+func TestTransitionLog(t *testing.T) {
+	log := `{"remote":"a","message":"remote down"}
+{"remote":"a","message":"remote up again"}
+{"remote":"a","message":"remote down"}
+{"remote":"b","message":"remote down"}
+{"remote":"a","message":"actor panicked while handling *messages.PollRemote"}
+{"remote":"a","message":"remote down"}
+{"remote":"a","message":"task status checks failing"}
+{"message":"supervisor panicked while handling *messages.Tick"}
+{"remote":"a","message":"task status checks failing"}
+{"remote":"b","message":"remote down"}
+{"remote":"a","message":"task status checks failing"}
+{"message":"cache writes failing: queries are answered from memory","kind":"no_space"}
+{"message":"cache writes failing: queries are answered from memory","kind":"io"}
+{"message":"cache writes recovered"}
+{"message":"cache writes recovered"}
+`
+	repeats, transitions, byMessage := transitionLog(log)
+	if len(repeats) != 2 || !strings.Contains(repeats[0], "task status checks failing") || !strings.Contains(repeats[1], "cache writes recovered") {
+		t.Errorf("repeats %q, want the third status-check line of a and the second recovery", repeats)
+	}
+	if transitions != 9 || byMessage["a"]["remote down"] != 3 || byMessage["a"]["actor panicked"] != 1 || byMessage["b"]["remote down"] != 2 {
+		t.Errorf("%d transitions, lines %v", transitions, byMessage)
+	}
 }

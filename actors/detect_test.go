@@ -83,7 +83,7 @@ func TestDetectQuietCluster(t *testing.T) {
 // the changed node was listed.
 func TestDetectChangesAgainstGroundTruth(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newHarness(t, sim.Config{Seed: 71, PVEClusters: 3, TaskRate: 0.2, IndexSize: 300}, Options{})
+		h := newHarness(t, sim.Config{Seed: 71, PVEClusters: 2, TaskRate: 0.2, IndexSize: 100}, Options{})
 		h.freeze()
 		h.start()
 		time.Sleep(time.Minute) // backfill

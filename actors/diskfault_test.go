@@ -52,7 +52,7 @@ func testWriterDiskFault(t *testing.T, fault cache.DiskFault, kind string) {
 		restartMax:  20 * time.Second,
 	}
 	opts.CacheOptions.Faults = faults
-	h := newHarness(t, sim.Config{Seed: 21, PVEClusters: 2, PBSServers: 1, TaskRate: 12, IndexSize: 200}, opts)
+	h := newHarness(t, sim.Config{Seed: 21, PVEClusters: 1, PBSServers: 1, TaskRate: 12, IndexSize: 100}, opts)
 	h.start()
 	time.Sleep(2 * time.Minute) // backfill
 	synctest.Wait()

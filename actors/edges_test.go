@@ -116,7 +116,7 @@ func TestNodeLeavesWithTaskRunning(t *testing.T) {
 func TestClockStepBack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var logs logLines
-		h := newHarness(t, sim.Config{Seed: 23, PVEClusters: 1, TaskRate: 300}, Options{Logger: logs.logger()})
+		h := newHarness(t, sim.Config{Seed: 23, PVEClusters: 1, TaskRate: 150}, Options{Logger: logs.logger()})
 		r := h.fleet.Remotes()[0]
 		if err := h.fleet.SetClockOffset(r.ID, 2*time.Hour); err != nil {
 			t.Fatal(err)
@@ -170,7 +170,7 @@ func TestClockStepBack(t *testing.T) {
 func TestRepeatedConditionsLoggedOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		var logs logLines
-		h := newHarness(t, sim.Config{Seed: 33, PVEClusters: 2, TaskRate: 6}, Options{Logger: logs.logger()})
+		h := newHarness(t, sim.Config{Seed: 33, PVEClusters: 1, TaskRate: 6}, Options{Logger: logs.logger()})
 		id := h.fleet.Remotes()[0].ID
 		h.fleet.SetFault(id, "", sim.Fault{BadItems: true})
 		h.start()

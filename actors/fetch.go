@@ -267,14 +267,19 @@ func (j *fetchJob) run(ctx context.Context) *messages.FetchFinished {
 	}
 	// A task that can no longer be asked about ends now. A running task
 	// taskfleet saw in a list is settled with status "unknown" (as PVE
-	// reports a task whose end it lost); a tracked one is only dropped:
-	// nothing but the track request ever said it existed.
+	// reports a task whose end it lost). A tracked one ends tracking; it
+	// is settled as well when its node left the cluster (a node the
+	// remote had: it has a cutoff), and only dropped when the node does
+	// not know it or never was in the cluster: then nothing but the track
+	// request ever said it existed.
 	for _, g := range res.Gone {
 		if j.tracked[g.UPID] {
 			if !slices.Contains(res.Batch.Untrack, g.UPID) {
 				res.Batch.Untrack = append(res.Batch.Untrack, g.UPID)
 			}
-			continue
+			if !j.nodeLeft(g) {
+				continue
+			}
 		}
 		if !inBatch[g.UPID] {
 			res.Batch.Tasks = append(res.Batch.Tasks, task.Task{Remote: j.remote, UPID: g.UPID, EndTime: max(g.UPID.StartTime, settledAt), Status: settleStatus})
@@ -284,6 +289,17 @@ func (j *fetchJob) run(ctx context.Context) *messages.FetchFinished {
 	res.Err = errors.Join(errs...)
 	res.Duration = time.Since(start)
 	return res
+}
+
+// nodeLeft reports whether a task is gone because its node left the
+// cluster: the cluster no longer knows the node, and the cache has a
+// cutoff for it, so it was one of the remote's nodes.
+func (j *fetchJob) nodeLeft(g messages.GoneTask) bool {
+	if g.Reason != proxmox.GoneNoNode {
+		return false
+	}
+	_, known := j.snap.Cutoff(j.remote, nodeKey(j.kind, g.UPID))
+	return known
 }
 
 // fetchNode fetches one node's tasks since its cutoff, pulling the cutoff

@@ -15,7 +15,7 @@ import (
 // seven days again.
 func TestRestartContinuesFromCutoffs(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		h := newHarness(t, sim.Config{Seed: 11, PVEClusters: 5, PBSServers: 2, TaskRate: 3}, Options{})
+		h := newHarness(t, sim.Config{Seed: 11, PVEClusters: 2, PBSServers: 1, TaskRate: 3}, Options{})
 		h.freeze()
 		h.start()
 		time.Sleep(time.Minute)

@@ -225,9 +225,17 @@ func (p *poller) applied(m *messages.FetchFinished) {
 		}
 		p.trackingEnded(u, reason)
 	}
+	// A tracked task is settled, besides ending tracking, when its node
+	// left the cluster (fetchJob.nodeLeft): the batch has its end.
+	settledTracked := map[task.UPID]bool{}
+	for _, t := range m.Batch.Tasks {
+		if untracked[t.UPID] && t.Status == settleStatus {
+			settledTracked[t.UPID] = true
+		}
+	}
 	settled := map[string]int{}
 	for _, g := range m.Gone {
-		if !untracked[g.UPID] {
+		if !untracked[g.UPID] || settledTracked[g.UPID] {
 			settled[g.Reason]++
 		}
 	}

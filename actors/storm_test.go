@@ -13,11 +13,11 @@ import (
 	"github.com/taskfleet/taskfleet/sim"
 )
 
-// TestNoResendStormIntoFailingWriter makes the cache writer fail for half
-// an hour (it panics on a batch, then in every Started): pollers fetch
-// nothing while it fails, so when it opens again its mailbox holds at
-// most one batch per poller, not one per ack timeout; afterwards the
-// cache is complete. Counted are the batches sent while it fails and the
+// TestNoResendStormIntoFailingWriter makes the cache writer fail for ten
+// minutes, twenty apply limits (it panics on a batch, then in every
+// Started): pollers fetch nothing while it fails, so when it opens again
+// its mailbox holds at most one batch per poller, not one per ack
+// timeout; afterwards the cache is complete. Counted are the batches sent while it fails and the
 // first of each poller after it returned (the later ones are the usual
 // polls).
 func TestNoResendStormIntoFailingWriter(t *testing.T) {
@@ -54,7 +54,7 @@ func TestNoResendStormIntoFailingWriter(t *testing.T) {
 				}
 			},
 		}
-		h := newHarness(t, sim.Config{Seed: 31, PVEClusters: 3, TaskRate: 60}, opts)
+		h := newHarness(t, sim.Config{Seed: 31, PVEClusters: 3, TaskRate: 12}, opts)
 		h.start()
 		time.Sleep(time.Minute)
 		synctest.Wait()
@@ -62,7 +62,7 @@ func TestNoResendStormIntoFailingWriter(t *testing.T) {
 		counted = true
 		mu.Unlock()
 		failing.Store(true)
-		time.Sleep(30 * time.Minute)
+		time.Sleep(10 * time.Minute)
 		synctest.Wait()
 		failing.Store(false)
 		time.Sleep(time.Minute)
@@ -71,7 +71,7 @@ func TestNoResendStormIntoFailingWriter(t *testing.T) {
 		got := batches
 		counted = false
 		mu.Unlock()
-		t.Logf("%d batches reached the writer during 30 minutes of failure and its return", got)
+		t.Logf("%d batches reached the writer during 10 minutes of failure and its return", got)
 		if limit := 2 * len(h.cfg.Remotes); got > limit {
 			t.Errorf("%d batches reached the failing writer, want at most %d (one per poller, twice)", got, limit)
 		}

@@ -56,9 +56,9 @@ func TestPanicsHeal(t *testing.T) {
 				}
 			},
 		}
-		h := newHarness(t, sim.Config{Seed: 9, PVEClusters: 6, PBSServers: 2, TaskRate: 4, IndexSize: 500}, opts)
+		h := newHarness(t, sim.Config{Seed: 9, PVEClusters: 3, PBSServers: 1, TaskRate: 20, IndexSize: 100}, opts)
 		h.start()
-		time.Sleep(2 * time.Hour)
+		time.Sleep(30 * time.Minute)
 		synctest.Wait()
 		h.freeze()
 		time.Sleep(time.Minute) // backoffs expire

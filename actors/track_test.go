@@ -140,3 +140,65 @@ func TestTrackSelfHealing(t *testing.T) {
 		h.stop()
 	})
 }
+
+// TestTrackedTaskNodeLeaves takes a node out of its cluster while tracked
+// tasks run on it, one already seen in the node's list and one only
+// tracked: within two re-check periods of tracked tasks (two ticks) both
+// are settled with status "unknown" and no longer tracked, tracking ends
+// with reason EndNoNode, and the remote stays up without a line saying it
+// is unreachable. A tracked UPID of a node the remote never had is only
+// dropped: nothing puts it in the cache.
+func TestTrackedTaskNodeLeaves(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var logs logLines
+		h := newHarness(t, sim.Config{Seed: 31, PVEClusters: 1, TaskRate: 6}, Options{Logger: logs.logger()})
+		h.start()
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		ctx := context.Background()
+		r := h.fleet.Remotes()[0]
+		node := r.Nodes[1]
+		listed := h.fleet.StartTask(r.ID, node, "vzdump", "100", 10*time.Hour)
+		h.refresh()
+		if tk, ok := h.find(r.ID, listed); !ok || !tk.Running() {
+			t.Fatalf("task %s not cached as running: %+v", listed, tk)
+		}
+		trackedOnly := h.fleet.StartTask(r.ID, node, "qmstart", "101", 10*time.Hour)
+		for _, u := range []task.UPID{listed, trackedOnly} {
+			if err := h.sys.Track(ctx, r.ID, u); err != nil {
+				t.Fatalf("track %s: %v", u, err)
+			}
+		}
+		if _, err := h.fleet.NodeLeaves(r.ID, node, 10*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * h.cfg.Polling.Tick)
+		synctest.Wait()
+		if got := h.sys.Snapshot().Tracked(r.ID); len(got) != 0 {
+			t.Errorf("still tracked two ticks after the node left: %v", got)
+		}
+		for _, u := range []task.UPID{listed, trackedOnly} {
+			tk, ok := h.find(r.ID, u)
+			if !ok || tk.Running() || tk.Status != settleStatus || tk.EndTime < u.StartTime {
+				t.Errorf("task %s of the node that left: %+v (cached %v), want settled %q", u, tk, ok, settleStatus)
+			}
+		}
+		hl := h.healthOf(r.ID)
+		ended := map[string]string{}
+		for _, e := range hl.TrackingEnded {
+			ended[e.UPID] = e.Reason
+		}
+		for _, u := range []task.UPID{listed, trackedOnly} {
+			if ended[u.String()] != EndNoNode {
+				t.Errorf("tracking of %s ended %q, want %q (tracking ended: %+v)", u, ended[u.String()], EndNoNode, hl.TrackingEnded)
+			}
+		}
+		if hl.State != StateUp || hl.Settled < 2 {
+			t.Errorf("health: state %s, settled %d; want up and at least 2 settled", hl.State, hl.Settled)
+		}
+		if n := logs.count("remote partly unreachable") + logs.count("remote down"); n != 0 {
+			t.Errorf("%d lines say the remote is unreachable", n)
+		}
+		h.stop()
+	})
+}
