@@ -44,13 +44,13 @@ func (c *logCounter) counts() map[task.UPID]int {
 // in the daemon): a failed job's log it keeps is not fetched again for
 // the overview. The fleet: with -soak the demo's (20 PVE clusters, 5 PBS
 // servers, 30 tasks per node and hour; long), else 2 PVE clusters and a
-// PBS server, with -short one cluster.
+// PBS server, with -short or under the race detector one cluster.
 func TestBackupOverviewMatchesTruth(t *testing.T) {
 	sc := sim.Config{Seed: 11, PVEClusters: 2, PBSServers: 1, TaskRate: 5}
 	switch {
 	case *soak:
 		sc = sim.Config{Seed: 11, PVEClusters: 20, PBSServers: 5, TaskRate: 30}
-	case testing.Short():
+	case testing.Short() || raceEnabled:
 		sc.PVEClusters = 1
 	}
 	synctest.Test(t, func(t *testing.T) {
