@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -70,20 +69,8 @@ group_window = "1s"
 [[notify.stale]]
 hours = 26
 `)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr syncBuffer
-	exited := make(chan int, 1)
-	go func() { exited <- dispatch(ctx, []string{"serve", "--config", path}, &stdout, &stderr) }()
-	c := &apiClient{t: t, base: "http://" + addr}
-	c.waitReadyWhile(func() bool {
-		select {
-		case code := <-exited:
-			t.Fatalf("serve exited with %d:\n%s", code, stderr.String())
-		default:
-		}
-		return true
-	})
+	srv := serveInProcess(t, path, addr)
+	c := srv.c
 	for _, s := range overdue {
 		key := s.Remote + "/" + s.VMID
 		defer func() {
@@ -134,13 +121,5 @@ hours = 26
 			return ok && g.Hours == 26
 		})
 	}
-	cancel()
-	select {
-	case code := <-exited:
-		if code != 0 {
-			t.Fatalf("serve exited with %d:\n%s", code, tail(stderr.String(), 3000))
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve still running")
-	}
+	srv.stop()
 }

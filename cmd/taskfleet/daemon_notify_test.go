@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -53,22 +52,8 @@ group_window = "1s"
 type = "vzdump"
 status = ["ok"]
 `)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr syncBuffer
-	exited := make(chan int, 1)
-	go func() {
-		exited <- dispatch(ctx, []string{"serve", "--config", path, "--log-level", "debug"}, &stdout, &stderr)
-	}()
-	c := &apiClient{t: t, base: "http://" + addr}
-	c.waitReadyWhile(func() bool {
-		select {
-		case code := <-exited:
-			t.Fatalf("serve exited with %d:\n%s", code, stderr.String())
-		default:
-		}
-		return true
-	})
+	srv := serveInProcess(t, path, addr, "--log-level", "debug")
+	c, stderr := srv.c, &srv.stderr
 	eventually(t, 10*time.Second, "notifiers started", func() bool { return strings.Contains(stderr.String(), "notifiers started") })
 	r := fleet.Remotes()[0]
 	u := fleet.StartTask(r.ID, r.Endpoints[0].Node, "vzdump", "999", time.Second)
@@ -105,15 +90,7 @@ url = "`+hook.URL+`/second"
 	eventually(t, 10*time.Second, "notifiers restarted", func() bool {
 		return strings.Contains(stderr.String(), `"targets":2,`)
 	})
-	cancel()
-	select {
-	case code := <-exited:
-		if code != 0 {
-			t.Fatalf("serve exited with %d:\n%s", code, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve still running")
-	}
+	srv.stop()
 	matches, _ := filepath.Glob(filepath.Join(dir, "*", "notify", "hook.json"))
 	if len(matches) != 1 {
 		entries, _ := os.ReadDir(dir)

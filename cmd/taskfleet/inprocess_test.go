@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"strings"
@@ -21,23 +20,8 @@ func TestServeInProcess(t *testing.T) {
 	addr := freeAddr(t)
 	path := writeConfig(t, fleet, t.TempDir(), addr, tokensTOML)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var stdout, stderr syncBuffer
-	exited := make(chan int, 1)
-	go func() {
-		exited <- dispatch(ctx, []string{"serve", "--config", path, "--log-level", "debug"}, &stdout, &stderr)
-	}()
-	c := &apiClient{t: t, base: "http://" + addr}
-	alive := func() bool {
-		select {
-		case code := <-exited:
-			t.Fatalf("serve exited with %d:\n%s", code, stderr.String())
-		default:
-		}
-		return true
-	}
-	c.waitReadyWhile(alive)
+	srv := serveInProcess(t, path, addr, "--log-level", "debug")
+	c := srv.c
 
 	c.refreshAll(opsSecret)
 	checkTruth(t, fleet, c.list(opsSecret, nil))
@@ -60,16 +44,8 @@ func TestServeInProcess(t *testing.T) {
 		}
 	}()
 
-	cancel()
-	select {
-	case code := <-exited:
-		if code != 0 {
-			t.Fatalf("serve exited with %d after its context ended, want 0:\n%s", code, stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve still running 30 s after its context ended")
-	}
-	if logs := stderr.String(); !strings.Contains(logs, `"message":"service stopped"`) {
+	srv.stop()
+	if logs := srv.stderr.String(); !strings.Contains(logs, `"message":"service stopped"`) {
 		t.Errorf("no \"service stopped\" in the logs:\n%s", tail(logs, 2000))
 	}
 }

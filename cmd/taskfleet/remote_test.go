@@ -166,20 +166,8 @@ func TestRemoteAdd(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, `remote "pve-c001": ok: 3 endpoints`) || !strings.Contains(stdout, `remote "pbs001": ok: 1 endpoints`) || strings.Contains(stdout, "warning") {
 		t.Fatalf("check-config --connect: exit %d:\n%s", code, stdout)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var serveOut, serveErr syncBuffer
-	exited := make(chan int, 1)
-	go func() { exited <- dispatch(ctx, []string{"serve", "--config", path}, &serveOut, &serveErr) }()
-	c := &apiClient{t: t, base: "http://" + addr}
-	c.waitReadyWhile(func() bool {
-		select {
-		case code := <-exited:
-			t.Fatalf("serve exited with %d:\n%s", code, serveErr.String())
-		default:
-		}
-		return true
-	})
+	srv := serveInProcess(t, path, addr)
+	c := srv.c
 	res := c.refreshAll("")
 	if len(res) != 2 {
 		t.Fatalf("refresh: %+v", res)
@@ -202,10 +190,7 @@ func TestRemoteAdd(t *testing.T) {
 	if code, stdout, _ := runCmd("check-config", path); code != exitOK {
 		t.Errorf("check-config while serve runs: exit %d:\n%s", code, stdout)
 	}
-	cancel()
-	if code := <-exited; code != exitOK {
-		t.Errorf("serve exited with %d", code)
-	}
+	srv.stop()
 
 	// --connect names the endpoint, its line and the error class of a
 	// certificate that is not the pinned one.
