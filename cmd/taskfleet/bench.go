@@ -41,6 +41,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&schedRemotes, "schedule-remotes", "fleet sizes of the schedule section (comma-separated; default 1000,10000)")
 	schedSpeed := fs.Int("schedule-speed", 0, "how many times faster than real time the schedule section runs (default 4: a simulated hour in 15 minutes)")
 	schedDuration := fs.Duration("schedule-duration", 0, "simulated time the schedule section measures per run (default 1h)")
+	afterOnly := fs.Bool("schedule-after-only", false, "the schedule section runs only the case with change detection on")
 	var pollers stringList
 	fs.Var(&pollers, "pollers", "fleet sizes of the pollers section (comma-separated; default 1000,10000)")
 	profileDir := fs.String("profile-dir", "", "directory that receives the sweeps' CPU profiles and the pollers section's heap profiles")
@@ -80,6 +81,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			cfg.Schedule.Remotes = append(cfg.Schedule.Remotes, n)
 		}
 	}
+	cfg.Schedule.AfterOnly = *afterOnly
 	if len(pollers) > 0 {
 		cfg.Pollers.Remotes = nil
 		for _, it := range pollers {
