@@ -15,31 +15,45 @@ import (
 // session again, once per new connection, which costs microseconds against
 // the handshake's round trip.
 //
-// A session cache is per endpoint, so it sees one key (the server name);
-// it keeps at most sessionCacheSize sessions all the same, dropping an
-// arbitrary one when full. Safe for concurrent use, as tls requires.
+// A session cache is per endpoint, so it sees one key (the server name):
+// a short list, not a map (an empty map alone is half a KiB). It keeps at
+// most sessionCacheSize sessions all the same, dropping the oldest when
+// full. Safe for concurrent use, as tls requires.
 type sessionCache struct {
 	mu       sync.Mutex
-	sessions map[string]cachedSession
+	sessions []cachedSession
 }
 
 // cachedSession is a session as tls.ClientSessionState.ResumptionState
 // returns it, serialized.
 type cachedSession struct {
+	key    string
 	ticket []byte
 	state  []byte
 }
 
-func newSessionCache() *sessionCache {
-	return &sessionCache{sessions: make(map[string]cachedSession, 1)}
+func newSessionCache() *sessionCache { return &sessionCache{} }
+
+// find returns the index of key's session, or -1; c.mu is held.
+func (c *sessionCache) find(key string) int {
+	for i := range c.sessions {
+		if c.sessions[i].key == key {
+			return i
+		}
+	}
+	return -1
 }
 
 // Get implements tls.ClientSessionCache.
 func (c *sessionCache) Get(key string) (*tls.ClientSessionState, bool) {
 	c.mu.Lock()
-	s, ok := c.sessions[key]
+	i := c.find(key)
+	var s cachedSession
+	if i >= 0 {
+		s = c.sessions[i]
+	}
 	c.mu.Unlock()
-	if !ok {
+	if i < 0 {
 		return nil, false
 	}
 	st, err := tls.ParseSessionState(s.state)
@@ -67,19 +81,22 @@ func (c *sessionCache) Put(key string, cs *tls.ClientSessionState) {
 		if err != nil {
 			return
 		}
-		s = cachedSession{ticket: append([]byte(nil), ticket...), state: state}
+		// Exact-size copies: the encoder's buffer has room to spare.
+		s = cachedSession{key: key, ticket: append([]byte(nil), ticket...), state: append([]byte(nil), state...)}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cs == nil {
-		delete(c.sessions, key)
-		return
-	}
-	if _, ok := c.sessions[key]; !ok && len(c.sessions) >= sessionCacheSize {
-		for k := range c.sessions {
-			delete(c.sessions, k)
-			break
+	i := c.find(key)
+	switch {
+	case cs == nil && i >= 0:
+		c.sessions = append(c.sessions[:i], c.sessions[i+1:]...)
+	case cs == nil:
+	case i >= 0:
+		c.sessions[i] = s
+	default:
+		if len(c.sessions) >= sessionCacheSize {
+			c.sessions = append(c.sessions[:0], c.sessions[1:]...)
 		}
+		c.sessions = append(c.sessions, s)
 	}
-	c.sessions[key] = s
 }

@@ -74,8 +74,8 @@ func TestSessionCacheBounded(t *testing.T) {
 	}
 	conn.Close()
 	var key string
-	for k := range cache.sessions {
-		key = k
+	for _, s := range cache.sessions {
+		key = s.key
 	}
 	cs, ok := cache.Get(key)
 	if !ok {
