@@ -44,6 +44,8 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	afterOnly := fs.Bool("schedule-after-only", false, "the schedule section runs only the case with change detection on")
 	var pollers stringList
 	fs.Var(&pollers, "pollers", "fleet sizes of the pollers section (comma-separated; default 1000,10000)")
+	pollersTick := fs.Duration("pollers-tick", 0, "polling tick of the pollers section (default 10s; 24h leaves only its refreshes)")
+	pollersSweeps := fs.Int("pollers-sweeps", 0, "full refreshes before the pollers section measures (default 2: the backfill and a steady one)")
 	profileDir := fs.String("profile-dir", "", "directory that receives the sweeps' CPU profiles and the pollers section's heap profiles")
 	large := fs.Bool("large", false, "also run the 5000-remote sweeps (5000x20 and 5000x100: about 5 more minutes on 2 cores)")
 	rtt := fs.Duration("rtt", 0, "round-trip time injected into the simulated remotes (default 50ms, 5ms with --quick)")
@@ -91,6 +93,15 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			}
 			cfg.Pollers.Remotes = append(cfg.Pollers.Remotes, n)
 		}
+	}
+	if *pollersTick < 0 || *pollersSweeps < 0 {
+		return usageError(fs, "--pollers-tick and --pollers-sweeps must not be negative")
+	}
+	if *pollersTick > 0 {
+		cfg.Pollers.Tick = *pollersTick
+	}
+	if *pollersSweeps > 0 {
+		cfg.Pollers.Sweeps = *pollersSweeps
 	}
 	cfg.Sweep.ProfileDir, cfg.Pollers.ProfileDir = *profileDir, *profileDir
 	if *schedSpeed < 0 || *schedDuration < 0 {

@@ -20,6 +20,11 @@ type PollerHeapConfig struct {
 	// least 5), as in the schedule section: C=200 at 10,000 remotes.
 	GlobalCapPer1000 int `json:"global_cap_per_1000"`
 	Sweeps           int `json:"sweeps"` // full refreshes before measuring (the first is the backfill)
+	// Tick is polling.tick (the refresh interval stays 10 minutes).
+	// Between ticks the pollers are idle; a long tick (24h, as in the
+	// sweep sections) leaves only the benchmark's refreshes, which a
+	// loaded machine needs at 10,000 remotes.
+	Tick time.Duration `json:"tick_ns"`
 	// Idle is how long the daemon stays idle after the sweeps before the
 	// second measurement: longer than the remotes' idle timeout, so that
 	// they have closed every connection, as pveproxy does between ticks.
@@ -72,7 +77,7 @@ type PollerHeapResult struct {
 func DefaultPollerHeap() PollerHeapConfig {
 	f := lowActivity()
 	f.IdleTimeout = 0 // the products' rules: pveproxy closes a connection idle for 5 s
-	return PollerHeapConfig{Remotes: []int{1000, 10_000}, GlobalCapPer1000: 20, Sweeps: 2, Idle: 7 * time.Second,
+	return PollerHeapConfig{Remotes: []int{1000, 10_000}, GlobalCapPer1000: 20, Sweeps: 2, Tick: 10 * time.Second, Idle: 7 * time.Second,
 		ProfileRate: 4096, Fleet: f}
 }
 
@@ -106,7 +111,7 @@ func runPollerHeapCase(ctx context.Context, cfg PollerHeapConfig, n int, parent 
 	run.FleetHeap = int64(heapFleet)
 	base := heapBySide()
 	svc, dir, err := startService(ctx, fl, n, serviceConfig{
-		GlobalCap: run.GlobalCap, RemoteCap: 5, Tick: 10 * time.Second, RefreshInterval: 10 * time.Minute,
+		GlobalCap: run.GlobalCap, RemoteCap: 5, Tick: cfg.Tick, RefreshInterval: 10 * time.Minute,
 	}, parent)
 	if err != nil {
 		return run, err

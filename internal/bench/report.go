@@ -238,8 +238,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	if ph := r.Pollers; ph != nil {
 		c := ph.Config
 		p.title("8. Heap per poller",
-			fmt.Sprintf("PVE clusters of 3 nodes (sim clock from %s), C=%d per 1000 remotes, c=5, tick 10s, refresh 10m; %d full refreshes, then the heap after GC: busy = right after them (keep-alive connections open), idle = %v later (the remotes closed them after 5 s, as pveproxy).",
-				clockStart(c.Fleet), c.GlobalCapPer1000, c.Sweeps, c.Idle),
+			fmt.Sprintf("PVE clusters of 3 nodes (sim clock from %s), C=%d per 1000 remotes, c=5, tick %v, refresh 10m; %d full refreshes, then the heap after GC: busy = right after them (keep-alive connections open), idle = %v later (the remotes closed them after 5 s, as pveproxy).",
+				clockStart(c.Fleet), c.GlobalCapPer1000, c.Tick, c.Sweeps, c.Idle),
 			fmt.Sprintf("split by allocating code from the heap profile (MemProfileRate %d): fleet = sim and its HTTP servers, network = internal/memnet pipes, taskfleet = the rest allocated after the fleet started.", c.ProfileRate))
 		t := p.table("remotes", "C", "stage", "heap growth", "taskfleet", "fleet", "network", "taskfleet per remote", "goroutines", "fleet heap before")
 		for _, run := range ph.Runs {
