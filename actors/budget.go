@@ -5,8 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/semaphore"
-
 	"github.com/taskfleet/taskfleet/proxmox"
 )
 
@@ -26,8 +24,9 @@ const (
 // remote's own slots first, so a remote waiting for its own slots holds no
 // permit).
 //
-// Waiters are served first come, first served (semaphore.Weighted is
-// FIFO), so no remote jumps the queue. A request that holds its permit
+// Waiters are served first come, first served, so no remote jumps the
+// queue, except that urgent requests (polls of tracked tasks, urgent.go)
+// are served before routine ones. A request that holds its permit
 // much longer than requests typically take (five times the fleet's
 // average, at least 100 ms, at most ParkAfter) is parked: its permit
 // returns to the pool while the request goes on, bounded by its remote's
@@ -38,7 +37,7 @@ const (
 //
 // Budget is safe for concurrent use.
 type Budget struct {
-	sem     *semaphore.Weighted
+	sem     *prioSem
 	maxPark time.Duration
 
 	mu      sync.Mutex
@@ -51,7 +50,7 @@ func NewBudget(n int, parkAfter time.Duration) *Budget {
 	if parkAfter <= 0 {
 		parkAfter = DefaultParkAfter
 	}
-	return &Budget{sem: semaphore.NewWeighted(int64(max(n, 1))), maxPark: parkAfter}
+	return &Budget{sem: newPrioSem(int64(max(n, 1))), maxPark: parkAfter}
 }
 
 // ForRemote returns the limiter one remote's client uses.
@@ -96,7 +95,7 @@ type permit struct {
 
 // Acquire waits for a global permit or until ctx is done.
 func (r *remoteBudget) Acquire(ctx context.Context) error {
-	if err := r.b.sem.Acquire(ctx, 1); err != nil {
+	if err := r.b.sem.Acquire(ctx, isUrgent(ctx)); err != nil {
 		return err
 	}
 	p := &permit{since: time.Now()}
@@ -117,7 +116,7 @@ func (r *remoteBudget) park(p *permit) {
 		if q == p {
 			r.active = append(r.active[:i], r.active[i+1:]...)
 			r.parked++
-			r.b.sem.Release(1)
+			r.b.sem.Release()
 			return
 		}
 	}
@@ -132,7 +131,7 @@ func (r *remoteBudget) Release() {
 		r.active = r.active[1:]
 		p.timer.Stop()
 		r.b.observe(time.Since(p.since))
-		r.b.sem.Release(1)
+		r.b.sem.Release()
 		return
 	}
 	if r.parked > 0 {

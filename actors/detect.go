@@ -76,6 +76,15 @@ type clusterTasker interface {
 	ClusterTasksPage(ctx context.Context) (proxmox.ListPage, error)
 }
 
+// clusterRefuser is a client that remembers a remote's refusal of
+// /cluster/tasks (*proxmox.Client: 403, 404 or 501, for
+// proxmox.ClusterTasksRetryAfter). While it does, a refresh is a full one
+// and running tasks are checked by status requests, without asking (and
+// failing) first.
+type clusterRefuser interface {
+	ClusterTasksRefused() bool
+}
+
 // fullRefreshEvery is FullRefreshEvery; tests that compare refreshes of
 // equal cost set it to 1 (every refresh full) before starting a System.
 var fullRefreshEvery uint64 = FullRefreshEvery
@@ -113,6 +122,9 @@ func (j *fetchJob) clusterList(ctx context.Context, requests *int) []task.Task {
 		untracked = untracked || !j.tracked[u]
 	}
 	if !detect && !untracked {
+		return nil
+	}
+	if r, ok := j.client.(clusterRefuser); ok && r.ClusterTasksRefused() {
 		return nil
 	}
 	page, err := ct.ClusterTasksPage(ctx)

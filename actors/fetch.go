@@ -105,6 +105,13 @@ const settleStatus = "unknown"
 
 func (j *fetchJob) run(ctx context.Context) *messages.FetchFinished {
 	j.stage(stageFetch)
+	for _, u := range j.check {
+		if j.tracked[u] {
+			// A user waits for this task: its requests go first (urgent.go).
+			ctx = withUrgency(ctx)
+			break
+		}
+	}
 	start := time.Now()
 	res := &messages.FetchFinished{Gen: j.gen, Refresh: j.refresh}
 	res.Batch.Remote, res.Batch.Seq = j.remote, j.gen

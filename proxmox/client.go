@@ -27,6 +27,9 @@ type Client struct {
 	header    secret
 	stats     counters
 	closed    atomic.Bool
+	// clusterRefused is when the remote last refused GET /cluster/tasks
+	// (Unix nanoseconds; 0: never): see ClusterTasksRefused.
+	clusterRefused atomic.Int64
 
 	mu          sync.Mutex
 	state       []endpointState // per endpoint

@@ -247,6 +247,9 @@ func (c *Client) ClusterTasksPage(ctx context.Context) (ListPage, error) {
 	if c.cfg.Kind != task.PVE {
 		return ListPage{}, fmt.Errorf("cluster tasks: %s: not a PVE remote: %w", location(c.cfg.Remote, "", ""), errors.ErrUnsupported)
 	}
+	if c.ClusterTasksRefused() {
+		return ListPage{}, fmt.Errorf("cluster tasks: %s: %w", location(c.cfg.Remote, "", ""), ErrClusterTasksRefused)
+	}
 	var clock Clock
 	cl := call{path: "/api2/json/cluster/tasks", clock: &clock}
 	var page ListPage
@@ -257,8 +260,12 @@ func (c *Client) ClusterTasksPage(ctx context.Context) (ListPage, error) {
 		return err
 	})
 	if err != nil {
+		if refusesClusterTasks(err) {
+			c.refusedClusterTasks()
+		}
 		return ListPage{}, fmt.Errorf("cluster tasks: %w", err)
 	}
+	c.clusterRefused.Store(0)
 	page.Clock = clock
 	return page, nil
 }

@@ -13,8 +13,8 @@ import (
 	"github.com/taskfleet/taskfleet/config"
 )
 
-// sessionCacheSize is the number of TLS sessions kept per endpoint for
-// resumption: one per connection the endpoint may have, with room to spare.
+// sessionCacheSize bounds the TLS sessions an endpoint's cache keeps for
+// resumption (sessionCache): one per server name, so one in practice.
 const sessionCacheSize = 64
 
 // ParseFingerprint parses a SHA-256 certificate fingerprint as Proxmox shows
@@ -56,7 +56,7 @@ func (e *endpoint) tlsConfig(roots *x509.CertPool) *tls.Config {
 		ServerName:         e.host,
 		MinVersion:         tls.VersionTLS12,
 		NextProtos:         []string{"http/1.1"}, // pveproxy speaks HTTP/1.1
-		ClientSessionCache: tls.NewLRUClientSessionCache(sessionCacheSize),
+		ClientSessionCache: newSessionCache(),
 	}
 	if e.pin == nil {
 		cfg.RootCAs = roots

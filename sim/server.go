@@ -60,7 +60,11 @@ func (f *Fleet) startLocked(n *node) error {
 		ConnContext: s.connContext,
 		ConnState:   s.connState,
 		IdleTimeout: f.idleTimeout(n.remote.kind),
-		ErrorLog:    log.New(io.Discard, "", 0),
+		// pveproxy's inactivity timeout also closes a connection that
+		// never sends a request (a client's spare dial); net/http's
+		// IdleTimeout only runs between requests.
+		ReadHeaderTimeout: f.idleTimeout(n.remote.kind),
+		ErrorLog:          log.New(io.Discard, "", 0),
 	}
 	tcfg := &tls.Config{
 		Certificates:           []tls.Certificate{n.cert},

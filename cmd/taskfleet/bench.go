@@ -21,7 +21,8 @@ SQLite and a PDM-style scan of the archive, 4. ingest rate, 5. memory,
 6. a sweep of 10,000 remotes, 7. the production schedule (10 s ticks,
 10-minute refreshes, pveproxy's connection rules) over a simulated hour for
 1,000 and 10,000 remotes, with change detection off and on (only with
---only schedule: it takes half an hour or more). The default sizes take about five minutes on a
+--only schedule: it takes half an hour or more), 8. the Go heap per poller
+at 1,000 and 10,000 remotes, the fleet's excluded (only with --only pollers). The default sizes take about five minutes on a
 2-core machine; --quick runs tiny sizes in seconds. docs/benchmarks.md holds
 the latest full run. The SQLite comparison of sections 3 and 4 is built only
 with the sqlite tag, to keep the driver out of the taskfleet binary:
@@ -40,6 +41,12 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&schedRemotes, "schedule-remotes", "fleet sizes of the schedule section (comma-separated; default 1000,10000)")
 	schedSpeed := fs.Int("schedule-speed", 0, "how many times faster than real time the schedule section runs (default 4: a simulated hour in 15 minutes)")
 	schedDuration := fs.Duration("schedule-duration", 0, "simulated time the schedule section measures per run (default 1h)")
+	afterOnly := fs.Bool("schedule-after-only", false, "the schedule section runs only the case with change detection on")
+	var pollers stringList
+	fs.Var(&pollers, "pollers", "fleet sizes of the pollers section (comma-separated; default 1000,10000)")
+	pollersTick := fs.Duration("pollers-tick", 0, "polling tick of the pollers section (default 10s; 24h leaves only its refreshes)")
+	pollersSweeps := fs.Int("pollers-sweeps", 0, "full refreshes before the pollers section measures (default 2: the backfill and a steady one)")
+	profileDir := fs.String("profile-dir", "", "directory that receives the sweeps' CPU profiles and the pollers section's heap profiles")
 	large := fs.Bool("large", false, "also run the 5000-remote sweeps (5000x20 and 5000x100: about 5 more minutes on 2 cores)")
 	rtt := fs.Duration("rtt", 0, "round-trip time injected into the simulated remotes (default 50ms, 5ms with --quick)")
 	simTime := fs.String("sim-time", "14:00", `UTC time of day the simulated fleets' clocks start at, HH:MM ("now": the wall clock); the nightly backups (01:00-05:00) keep about one task per node running`)
@@ -76,6 +83,27 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			cfg.Schedule.Remotes = append(cfg.Schedule.Remotes, n)
 		}
 	}
+	cfg.Schedule.AfterOnly = *afterOnly
+	if len(pollers) > 0 {
+		cfg.Pollers.Remotes = nil
+		for _, it := range pollers {
+			n, err := strconv.Atoi(it)
+			if err != nil || n < 1 {
+				return usageError(fs, "--pollers: %q is not a positive number", it)
+			}
+			cfg.Pollers.Remotes = append(cfg.Pollers.Remotes, n)
+		}
+	}
+	if *pollersTick < 0 || *pollersSweeps < 0 {
+		return usageError(fs, "--pollers-tick and --pollers-sweeps must not be negative")
+	}
+	if *pollersTick > 0 {
+		cfg.Pollers.Tick = *pollersTick
+	}
+	if *pollersSweeps > 0 {
+		cfg.Pollers.Sweeps = *pollersSweeps
+	}
+	cfg.Sweep.ProfileDir, cfg.Pollers.ProfileDir = *profileDir, *profileDir
 	if *schedSpeed < 0 || *schedDuration < 0 {
 		return usageError(fs, "--schedule-speed and --schedule-duration must not be negative")
 	}

@@ -72,11 +72,20 @@ func TestQuick(t *testing.T) {
 			}
 		}
 	}
+	if ph := r.Pollers; ph == nil || len(ph.Runs) != len(cfg.Pollers.Remotes) {
+		t.Errorf("pollers: %+v", ph)
+	} else {
+		for _, run := range ph.Runs {
+			if run.Busy.Taskfleet <= 0 || run.Idle.Taskfleet <= 0 || run.Busy.Fleet <= 0 || run.FleetHeap <= 0 || run.CachedTasks == 0 {
+				t.Errorf("pollers run %+v", run)
+			}
+		}
+	}
 	var text, js bytes.Buffer
 	if err := r.WriteText(&text); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"## 1. Sweep", "## 2. Freshness", "## 3. Queries", "## 4. Ingest", "## 5. Memory", "## 6. Scale", "## 7. Production schedule", "## Goals"} {
+	for _, s := range []string{"## 1. Sweep", "## 2. Freshness", "## 3. Queries", "## 4. Ingest", "## 5. Memory", "## 6. Scale", "## 7. Production schedule", "## 8. Heap per poller", "## Goals"} {
 		if !strings.Contains(text.String(), s) {
 			t.Errorf("text report lacks %q", s)
 		}

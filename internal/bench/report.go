@@ -67,6 +67,12 @@ func (r *Report) goals() []Goal {
 		add(Goal{Name: "new connections in a steady sweep <= C", Target: float64(s.GlobalCap), Measured: float64(s.Steady.NewConns),
 			Unit: "conns", Max: true, Where: fmt.Sprintf("%d remotes, C=%d, %s", s.Remotes, s.GlobalCap, s.Network)})
 	}
+	for _, run := range r.Pollers.runs() {
+		if run.Remotes >= 10_000 {
+			add(Goal{Name: "Go heap per idle poller", Target: 48, Measured: run.Idle.PerRemote / 1024, Unit: "KiB", Max: true,
+				Where: fmt.Sprintf("%d remotes, fleet excluded", run.Remotes)})
+		}
+	}
 	if sc := r.Schedule; sc != nil {
 		c := sc.Config
 		for i := 0; i+1 < len(sc.Runs); i += 2 {
@@ -226,6 +232,25 @@ func (r *Report) WriteText(w io.Writer) error {
 				fmt.Sprintf("%.1f ms", run.CPUms), dur(run.CPUPerRequest),
 				dur(run.Tracked.P50), dur(run.Tracked.P99), dur(run.Foreign.P50), dur(run.Foreign.P99),
 				run.Tracked.Missing+run.Foreign.Missing, run.TrackFailed, run.Errors)
+		}
+		t.end()
+	}
+	if ph := r.Pollers; ph != nil {
+		c := ph.Config
+		p.title("8. Heap per poller",
+			fmt.Sprintf("PVE clusters of 3 nodes (sim clock from %s), C=%d per 1000 remotes, c=5, tick %v, refresh 10m; %d full refreshes, then the heap after GC: busy = right after them (keep-alive connections open), idle = %v later (the remotes closed them after 5 s, as pveproxy).",
+				clockStart(c.Fleet), c.GlobalCapPer1000, c.Tick, c.Sweeps, c.Idle),
+			fmt.Sprintf("split by allocating code from the heap profile (MemProfileRate %d): fleet = sim and its HTTP servers, network = internal/memnet pipes, taskfleet = the rest allocated after the fleet started.", c.ProfileRate))
+		t := p.table("remotes", "C", "stage", "heap growth", "taskfleet", "fleet", "network", "taskfleet per remote", "goroutines", "fleet heap before")
+		for _, run := range ph.Runs {
+			for _, st := range []struct {
+				name string
+				s    HeapSplit
+			}{{"busy", run.Busy}, {"idle", run.Idle}} {
+				t.row(run.Remotes, run.GlobalCap, st.name, fmt.Sprintf("%.1f MiB", mib(st.s.Total)), fmt.Sprintf("%.1f MiB", mib(st.s.Taskfleet)),
+					fmt.Sprintf("%.1f MiB", mib(st.s.Fleet)), fmt.Sprintf("%.1f MiB", mib(st.s.Network)), fmt.Sprintf("%.1f KiB", st.s.PerRemote/1024),
+					st.s.Goroutines, fmt.Sprintf("%.1f MiB", mib(run.FleetHeap)))
+			}
 		}
 		t.end()
 	}

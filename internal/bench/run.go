@@ -28,28 +28,30 @@ const (
 	SectionQueries   = "queries"
 	SectionIngest    = "ingest"
 	SectionMemory    = "memory"
+	SectionPollers   = "pollers"
 	SectionScale     = "scale"
 	SectionSchedule  = "schedule"
 )
 
 // Sections lists every section in report order.
-var Sections = []string{SectionSweep, SectionFreshness, SectionQueries, SectionIngest, SectionMemory, SectionScale, SectionSchedule}
+var Sections = []string{SectionSweep, SectionFreshness, SectionQueries, SectionIngest, SectionMemory, SectionScale, SectionSchedule, SectionPollers}
 
 // DefaultSections are the sections a run without Config.Sections runs:
 // all but the schedule, which takes half an hour or more (--only
-// schedule).
+// schedule), and the heap per poller at 10,000 remotes (--only pollers).
 var DefaultSections = []string{SectionSweep, SectionFreshness, SectionQueries, SectionIngest, SectionMemory, SectionScale}
 
 // Config sizes a run. Defaults and Quick return complete ones.
 type Config struct {
-	Sections  []string        `json:"sections"` // to run; nil: all
-	Sweep     SweepConfig     `json:"sweep"`
-	Freshness FreshnessConfig `json:"freshness"`
-	Queries   QueriesConfig   `json:"queries"`
-	Ingest    IngestConfig    `json:"ingest"`
-	Memory    MemoryConfig    `json:"memory"`
-	Scale     ScaleConfig     `json:"scale"`
-	Schedule  ScheduleConfig  `json:"schedule"`
+	Sections  []string         `json:"sections"` // to run; nil: all
+	Sweep     SweepConfig      `json:"sweep"`
+	Freshness FreshnessConfig  `json:"freshness"`
+	Queries   QueriesConfig    `json:"queries"`
+	Ingest    IngestConfig     `json:"ingest"`
+	Memory    MemoryConfig     `json:"memory"`
+	Scale     ScaleConfig      `json:"scale"`
+	Schedule  ScheduleConfig   `json:"schedule"`
+	Pollers   PollerHeapConfig `json:"pollers"`
 
 	// Dir is where the caches and databases go (temporary directories,
 	// removed afterwards); "" is os.TempDir.
@@ -91,7 +93,7 @@ const DefaultTimeOfDay = 14 * time.Hour
 // SetFleetStart sets the start of every simulated fleet's clock (zero:
 // the wall clock).
 func (c *Config) SetFleetStart(t time.Time) {
-	c.Sweep.Fleet.Start, c.Freshness.Fleet.Start, c.Memory.Fleet.Start = t, t, t
+	c.Sweep.Fleet.Start, c.Freshness.Fleet.Start, c.Memory.Fleet.Start, c.Pollers.Fleet.Start = t, t, t, t
 }
 
 // LargeSweeps are the sweep cases left out of Defaults to keep the run
@@ -137,6 +139,7 @@ func Defaults() Config {
 			RemoteCap: 5, Tracked: 50, Foreign: 50, MinRun: 20 * time.Second, MaxRun: 5 * time.Minute,
 			Fleet: scheduleFleet(ScheduleTimeOfDay),
 		},
+		Pollers: DefaultPollerHeap(),
 	}
 }
 
@@ -162,6 +165,7 @@ func Quick() Config {
 	c.Sections = Sections // the schedule too
 	c.Schedule.Remotes, c.Schedule.Duration, c.Schedule.Speed = []int{10}, 20*time.Minute, 60
 	c.Schedule.Tracked, c.Schedule.Foreign = 4, 4
+	c.Pollers.Remotes, c.Pollers.Idle = []int{10}, 100*time.Millisecond
 	if raceEnabled {
 		c.Sweep.Cases = []SweepCase{{Remotes: 4, GlobalCap: 4, Network: NetworkMemory}, {Remotes: 2, GlobalCap: 4, Network: NetworkLoopback}}
 		c.Freshness.Remotes, c.Freshness.Tracked, c.Freshness.Foreign = 1, 2, 2
@@ -171,6 +175,7 @@ func Quick() Config {
 		c.Memory.Remotes = 5
 		c.Scale.Remotes = 8
 		c.Schedule.Remotes, c.Schedule.Tracked, c.Schedule.Foreign = []int{3}, 2, 2
+		c.Pollers.Remotes = []int{3}
 	}
 	return c
 }
@@ -187,6 +192,7 @@ type Report struct {
 	Memory    *MemoryResult     `json:"memory,omitempty"`
 	Scale     *SweepResult      `json:"scale,omitempty"`
 	Schedule  *ScheduleResult   `json:"schedule,omitempty"`
+	Pollers   *PollerHeapResult `json:"pollers,omitempty"`
 	Goals     []Goal            `json:"goals,omitempty"`
 	Errors    map[string]string `json:"errors,omitempty"` // by section
 }
@@ -227,6 +233,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		parent = os.TempDir()
 	}
 
+	if want[SectionPollers] {
+		res, err := runPollerHeap(ctx, cfg.Pollers, parent, progress)
+		if err != nil {
+			fail(SectionPollers, err)
+		}
+		r.Pollers = res
+	}
 	if want[SectionMemory] {
 		r.Memory = &MemoryResult{}
 		if err := runDaemonMemory(ctx, cfg.Memory, r.Memory, parent, progress); err != nil {

@@ -38,6 +38,9 @@ type ScheduleConfig struct {
 	MinRun  time.Duration `json:"min_run_ns"`
 	MaxRun  time.Duration `json:"max_run_ns"`
 	Fleet   FleetConfig   `json:"fleet"`
+	// AfterOnly runs only the case with change detection on (the
+	// command's --schedule-after-only), e.g. to compare two builds.
+	AfterOnly bool `json:"after_only,omitempty"`
 }
 
 // ScheduleRun is one fleet size with change detection on or off; counts are
@@ -101,6 +104,9 @@ func runSchedule(ctx context.Context, cfg ScheduleConfig, parent string, progres
 	defer actors.SetTimeScale(1)
 	for _, n := range cfg.Remotes {
 		for _, on := range []bool{false, true} {
+			if cfg.AfterOnly && !on {
+				continue
+			}
 			progress(fmt.Sprintf("schedule: %d remotes, change detection %v", n, on))
 			run, err := runScheduleCase(ctx, cfg, n, on, parent, progress)
 			if err != nil {
