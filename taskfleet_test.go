@@ -97,4 +97,9 @@ func TestSpawnUnderHostActor(t *testing.T) {
 	if svc.Ready() {
 		t.Error("Ready after the tree ended")
 	}
+	// Stop waits for the service's own goroutines (the keepers still
+	// writing to the cache directory) and says how the tree ended.
+	if err := svc.Stop(ctx); err == nil || !strings.Contains(err.Error(), "stopped without Service.Stop") {
+		t.Errorf("Stop after the tree ended = %v", err)
+	}
 }

@@ -200,6 +200,8 @@ func (s *Service) ActorSystem() *actor.ActorSystem { return s.sys }
 
 // Done is closed when the tree has ended: after Stop, or for good after a
 // failure (the root strategy's limit, or a host's strategy stopping it).
+// After a failure, Stop still has to be called: it waits for the
+// service's goroutines (the log and backup keepers) and returns Err.
 func (s *Service) Done() <-chan struct{} { return s.env.life.done }
 
 // Err returns why the tree ended: the failure that stopped it, or Stop's
