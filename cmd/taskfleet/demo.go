@@ -102,8 +102,11 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	d.refreshAtStart = true
 	d.activityEvery = 30 * time.Second
 	d.started = func(*taskfleet.Service) {
-		printDemoHelp(stdout, ln.Addr().String(), len(cfg.Remotes))
-		printDemoAccess(stdout, cfg)
+		// One write, so that a reader never sees half of it.
+		var b strings.Builder
+		printDemoHelp(&b, ln.Addr().String(), len(cfg.Remotes))
+		printDemoAccess(&b, cfg)
+		io.WriteString(stdout, b.String())
 	}
 
 	var g run.Group

@@ -79,7 +79,8 @@ func TestREADMEDemoCommands(t *testing.T) {
 		if !p.running() {
 			t.Fatalf("demo exited with %d", p.code)
 		}
-		return strings.Contains(p.stdout.String(), "the API is at "+base)
+		out := p.stdout.String()
+		return strings.Contains(out, "the API is at "+base) && strings.Contains(out, "Remotes: ")
 	})
 	if out := p.stdout.String(); !strings.Contains(out, "No API token") || !strings.Contains(out, "pve-c001") || !strings.Contains(out, "pbs001") {
 		t.Errorf("the demo does not say it has no token and how its remotes are named:\n%s", out)
