@@ -9,7 +9,6 @@ import (
 	"io"
 	"io/fs"
 	"maps"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -174,11 +173,7 @@ func (k *backupKeeper) run(ctx context.Context, done chan<- struct{}) {
 			failures = 0
 		}
 		failures++
-		delay := env.restartBase
-		for i := 1; i < failures && delay < env.restartMax; i++ {
-			delay *= 2
-		}
-		delay = time.Duration(float64(min(delay, env.restartMax)) * (0.5 + rand.Float64()))
+		delay := backoffDelay(env.restartBase, env.restartMax, failures)
 		env.Log.Error().Int("failures", failures).Int64("restart_in_ms", delay.Milliseconds()).Msg("backup keeper failed; restarting")
 		select {
 		case <-ctx.Done():

@@ -3,7 +3,6 @@ package actors
 import (
 	"cmp"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -38,11 +37,7 @@ func (s *supervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, c
 	}
 	st.failures++
 	st.last = now
-	d := s.env.restartBase
-	for i := 1; i < st.failures && d < s.env.restartMax; i++ {
-		d *= 2
-	}
-	d = time.Duration(float64(min(d, s.env.restartMax)) * (0.5 + rand.Float64()))
+	d := backoffDelay(s.env.restartBase, s.env.restartMax, st.failures)
 
 	ev := s.env.Log.Error().Str("reason", fmt.Sprint(reason)).Int("failures", st.failures).Int64("restart_in_ms", d.Milliseconds()).Str("actor", child.Id)
 	if remote, ok := s.remoteOf(child); ok {
@@ -144,11 +139,7 @@ func (r *rootStrategy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor,
 		sup.StopChildren(child)
 		return
 	}
-	d := r.base
-	for i := 1; i < r.failures && d < r.max; i++ {
-		d *= 2
-	}
-	d = time.Duration(float64(min(d, r.max)) * (0.5 + rand.Float64()))
+	d := backoffDelay(r.base, r.max, r.failures)
 	r.env.Log.Error().Str("actor", child.Id).Int("failures", r.failures).Int("failure_limit", r.limit).
 		Int64("restart_in_ms", d.Milliseconds()).Str("reason", fmt.Sprint(reason)).Msgf("supervisor panicked while handling %T", msg)
 	// One pending restart at most: a failure while one is pending (a
