@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -26,19 +25,11 @@ func TestServeStaleBackups(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	stale := map[string]tmpl.StaleGuest{} // by remote/vmid
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var m tmpl.Message
-		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
-			http.Error(w, "bad body", http.StatusBadRequest)
-			return
-		}
-		mu.Lock()
+	hook := webhookReceiver(t, &mu, func(m tmpl.Message) {
 		for _, g := range m.Stale {
 			stale[g.Remote+"/"+g.VMID] = g
 		}
-		mu.Unlock()
-	}))
-	defer hook.Close()
+	})
 	fleet := newFleet(t, sim.Config{Seed: 11, PVEClusters: 1, NodesPerCluster: 1, History: 72 * time.Hour})
 	now := time.Now()
 	var overdue []sim.BackupStop

@@ -23,19 +23,11 @@ func TestServeNotifies(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	got := map[string]int{}
-	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var m tmpl.Message
-		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
-			http.Error(w, "bad body", http.StatusBadRequest)
-			return
-		}
-		mu.Lock()
+	hook := webhookReceiver(t, &mu, func(m tmpl.Message) {
 		for _, tk := range m.Tasks {
 			got[tk.UPID]++
 		}
-		mu.Unlock()
-	}))
-	defer hook.Close()
+	})
 	var ahead atomic.Int64 // the fleet's clock runs ahead of the real one by this
 	fleet := newFleet(t, sim.Config{Seed: 5, PVEClusters: 1, NodesPerCluster: 1, History: time.Hour, IndexSize: 100,
 		Now: func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }})
@@ -99,6 +91,24 @@ url = "`+hook.URL+`/second"
 	if s := stderr.String(); !strings.Contains(s, `"message":"notifiers stopped"`) || strings.Contains(s, hook.URL) {
 		t.Errorf("logs:\n%s", tail(s, 2000))
 	}
+}
+
+// webhookReceiver is a [[notify]] webhook that decodes each message (the
+// default JSON body) and hands it to got with mu held. It is closed at
+// the test's end.
+func webhookReceiver(t *testing.T, mu *sync.Mutex, got func(tmpl.Message)) *httptest.Server {
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var m tmpl.Message
+		if err := json.NewDecoder(r.Body).Decode(&m); err != nil {
+			http.Error(w, "bad body", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		got(m)
+	}))
+	t.Cleanup(hook.Close)
+	return hook
 }
 
 // grepLines returns the lines of s that contain sub.
