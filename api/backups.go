@@ -74,11 +74,8 @@ func (s *server) backups(r *http.Request, c *caller, p *params) (reply, error) {
 		}
 	}
 	o, err := bb.Backups(r.Context())
-	if errors.Is(err, ErrNotReady) {
-		return reply{}, errorf(http.StatusServiceUnavailable, "backup overview not built yet: %v", err)
-	}
 	if err != nil {
-		return reply{}, err
+		return reply{}, err // ErrNotReady: 503 with Retry-After, as every query
 	}
 	now := time.Now()
 	ans := backupsAnswer{Guests: o.Guests(q, now), Jobs: o.Jobs(q, now), PendingLogs: map[string]int{}, Built: o.Built().Unix(), Now: now.Unix()}

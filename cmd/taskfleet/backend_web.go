@@ -23,7 +23,7 @@ var (
 // Subscribe implements api.EventBackend with the daemon's events hub.
 func (b *backend) Subscribe(ctx context.Context, opts events.SubscribeOptions) (*events.Subscription, error) {
 	if b.events == nil || b.service() == nil {
-		return nil, fmt.Errorf("event stream: %w: %w", api.ErrNotReady, errNotStarted)
+		return nil, fmt.Errorf("event stream: %w", errNotStarted)
 	}
 	return b.events.Subscribe(ctx, opts)
 }
@@ -33,7 +33,7 @@ func (b *backend) Subscribe(ctx context.Context, opts events.SubscribeOptions) (
 func (b *backend) TaskLog(ctx context.Context, remote string, upid task.UPID, start, limit int) (api.TaskLog, error) {
 	s := b.service()
 	if s == nil {
-		return api.TaskLog{}, fmt.Errorf("task log: %w: %w", api.ErrNotReady, errNotStarted)
+		return api.TaskLog{}, fmt.Errorf("task log: %w", errNotStarted)
 	}
 	r, ok := b.config().Remote(remote)
 	if !ok {

@@ -66,7 +66,7 @@ hours = 26
 		key := s.Remote + "/" + s.VMID
 		defer func() {
 			if t.Failed() {
-				r := c.do(http.MethodGet, "/api2/json/remotes/backups", "", url.Values{"remote": {s.Remote}})
+				r := c.do(http.MethodGet, pathBackups, "", url.Values{"remote": {s.Remote}})
 				var d struct{ Guests []map[string]any }
 				_ = json.Unmarshal(r.Data, &d)
 				rows := d.Guests
@@ -82,7 +82,7 @@ hours = 26
 			var d struct {
 				Guests []struct{ Remote, VMID string }
 			}
-			r := c.do(http.MethodGet, "/api2/json/remotes/backups", "", url.Values{"older_than": {"26h"}})
+			r := c.do(http.MethodGet, pathBackups, "", url.Values{"older_than": {"26h"}})
 			if r.status != http.StatusOK || json.Unmarshal(r.Data, &d) != nil {
 				return false
 			}

@@ -59,7 +59,6 @@ status = ["ok"]
 					t.Logf("cached: %+v", tk)
 				}
 			}
-			_ = os.WriteFile("/tmp/notify_serve.log", []byte(stderr.String()), 0o600)
 			mu.Unlock()
 		}
 	}()
