@@ -71,7 +71,6 @@ type backupKeeper struct {
 	wake  chan struct{}
 
 	overview atomic.Pointer[backups.Overview]
-	fetched  atomic.Int64 // logs fetched from remotes
 	dropped  atomic.Int64 // parsed logs dropped beyond MaxBackupJobLogs
 
 	// Owned by the keeper's goroutine.
@@ -292,7 +291,6 @@ func (k *backupKeeper) fetchLogs(ctx context.Context, remote string, st *backupS
 			var err error
 			lines, err = k.s.wholeLog(rctx, remote, t.UPID, true)
 			cancel()
-			k.fetched.Add(1)
 			if errors.Is(err, ErrLogBusy) {
 				break // its previous fetch outlived our request; the next refresh goes on
 			}
@@ -461,15 +459,6 @@ func (s *Service) Backups() *backups.Overview {
 	return s.backups.overview.Load()
 }
 
-// BackupLogsFetched counts the multi-guest vzdump logs the backup keeper
-// has fetched from the remotes since Start.
-func (s *Service) BackupLogsFetched() int64 {
-	if s.backups == nil {
-		return 0
-	}
-	return s.backups.fetched.Load()
-}
-
 // stopBackups stops the backup keeper and waits for it.
 func (s *Service) stopBackups() {
 	if s.backups != nil && s.backups.stop != nil {
@@ -499,7 +488,7 @@ func (j *fetchJob) fetchGuests(ctx context.Context, res *messages.FetchFinished)
 	}
 	res.Guests, res.GuestsFetched = make([]backups.GuestInfo, len(list.Guests)), true
 	for i, g := range list.Guests {
-		res.Guests[i] = backups.GuestInfo{VMID: g.VMID, Type: g.Type, Name: g.Name, Node: g.Node, Template: g.Template}
+		res.Guests[i] = backups.GuestInfo(g) // the same fields
 	}
 	if list.Omitted > 0 {
 		res.GuestsErr = fmt.Errorf("list guests: %d malformed guest items skipped, the first: %s", list.Omitted, list.Skipped[0])
