@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/http"
 	"net/mail"
 	"net/url"
 	"reflect"
@@ -284,7 +285,10 @@ func (b *builder) webhook(raw *rawNotify, path string, n *Notify) {
 		}
 		n.Headers = append(n.Headers, Header{Name: name, Value: Secret(s), File: f})
 	}
-	slices.SortFunc(n.Headers, func(a, b Header) int { return strings.Compare(a.Name, b.Name) })
+	// By canonical name, so that two spellings of one header are neighbours.
+	slices.SortFunc(n.Headers, func(a, b Header) int {
+		return strings.Compare(http.CanonicalHeaderKey(a.Name), http.CanonicalHeaderKey(b.Name))
+	})
 	for i, h := range n.Headers {
 		if !validHeaderName(h.Name) {
 			b.ps.add(path+".headers", "header name %q is not a valid HTTP header name", h.Name)

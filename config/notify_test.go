@@ -218,3 +218,21 @@ func TestNotifyEqual(t *testing.T) {
 		t.Error("a changed rule is equal")
 	}
 }
+
+// TestNotifyHeaderTwice: a header in both headers and header_files is
+// found whatever the spelling, also with another header sorting between
+// the two spellings ("X-Token" < "Y-Other" < "x-token").
+func TestNotifyHeaderTwice(t *testing.T) {
+	got := problemsOf(t, base+`
+[[notify]]
+name = "hook"
+kind = "webhook"
+url = "https://hooks.example.com/x"
+headers = { X-Token = "a", Y-Other = "b" }
+header_files = { x-token = "token" }
+[[notify.rule]]
+`, map[string]string{"token": "secret\n"})
+	if !slices.ContainsFunc(got, func(p string) bool { return strings.Contains(p, "is set twice") }) {
+		t.Errorf("no 'set twice' problem in:\n%s", strings.Join(got, "\n"))
+	}
+}

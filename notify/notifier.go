@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -447,7 +448,7 @@ func (n *notifier) checkStale() {
 	stillStale := map[string]bool{}
 	for _, rule := range n.target.Stale {
 		for _, g := range n.env.opts.Guests.StaleGuests(now, time.Duration(rule.Hours)*time.Hour) {
-			if len(rule.Remotes) > 0 && !contains(rule.Remotes, g.Remote) {
+			if len(rule.Remotes) > 0 && !slices.Contains(rule.Remotes, g.Remote) {
 				continue
 			}
 			k := g.key()
@@ -473,13 +474,4 @@ func (n *notifier) checkStale() {
 			delete(n.state.Stale, k) // backed up again: announce when it goes stale again
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }
