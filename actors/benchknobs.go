@@ -11,6 +11,7 @@ import (
 // set them only while no System runs.
 var (
 	detectionOff atomic.Bool  // change detection off: every refresh full, running checks by status
+	urgentOff    atomic.Bool  // tracked polls wait in the one FIFO queue with the others (urgent.go)
 	timeScale    atomic.Int64 // RunningCheckInterval is divided by this (0, 1: not)
 )
 
@@ -18,6 +19,12 @@ var (
 // Systems started afterwards; it is on by default. For benchmarks that
 // compare both.
 func SetChangeDetection(on bool) { detectionOff.Store(!on) }
+
+// SetUrgentFirst turns the budget's preference for urgent requests
+// (urgent.go) on or off for Systems started afterwards; it is on by
+// default. Off, the budget is the plain FIFO queue it was before, for
+// benchmarks that compare both.
+func SetUrgentFirst(on bool) { urgentOff.Store(!on) }
 
 // SetTimeScale divides the fixed running-task check interval by scale for
 // Systems started afterwards (1: the real interval), for benchmarks that run

@@ -95,7 +95,7 @@ type permit struct {
 
 // Acquire waits for a global permit or until ctx is done.
 func (r *remoteBudget) Acquire(ctx context.Context) error {
-	if err := r.b.sem.Acquire(ctx, isUrgent(ctx)); err != nil {
+	if err := r.b.sem.Acquire(ctx, isUrgent(ctx) && !urgentOff.Load()); err != nil {
 		return err
 	}
 	p := &permit{since: time.Now()}

@@ -46,7 +46,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&pollers, "pollers", "fleet sizes of the pollers section (comma-separated; default 1000,10000)")
 	pollersTick := fs.Duration("pollers-tick", 0, "polling tick of the pollers section (default 10s; 24h leaves only its refreshes)")
 	pollersSweeps := fs.Int("pollers-sweeps", 0, "full refreshes before the pollers section measures (default 2: the backfill and a steady one)")
-	profileDir := fs.String("profile-dir", "", "directory that receives the sweeps' CPU profiles and the pollers section's heap profiles")
+	profileDir := fs.String("profile-dir", "", "directory that receives the sweeps' and the schedule runs' CPU profiles and the pollers section's heap profiles")
 	large := fs.Bool("large", false, "also run the 5000-remote sweeps (5000x20 and 5000x100: about 5 more minutes on 2 cores)")
 	rtt := fs.Duration("rtt", 0, "round-trip time injected into the simulated remotes (default 50ms, 5ms with --quick)")
 	simTime := fs.String("sim-time", "14:00", `UTC time of day the simulated fleets' clocks start at, HH:MM ("now": the wall clock); the nightly backups (01:00-05:00) keep about one task per node running`)
@@ -103,7 +103,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	if *pollersSweeps > 0 {
 		cfg.Pollers.Sweeps = *pollersSweeps
 	}
-	cfg.Sweep.ProfileDir, cfg.Pollers.ProfileDir = *profileDir, *profileDir
+	cfg.Sweep.ProfileDir, cfg.Pollers.ProfileDir, cfg.Schedule.ProfileDir = *profileDir, *profileDir, *profileDir
 	if *schedSpeed < 0 || *schedDuration < 0 {
 		return usageError(fs, "--schedule-speed and --schedule-duration must not be negative")
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"time"
 
 	"github.com/taskfleet/taskfleet/actors"
@@ -12,8 +13,8 @@ import (
 
 // ScheduleConfig sizes the schedule section: taskfleet's production
 // schedule against fleets that treat connections as pveproxy does, over a
-// simulated stretch of time, with change detection off ("before") and on
-// ("after").
+// simulated stretch of time, "before" (change detection off, tracked
+// polls queued with the others) and "after" (both on: the defaults).
 //
 // The run is compressed in time by Speed: the fleet's clock runs Speed
 // times faster than the wall clock, and taskfleet's tick, refresh
@@ -41,6 +42,9 @@ type ScheduleConfig struct {
 	// AfterOnly runs only the case with change detection on (the
 	// command's --schedule-after-only), e.g. to compare two builds.
 	AfterOnly bool `json:"after_only,omitempty"`
+	// ProfileDir, when set, receives the CPU profile of every run
+	// (schedule-N-before.pprof, schedule-N-after.pprof).
+	ProfileDir string `json:"-"`
 }
 
 // ScheduleRun is one fleet size with change detection on or off; counts are
@@ -101,6 +105,7 @@ const ScheduleTimeOfDay = 90 * time.Minute
 func runSchedule(ctx context.Context, cfg ScheduleConfig, parent string, progress func(string)) (*ScheduleResult, error) {
 	res := &ScheduleResult{Config: cfg}
 	defer actors.SetChangeDetection(true)
+	defer actors.SetUrgentFirst(true)
 	defer actors.SetTimeScale(1)
 	for _, n := range cfg.Remotes {
 		for _, on := range []bool{false, true} {
@@ -123,6 +128,7 @@ func runScheduleCase(ctx context.Context, cfg ScheduleConfig, n int, detection b
 	run := ScheduleRun{Remotes: n, Detection: detection}
 	speed := time.Duration(cfg.Speed)
 	actors.SetChangeDetection(detection)
+	actors.SetUrgentFirst(detection)
 	actors.SetTimeScale(cfg.Speed)
 
 	t0 := time.Now()
@@ -224,7 +230,15 @@ func runScheduleCase(ctx context.Context, cfg ScheduleConfig, n int, detection b
 		time.Sleep(10 * time.Millisecond)
 	}
 	run.Wall = time.Since(start)
-	run.CPU = prof.stop("")
+	profile := ""
+	if cfg.ProfileDir != "" {
+		stage := "before"
+		if detection {
+			stage = "after"
+		}
+		profile = filepath.Join(cfg.ProfileDir, fmt.Sprintf("schedule-%d-%s.pprof", n, stage))
+	}
+	run.CPU = prof.stop(profile)
 	cpu := CPUTime() - cpu0
 	after, _ := fl.stats(n)
 	afterAll := sumStats(fl, n)
