@@ -40,6 +40,11 @@ const (
 	// to the task-log keeper (which fetches every failed task's log)
 	// before fetching it itself.
 	deferRounds = 3
+	// backupPublishGap is the least time between two rounds of the
+	// keeper, so between two publishes of the overview: about 10,000
+	// remotes' parts are sorted and assembled (a few ms) at most once a
+	// second however often remotes refresh.
+	backupPublishGap = time.Second
 )
 
 // backupKeeper owns the backup overview (package backups): each PVE
@@ -74,8 +79,9 @@ type backupKeeper struct {
 	dropped  atomic.Int64 // parsed logs dropped beyond MaxBackupJobLogs
 
 	// Owned by the keeper's goroutine.
-	state map[string]*backupState
-	parts map[string]backups.Part
+	state     map[string]*backupState
+	parts     map[string]backups.Part
+	published time.Time // of the last publish
 
 	stop     func()
 	restarts atomic.Int64        // panics survived
@@ -207,6 +213,17 @@ func (k *backupKeeper) serve(ctx context.Context) (stopped bool) {
 		case <-k.s.env.life.done:
 			return true // the tree ended without Stop (a host stopped it)
 		case <-k.wake:
+		}
+		// At most one round of notes and one publish per
+		// backupPublishGap: a fleet's notes coalesce meanwhile.
+		if wait := backupPublishGap - time.Since(k.published); wait > 0 {
+			select {
+			case <-ctx.Done():
+				return true
+			case <-k.s.env.life.done:
+				return true
+			case <-time.After(wait):
+			}
 		}
 		k.mu.Lock()
 		notes := k.inbox
@@ -359,7 +376,8 @@ func (k *backupKeeper) forgetRemoved() {
 
 func (k *backupKeeper) publish() {
 	parts := slices.Collect(maps.Values(k.parts))
-	k.overview.Store(backups.New(time.Now(), parts...))
+	k.published = time.Now()
+	k.overview.Store(backups.New(k.published, parts...))
 }
 
 // path is where a remote's state is kept.

@@ -284,18 +284,18 @@ func compareGuests(a, b Guest) int {
 // share it freely, never modify what its methods return.
 type Overview struct {
 	built   time.Time
-	guests  []Guest // by remote, then vmid
-	jobs    []Job
+	parts   []Part // by remote
 	pending map[string]int
 }
 
-// New assembles an Overview from the remotes' parts.
+// New assembles an Overview from the remotes' parts. It keeps parts (sorted
+// by remote in place) and does not copy their rows: assembling costs the
+// number of remotes, not of guests, so the keeper can publish after every
+// round. The caller must not change parts or their rows afterwards.
 func New(built time.Time, parts ...Part) *Overview {
-	o := &Overview{built: built, pending: map[string]int{}}
+	o := &Overview{built: built, parts: parts, pending: map[string]int{}}
 	slices.SortFunc(parts, func(a, b Part) int { return cmp.Compare(a.Remote, b.Remote) })
 	for _, p := range parts {
-		o.guests = append(o.guests, p.Guests...)
-		o.jobs = append(o.jobs, p.Jobs...)
 		if p.PendingLogs > 0 {
 			o.pending[p.Remote] = p.PendingLogs
 		}
@@ -306,12 +306,36 @@ func New(built time.Time, parts ...Part) *Overview {
 // Built is when the overview was computed.
 func (o *Overview) Built() time.Time { return o.built }
 
-// All returns every guest row, by remote and vmid; read only.
-func (o *Overview) All() []Guest { return o.guests }
+// All returns every guest row, by remote and vmid, in a new slice.
+func (o *Overview) All() []Guest {
+	var out []Guest
+	for _, p := range o.parts {
+		out = append(out, p.Guests...)
+	}
+	return out
+}
 
-// AllJobs returns every PBS job row, by remote, datastore and type; read
-// only.
-func (o *Overview) AllJobs() []Job { return o.jobs }
+// AllJobs returns every PBS job row, by remote, datastore and type, in a
+// new slice.
+func (o *Overview) AllJobs() []Job {
+	var out []Job
+	for _, p := range o.parts {
+		out = append(out, p.Jobs...)
+	}
+	return out
+}
+
+// selected returns the parts q may select: one when q names a remote.
+func (o *Overview) selected(q Query) []Part {
+	if q.Remote == "" {
+		return o.parts
+	}
+	i, ok := slices.BinarySearchFunc(o.parts, q.Remote, func(p Part, r string) int { return cmp.Compare(p.Remote, r) })
+	if !ok {
+		return nil
+	}
+	return o.parts[i : i+1]
+}
 
 // PendingLogs returns, per remote, how many multi-guest vzdump jobs'
 // logs are not parsed yet.
@@ -360,15 +384,17 @@ func (q *Query) stale(lastOK int64, now time.Time) bool {
 // first, then remote and vmid. Ages are as of now.
 func (o *Overview) Guests(q Query, now time.Time) []Row {
 	var out []Row
-	for _, g := range o.guests {
-		if !q.remoteOK(g.Remote) || !q.classOK(g.Class) || !q.stale(g.LastOK, now) {
-			continue
+	for _, p := range o.selected(q) {
+		for _, g := range p.Guests {
+			if !q.remoteOK(g.Remote) || !q.classOK(g.Class) || !q.stale(g.LastOK, now) {
+				continue
+			}
+			r := Row{Guest: g}
+			if g.LastOK != 0 {
+				r.AgeSeconds = max(0, now.Unix()-g.LastOK)
+			}
+			out = append(out, r)
 		}
-		r := Row{Guest: g}
-		if g.LastOK != 0 {
-			r.AgeSeconds = max(0, now.Unix()-g.LastOK)
-		}
-		out = append(out, r)
 	}
 	slices.SortStableFunc(out, func(a, b Row) int {
 		return cmp.Or(cmp.Compare(classRank(a.Class), classRank(b.Class)), cmp.Compare(a.LastOK, b.LastOK))
@@ -380,11 +406,13 @@ func (o *Overview) Guests(q Query, now time.Time) []Row {
 // succeed first, then by class and oldest success.
 func (o *Overview) Jobs(q Query, now time.Time) []Job {
 	var out []Job
-	for _, j := range o.jobs {
-		if !q.remoteOK(j.Remote) || !q.classOK(j.Class) || !q.stale(j.LastOK, now) {
-			continue
+	for _, p := range o.selected(q) {
+		for _, j := range p.Jobs {
+			if !q.remoteOK(j.Remote) || !q.classOK(j.Class) || !q.stale(j.LastOK, now) {
+				continue
+			}
+			out = append(out, j)
 		}
-		out = append(out, j)
 	}
 	slices.SortStableFunc(out, func(a, b Job) int {
 		return cmp.Or(compareBool(a.Succeeded, b.Succeeded), cmp.Compare(classRank(a.Class), classRank(b.Class)), cmp.Compare(a.LastOK, b.LastOK))
