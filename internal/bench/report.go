@@ -218,7 +218,7 @@ func (r *Report) WriteText(w io.Writer) error {
 				c.Tick, c.RefreshInterval, actors.RunningCheckInterval, c.RTT, globalCapText(c.GlobalCap), c.RemoteCap, sim.PVEIdleTimeout, sim.PVERequestsPerConn),
 			fmt.Sprintf("%v of simulated time from %s (nightly backups running), %dx compressed (every interval, the RTT and the idle timeout divided by %d); %d tracked and %d foreign tasks of %v-%v started over the first half.",
 				c.Duration, clockStart(c.Fleet), c.Speed, c.Speed, c.Tracked, c.Foreign, c.MinRun, c.MaxRun),
-			"per remote and simulated hour; before = change detection off (every refresh: node list + every node; running tasks by status), after = on (detect.go).",
+			"per remote and simulated hour; before = change detection off (every refresh: node list + every node; running tasks by status) and tracked polls queued with the others, after = both on (detect.go, urgent.go).",
 			"freshness: from a task's end on the remote to the cache showing it finished, simulated time.")
 		t := p.table("remotes", "C", "detection", "requests", "node lists", "task lists", "status", "cluster/tasks", "new conns", "full TLS", "resumed TLS", "KiB", "taskfleet CPU", "CPU/request", "tracked p50", "tracked p99", "foreign p50", "foreign p99", "missing", "track failed", "errors")
 		for _, run := range sc.Runs {
@@ -234,6 +234,11 @@ func (r *Report) WriteText(w io.Writer) error {
 				run.Tracked.Missing+run.Foreign.Missing, run.TrackFailed, run.Errors)
 		}
 		t.end()
+		for _, run := range sc.Runs {
+			if run.TrackError != "" {
+				p.f("%d remotes, change detection %v: first failed track: %s\n", run.Remotes, run.Detection, run.TrackError)
+			}
+		}
 	}
 	if ph := r.Pollers; ph != nil {
 		c := ph.Config

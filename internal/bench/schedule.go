@@ -79,7 +79,8 @@ type ScheduleRun struct {
 	Errors   int           `json:"remote_errors"`
 	// TrackFailed counts Track calls that failed three times (a saturated
 	// daemon); those tasks count as foreign.
-	TrackFailed int `json:"track_failed"`
+	TrackFailed int    `json:"track_failed"`
+	TrackError  string `json:"track_error,omitempty"` // the first such failure
 }
 
 // ScheduleResult is the schedule section.
@@ -217,6 +218,9 @@ func runScheduleCase(ctx context.Context, cfg ScheduleConfig, n int, detection b
 				}
 				st.tracked = false
 				run.TrackFailed++
+				if run.TrackError == "" {
+					run.TrackError = err.Error()
+				}
 			}
 		}
 		tasks = append(tasks, st)
