@@ -30,7 +30,8 @@ const (
 	// next refresh.
 	MaxBackupLogsPerRefresh = 8
 	// MaxBackupJobLogs bounds the parsed logs kept per remote; beyond it
-	// the oldest are dropped (and counted).
+	// the oldest are dropped and counted
+	// (taskfleet_backup_job_logs_dropped_total).
 	MaxBackupJobLogs = 20_000
 	// maxLogFailuresPerRound ends a remote's round after this many
 	// failed log fetches (a node that hangs would hold the keeper for a
@@ -71,7 +72,6 @@ type backupKeeper struct {
 	wake  chan struct{}
 
 	overview atomic.Pointer[backups.Overview]
-	dropped  atomic.Int64 // parsed logs dropped beyond MaxBackupJobLogs
 
 	// Owned by the keeper's goroutine.
 	state map[string]*backupState
@@ -426,14 +426,16 @@ func (k *backupKeeper) save(st *backupState) {
 	}
 	floor := k.floor()
 	ups := slices.SortedFunc(maps.Keys(st.logs), func(a, b task.UPID) int { return cmp.Compare(b.StartTime, a.StartTime) })
+	dropped := 0
 	for i, u := range ups {
 		if u.StartTime < floor || i >= MaxBackupJobLogs {
 			if u.StartTime >= floor {
-				k.dropped.Add(1)
+				dropped++
 			}
 			delete(st.logs, u)
 		}
 	}
+	k.s.env.Metrics.BackupJobLogsDropped(st.Remote, dropped)
 	st.Logs = make(map[string]*backups.JobLog, len(st.logs))
 	for u, j := range st.logs {
 		st.Logs[u.String()] = j
