@@ -18,6 +18,7 @@ import (
 
 	"github.com/taskfleet/taskfleet/backups"
 	"github.com/taskfleet/taskfleet/cache"
+	"github.com/taskfleet/taskfleet/internal/retry"
 	"github.com/taskfleet/taskfleet/messages"
 	"github.com/taskfleet/taskfleet/proxmox"
 	"github.com/taskfleet/taskfleet/task"
@@ -172,7 +173,7 @@ func (k *backupKeeper) run(ctx context.Context, done chan<- struct{}) {
 			failures = 0
 		}
 		failures++
-		delay := backoffDelay(env.restartBase, env.restartMax, failures)
+		delay := retry.Delay(env.restartBase, env.restartMax, failures)
 		env.Log.Error().Int("failures", failures).Int64("restart_in_ms", delay.Milliseconds()).Msg("backup keeper failed; restarting")
 		select {
 		case <-ctx.Done():
