@@ -91,14 +91,13 @@ type backupNote struct {
 
 // backupState is what the keeper knows of one remote, as kept on disk.
 type backupState struct {
-	Version  int                        `json:"version"`
-	Remote   string                     `json:"remote"`
-	GuestsAt int64                      `json:"guests_at,omitempty"` // when the guest list last changed; 0: none yet
-	Guests   []backups.GuestInfo        `json:"guests"`
-	Logs     map[string]*backups.JobLog `json:"logs"` // by UPID
+	Version  int                           `json:"version"`
+	Remote   string                        `json:"remote"`
+	GuestsAt int64                         `json:"guests_at,omitempty"` // when the guest list last changed; 0: none yet
+	Guests   []backups.GuestInfo           `json:"guests"`
+	Logs     map[task.UPID]*backups.JobLog `json:"logs"` // parsed logs of multi-guest vzdump jobs, by UPID (as text in the file)
 
 	deferred map[task.UPID]int // failed jobs left to the task-log keeper: rounds so far
-	logs     map[task.UPID]*backups.JobLog
 }
 
 const backupStateVersion = 1
@@ -264,7 +263,7 @@ func (k *backupKeeper) fetchLogs(ctx context.Context, remote string, st *backupS
 	var todo []task.Task
 	_, tasks := snap.Stream(task.Filter{Remote: remote, TypeFilter: "vzdump"})
 	for t := range tasks {
-		if t.UPID.Type == "vzdump" && t.UPID.ID == "" && !t.Running() && st.logs[t.UPID] == nil {
+		if t.UPID.Type == "vzdump" && t.UPID.ID == "" && !t.Running() && st.Logs[t.UPID] == nil {
 			todo = append(todo, t)
 		}
 	}
@@ -311,7 +310,7 @@ func (k *backupKeeper) fetchLogs(ctx context.Context, remote string, st *backupS
 			env.Log.Warn().Str("remote", remote).Str("upid", t.UPID.String()).Int("malformed", j.Malformed).
 				Str("first", j.LineErrors[0].Error()).Msg("backup job log has unreadable lines")
 		}
-		st.logs[t.UPID] = &j
+		st.Logs[t.UPID] = &j
 		delete(st.deferred, t.UPID)
 		parsed = true
 	}
@@ -325,7 +324,7 @@ func (k *backupKeeper) rebuild(remote string, kind task.Kind) {
 		return
 	}
 	st := k.load(remote)
-	in := backups.Input{Remote: remote, Kind: kind, Logs: st.logs}
+	in := backups.Input{Remote: remote, Kind: kind, Logs: st.Logs}
 	if st.GuestsAt != 0 {
 		in.Guests = st.Guests
 	}
@@ -380,8 +379,8 @@ func (k *backupKeeper) load(remote string) *backupState {
 		}
 	}
 	st.deferred = map[task.UPID]int{}
-	if st.logs == nil {
-		st.logs = map[task.UPID]*backups.JobLog{}
+	if st.Logs == nil {
+		st.Logs = map[task.UPID]*backups.JobLog{}
 	}
 	k.state[remote] = st
 	return st
@@ -405,17 +404,15 @@ func (st *backupState) read(name string, floor int64) error {
 	if f.Version != backupStateVersion || f.Remote != st.Remote {
 		return fmt.Errorf("read %s: version %d of remote %q, want version %d of %q", name, f.Version, f.Remote, backupStateVersion, st.Remote)
 	}
-	st.Guests, st.GuestsAt = f.Guests, f.GuestsAt
-	st.logs = make(map[task.UPID]*backups.JobLog, len(f.Logs))
-	for s, j := range f.Logs {
-		u, err := task.ParsePVE(s)
-		if err != nil || j == nil {
-			return fmt.Errorf("read %s: log of %q: not a PVE UPID or no log", name, s)
+	for u, j := range f.Logs {
+		if u.Kind != task.PVE || j == nil {
+			return fmt.Errorf("read %s: log of %q: not a PVE UPID or no log", name, u.String())
 		}
-		if u.StartTime >= floor {
-			st.logs[u] = j
+		if u.StartTime < floor {
+			delete(f.Logs, u)
 		}
 	}
+	st.Guests, st.GuestsAt, st.Logs = f.Guests, f.GuestsAt, f.Logs
 	return nil
 }
 
@@ -426,26 +423,21 @@ func (k *backupKeeper) save(st *backupState) {
 		return
 	}
 	floor := k.floor()
-	ups := slices.SortedFunc(maps.Keys(st.logs), func(a, b task.UPID) int { return cmp.Compare(b.StartTime, a.StartTime) })
+	ups := slices.SortedFunc(maps.Keys(st.Logs), func(a, b task.UPID) int { return cmp.Compare(b.StartTime, a.StartTime) })
 	dropped := 0
 	for i, u := range ups {
 		if u.StartTime < floor || i >= MaxBackupJobLogs {
 			if u.StartTime >= floor {
 				dropped++
 			}
-			delete(st.logs, u)
+			delete(st.Logs, u)
 		}
 	}
 	k.s.env.Metrics.BackupJobLogsDropped(st.Remote, dropped)
-	st.Logs = make(map[string]*backups.JobLog, len(st.logs))
-	for u, j := range st.logs {
-		st.Logs[u.String()] = j
-	}
 	err := os.MkdirAll(k.dir, 0o750)
 	if err == nil {
 		err = cache.WriteFileAtomic(k.path(st.Remote), func(w io.Writer) error { return json.NewEncoder(w).Encode(st) })
 	}
-	st.Logs = nil
 	if err != nil {
 		k.s.env.Log.Warn().Err(err).Str("remote", st.Remote).Msg("backup job logs not kept: they are fetched again after a restart")
 	}

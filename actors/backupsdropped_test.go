@@ -30,14 +30,14 @@ func TestBackupJobLogsDroppedExported(t *testing.T) {
 	k := newBackupKeeper(&Service{env: env}, t.TempDir())
 
 	const extra, expired = 3, 2
-	st := &backupState{Version: backupStateVersion, Remote: "east", logs: map[task.UPID]*backups.JobLog{}}
+	st := &backupState{Version: backupStateVersion, Remote: "east", Logs: map[task.UPID]*backups.JobLog{}}
 	now := time.Now().Unix()
 	for i := range MaxBackupJobLogs + extra {
-		st.logs[task.UPID{Kind: task.PVE, Node: "pve1", PID: uint32(i + 1), StartTime: now - int64(i), Type: "vzdump", User: "root@pam"}] = &backups.JobLog{}
+		st.Logs[task.UPID{Kind: task.PVE, Node: "pve1", PID: uint32(i + 1), StartTime: now - int64(i), Type: "vzdump", User: "root@pam"}] = &backups.JobLog{}
 	}
 	old := now - int64(cfg.Polling.RetentionDays+1)*24*3600
 	for i := range expired {
-		st.logs[task.UPID{Kind: task.PVE, Node: "pve1", PID: uint32(1_000_000 + i), StartTime: old - int64(i), Type: "vzdump", User: "root@pam"}] = &backups.JobLog{}
+		st.Logs[task.UPID{Kind: task.PVE, Node: "pve1", PID: uint32(1_000_000 + i), StartTime: old - int64(i), Type: "vzdump", User: "root@pam"}] = &backups.JobLog{}
 	}
 	k.save(st)
 
