@@ -197,7 +197,9 @@ func (k *backupKeeper) serve(ctx context.Context) (stopped bool) {
 	k.state, k.parts = map[string]*backupState{}, map[string]backups.Part{}
 	for _, r := range k.s.env.config().Remotes {
 		k.load(r.ID)
-		k.rebuild(r.ID, r.Type)
+		if tasks, ok := k.finished(r.ID, r.Type); ok {
+			k.rebuild(r.ID, r.Type, tasks)
+		}
 	}
 	k.publish()
 	for {
@@ -243,27 +245,51 @@ func (k *backupKeeper) round(ctx context.Context, remote string, kind task.Kind,
 			st.Guests, st.GuestsAt = n.guests, time.Now().Unix()
 		}
 	}
-	if kind == task.PVE {
-		changed = k.fetchLogs(ctx, remote, st) || changed
+	tasks, ok := k.finished(remote, kind)
+	if ok && kind == task.PVE {
+		changed = k.fetchLogs(ctx, remote, st, tasks) || changed
 	}
 	if changed {
 		k.save(st)
 	}
-	k.rebuild(remote, kind)
+	if ok {
+		k.rebuild(remote, kind, tasks)
+	}
+}
+
+// finished returns the remote's finished tasks the overview reads, from
+// the latest snapshot, each type newest first: vzdump on PVE; guests'
+// backups and the datastore jobs on PBS (backups.PBSWorkerTypes). False
+// when there is no snapshot yet.
+func (k *backupKeeper) finished(remote string, kind task.Kind) ([]task.Task, bool) {
+	snap := k.s.latest.Load()
+	if snap == nil {
+		return nil, false
+	}
+	types := []string{"vzdump"}
+	if kind == task.PBS {
+		types = backups.PBSWorkerTypes()
+	}
+	var out []task.Task
+	for _, typ := range types {
+		_, tasks := snap.Stream(task.Filter{Remote: remote, TypeFilter: typ}) // a substring: "backup" is also in "tape-backup"
+		for t := range tasks {
+			if t.UPID.Type == typ && !t.Running() {
+				out = append(out, t)
+			}
+		}
+	}
+	return out, true
 }
 
 // fetchLogs fetches and parses up to MaxBackupLogsPerRefresh logs of the
-// remote's finished multi-guest vzdump jobs not parsed yet, newest first.
+// remote's finished multi-guest vzdump jobs not parsed yet, newest first;
+// tasks are the remote's finished vzdump tasks (finished), newest first.
 // It reports whether it parsed any.
-func (k *backupKeeper) fetchLogs(ctx context.Context, remote string, st *backupState) bool {
-	snap := k.s.latest.Load()
-	if snap == nil {
-		return false
-	}
+func (k *backupKeeper) fetchLogs(ctx context.Context, remote string, st *backupState, tasks []task.Task) bool {
 	var todo []task.Task
-	_, tasks := snap.Stream(task.Filter{Remote: remote, TypeFilter: "vzdump"})
-	for t := range tasks {
-		if t.UPID.Type == "vzdump" && t.UPID.ID == "" && !t.Running() && st.Logs[t.UPID] == nil {
+	for _, t := range tasks {
+		if t.UPID.ID == "" && st.Logs[t.UPID] == nil {
 			todo = append(todo, t)
 		}
 	}
@@ -317,30 +343,13 @@ func (k *backupKeeper) fetchLogs(ctx context.Context, remote string, st *backupS
 	return parsed
 }
 
-// rebuild recomputes a remote's part of the overview from the snapshot.
-func (k *backupKeeper) rebuild(remote string, kind task.Kind) {
-	snap := k.s.latest.Load()
-	if snap == nil {
-		return
-	}
+// rebuild recomputes a remote's part of the overview from its finished
+// tasks (finished).
+func (k *backupKeeper) rebuild(remote string, kind task.Kind, tasks []task.Task) {
 	st := k.load(remote)
-	in := backups.Input{Remote: remote, Kind: kind, Logs: st.Logs}
+	in := backups.Input{Remote: remote, Kind: kind, Logs: st.Logs, Tasks: tasks}
 	if st.GuestsAt != 0 {
 		in.Guests = st.Guests
-	}
-	types := []string{"vzdump"}
-	if kind == task.PBS {
-		types = []string{"backup", "verif", "sync", "prunejob", "garbage_collection"}
-	}
-	seen := map[task.UPID]bool{}
-	for _, typ := range types {
-		_, tasks := snap.Stream(task.Filter{Remote: remote, TypeFilter: typ})
-		for t := range tasks {
-			if !t.Running() && !seen[t.UPID] {
-				seen[t.UPID] = true
-				in.Tasks = append(in.Tasks, t)
-			}
-		}
 	}
 	k.parts[remote] = backups.Build(in)
 }
