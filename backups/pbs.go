@@ -97,17 +97,11 @@ func PBSWorkerTypes() []string {
 	return types
 }
 
-// Classify classifies a backup's or job's status as the task list does
-// (task.ClassifyStatus, PDM's rule): "OK" is ok, a "WARNINGS: " prefix a
-// warning, "" and "unknown" unknown, anything else (PVE's "unexpected
-// status" too) an error.
-func Classify(status string) task.StatusClass { return task.ClassifyStatus(status) }
-
 // Succeeded reports whether a task of jobType (one of JobTypes, or
 // "backup" for guests' backups) that ended with status succeeded; see
 // the package documentation for the rule per type.
 func Succeeded(jobType, status string) bool {
-	switch Classify(status) {
+	switch task.ClassifyStatus(status) {
 	case task.StatusOK:
 		return true
 	case task.StatusWarning:
