@@ -120,12 +120,14 @@ func (n *notifier) start(c actor.Context) {
 		aside := fmt.Sprintf("%s.corrupt-%d", n.file, now.Unix())
 		n.log.Error().Err(err).Str("file", n.file).Str("moved_to", aside).Msg("notify state unusable: starting afresh from now")
 		_ = os.Rename(n.file, aside)
-		st, _ = loadState(n.file, now)
+		if st, err = loadState(n.file, now); err != nil {
+			panic(err) // not moved aside: the supervisor restarts us with backoff
+		}
 	case err != nil:
 		panic(err) // unreadable (permissions, I/O): the supervisor restarts us with backoff
 	}
 	n.state = st
-	if _, err := os.Stat(n.file); err != nil {
+	if st.created {
 		// Record since at once: a crash before the first delivery must
 		// not move it (tasks would be skipped).
 		if err := n.state.save(n.file); err != nil {
