@@ -1,8 +1,9 @@
 package actors
 
 import (
-	"math/rand/v2"
 	"time"
+
+	"github.com/taskfleet/taskfleet/internal/retry"
 )
 
 // backoff computes the delay before a failing remote is polled again:
@@ -17,18 +18,7 @@ type backoff struct {
 // failed records a failure and returns the delay before the next attempt.
 func (b *backoff) failed() time.Duration {
 	b.n++
-	return backoffDelay(b.min, b.max, b.n)
-}
-
-// backoffDelay is the delay after the n-th consecutive failure (n ≥ 1):
-// lo·2^(n-1) up to hi, with 0.5–1.5× jitter. Polling backoff, actor
-// restarts (strategy.go) and the backup keeper's restarts all use it.
-func backoffDelay(lo, hi time.Duration, n int) time.Duration {
-	d := lo
-	for i := 1; i < n && d < hi; i++ {
-		d *= 2
-	}
-	return time.Duration(float64(min(d, hi)) * (0.5 + rand.Float64()))
+	return retry.Delay(b.min, b.max, b.n)
 }
 
 // succeeded resets the backoff.

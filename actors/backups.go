@@ -18,6 +18,7 @@ import (
 
 	"github.com/taskfleet/taskfleet/backups"
 	"github.com/taskfleet/taskfleet/cache"
+	"github.com/taskfleet/taskfleet/internal/retry"
 	"github.com/taskfleet/taskfleet/messages"
 	"github.com/taskfleet/taskfleet/proxmox"
 	"github.com/taskfleet/taskfleet/task"
@@ -30,7 +31,8 @@ const (
 	// next refresh.
 	MaxBackupLogsPerRefresh = 8
 	// MaxBackupJobLogs bounds the parsed logs kept per remote; beyond it
-	// the oldest are dropped (and counted).
+	// the oldest are dropped and counted
+	// (taskfleet_backup_job_logs_dropped_total).
 	MaxBackupJobLogs = 20_000
 	// maxLogFailuresPerRound ends a remote's round after this many
 	// failed log fetches (a node that hangs would hold the keeper for a
@@ -76,7 +78,6 @@ type backupKeeper struct {
 	wake  chan struct{}
 
 	overview atomic.Pointer[backups.Overview]
-	dropped  atomic.Int64 // parsed logs dropped beyond MaxBackupJobLogs
 
 	// Owned by the keeper's goroutine.
 	state     map[string]*backupState
@@ -96,14 +97,13 @@ type backupNote struct {
 
 // backupState is what the keeper knows of one remote, as kept on disk.
 type backupState struct {
-	Version  int                        `json:"version"`
-	Remote   string                     `json:"remote"`
-	GuestsAt int64                      `json:"guests_at,omitempty"` // when the guest list last changed; 0: none yet
-	Guests   []backups.GuestInfo        `json:"guests"`
-	Logs     map[string]*backups.JobLog `json:"logs"` // by UPID
+	Version  int                           `json:"version"`
+	Remote   string                        `json:"remote"`
+	GuestsAt int64                         `json:"guests_at,omitempty"` // when the guest list last changed; 0: none yet
+	Guests   []backups.GuestInfo           `json:"guests"`
+	Logs     map[task.UPID]*backups.JobLog `json:"logs"` // parsed logs of multi-guest vzdump jobs, by UPID (as text in the file)
 
 	deferred map[task.UPID]int // failed jobs left to the task-log keeper: rounds so far
-	logs     map[task.UPID]*backups.JobLog
 }
 
 const backupStateVersion = 1
@@ -178,7 +178,7 @@ func (k *backupKeeper) run(ctx context.Context, done chan<- struct{}) {
 			failures = 0
 		}
 		failures++
-		delay := backoffDelay(env.restartBase, env.restartMax, failures)
+		delay := retry.Delay(env.restartBase, env.restartMax, failures)
 		env.Log.Error().Int("failures", failures).Int64("restart_in_ms", delay.Milliseconds()).Msg("backup keeper failed; restarting")
 		select {
 		case <-ctx.Done():
@@ -203,7 +203,9 @@ func (k *backupKeeper) serve(ctx context.Context) (stopped bool) {
 	k.state, k.parts = map[string]*backupState{}, map[string]backups.Part{}
 	for _, r := range k.s.env.config().Remotes {
 		k.load(r.ID)
-		k.rebuild(r.ID, r.Type)
+		if tasks, ok := k.finished(r.ID, r.Type); ok {
+			k.rebuild(r.ID, r.Type, tasks)
+		}
 	}
 	k.publish()
 	for {
@@ -260,27 +262,51 @@ func (k *backupKeeper) round(ctx context.Context, remote string, kind task.Kind,
 			st.Guests, st.GuestsAt = n.guests, time.Now().Unix()
 		}
 	}
-	if kind == task.PVE {
-		changed = k.fetchLogs(ctx, remote, st) || changed
+	tasks, ok := k.finished(remote, kind)
+	if ok && kind == task.PVE {
+		changed = k.fetchLogs(ctx, remote, st, tasks) || changed
 	}
 	if changed {
 		k.save(st)
 	}
-	k.rebuild(remote, kind)
+	if ok {
+		k.rebuild(remote, kind, tasks)
+	}
+}
+
+// finished returns the remote's finished tasks the overview reads, from
+// the latest snapshot, each type newest first: vzdump on PVE; guests'
+// backups and the datastore jobs on PBS (backups.PBSWorkerTypes). False
+// when there is no snapshot yet.
+func (k *backupKeeper) finished(remote string, kind task.Kind) ([]task.Task, bool) {
+	snap := k.s.latest.Load()
+	if snap == nil {
+		return nil, false
+	}
+	types := []string{"vzdump"}
+	if kind == task.PBS {
+		types = backups.PBSWorkerTypes()
+	}
+	var out []task.Task
+	for _, typ := range types {
+		_, tasks := snap.Stream(task.Filter{Remote: remote, TypeFilter: typ}) // a substring: "backup" is also in "tape-backup"
+		for t := range tasks {
+			if t.UPID.Type == typ && !t.Running() {
+				out = append(out, t)
+			}
+		}
+	}
+	return out, true
 }
 
 // fetchLogs fetches and parses up to MaxBackupLogsPerRefresh logs of the
-// remote's finished multi-guest vzdump jobs not parsed yet, newest first.
+// remote's finished multi-guest vzdump jobs not parsed yet, newest first;
+// tasks are the remote's finished vzdump tasks (finished), newest first.
 // It reports whether it parsed any.
-func (k *backupKeeper) fetchLogs(ctx context.Context, remote string, st *backupState) bool {
-	snap := k.s.latest.Load()
-	if snap == nil {
-		return false
-	}
+func (k *backupKeeper) fetchLogs(ctx context.Context, remote string, st *backupState, tasks []task.Task) bool {
 	var todo []task.Task
-	_, tasks := snap.Stream(task.Filter{Remote: remote, TypeFilter: "vzdump"})
-	for t := range tasks {
-		if t.UPID.Type == "vzdump" && t.UPID.ID == "" && !t.Running() && st.logs[t.UPID] == nil {
+	for _, t := range tasks {
+		if t.UPID.ID == "" && st.Logs[t.UPID] == nil {
 			todo = append(todo, t)
 		}
 	}
@@ -327,37 +353,20 @@ func (k *backupKeeper) fetchLogs(ctx context.Context, remote string, st *backupS
 			env.Log.Warn().Str("remote", remote).Str("upid", t.UPID.String()).Int("malformed", j.Malformed).
 				Str("first", j.LineErrors[0].Error()).Msg("backup job log has unreadable lines")
 		}
-		st.logs[t.UPID] = &j
+		st.Logs[t.UPID] = &j
 		delete(st.deferred, t.UPID)
 		parsed = true
 	}
 	return parsed
 }
 
-// rebuild recomputes a remote's part of the overview from the snapshot.
-func (k *backupKeeper) rebuild(remote string, kind task.Kind) {
-	snap := k.s.latest.Load()
-	if snap == nil {
-		return
-	}
+// rebuild recomputes a remote's part of the overview from its finished
+// tasks (finished).
+func (k *backupKeeper) rebuild(remote string, kind task.Kind, tasks []task.Task) {
 	st := k.load(remote)
-	in := backups.Input{Remote: remote, Kind: kind, Logs: st.logs}
+	in := backups.Input{Remote: remote, Kind: kind, Logs: st.Logs, Tasks: tasks}
 	if st.GuestsAt != 0 {
 		in.Guests = st.Guests
-	}
-	types := []string{"vzdump"}
-	if kind == task.PBS {
-		types = []string{"backup", "verif", "sync", "prunejob", "garbage_collection"}
-	}
-	seen := map[task.UPID]bool{}
-	for _, typ := range types {
-		_, tasks := snap.Stream(task.Filter{Remote: remote, TypeFilter: typ})
-		for t := range tasks {
-			if !t.Running() && !seen[t.UPID] {
-				seen[t.UPID] = true
-				in.Tasks = append(in.Tasks, t)
-			}
-		}
 	}
 	k.parts[remote] = backups.Build(in)
 }
@@ -397,8 +406,8 @@ func (k *backupKeeper) load(remote string) *backupState {
 		}
 	}
 	st.deferred = map[task.UPID]int{}
-	if st.logs == nil {
-		st.logs = map[task.UPID]*backups.JobLog{}
+	if st.Logs == nil {
+		st.Logs = map[task.UPID]*backups.JobLog{}
 	}
 	k.state[remote] = st
 	return st
@@ -422,17 +431,15 @@ func (st *backupState) read(name string, floor int64) error {
 	if f.Version != backupStateVersion || f.Remote != st.Remote {
 		return fmt.Errorf("read %s: version %d of remote %q, want version %d of %q", name, f.Version, f.Remote, backupStateVersion, st.Remote)
 	}
-	st.Guests, st.GuestsAt = f.Guests, f.GuestsAt
-	st.logs = make(map[task.UPID]*backups.JobLog, len(f.Logs))
-	for s, j := range f.Logs {
-		u, err := task.ParsePVE(s)
-		if err != nil || j == nil {
-			return fmt.Errorf("read %s: log of %q: not a PVE UPID or no log", name, s)
+	for u, j := range f.Logs {
+		if u.Kind != task.PVE || j == nil {
+			return fmt.Errorf("read %s: log of %q: not a PVE UPID or no log", name, u.String())
 		}
-		if u.StartTime >= floor {
-			st.logs[u] = j
+		if u.StartTime < floor {
+			delete(f.Logs, u)
 		}
 	}
+	st.Guests, st.GuestsAt, st.Logs = f.Guests, f.GuestsAt, f.Logs
 	return nil
 }
 
@@ -443,24 +450,21 @@ func (k *backupKeeper) save(st *backupState) {
 		return
 	}
 	floor := k.floor()
-	ups := slices.SortedFunc(maps.Keys(st.logs), func(a, b task.UPID) int { return cmp.Compare(b.StartTime, a.StartTime) })
+	ups := slices.SortedFunc(maps.Keys(st.Logs), func(a, b task.UPID) int { return cmp.Compare(b.StartTime, a.StartTime) })
+	dropped := 0
 	for i, u := range ups {
 		if u.StartTime < floor || i >= MaxBackupJobLogs {
 			if u.StartTime >= floor {
-				k.dropped.Add(1)
+				dropped++
 			}
-			delete(st.logs, u)
+			delete(st.Logs, u)
 		}
 	}
-	st.Logs = make(map[string]*backups.JobLog, len(st.logs))
-	for u, j := range st.logs {
-		st.Logs[u.String()] = j
-	}
+	k.s.env.Metrics.BackupJobLogsDropped(st.Remote, dropped)
 	err := os.MkdirAll(k.dir, 0o750)
 	if err == nil {
 		err = cache.WriteFileAtomic(k.path(st.Remote), func(w io.Writer) error { return json.NewEncoder(w).Encode(st) })
 	}
-	st.Logs = nil
 	if err != nil {
 		k.s.env.Log.Warn().Err(err).Str("remote", st.Remote).Msg("backup job logs not kept: they are fetched again after a restart")
 	}

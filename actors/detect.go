@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"hash/fnv"
 	"maps"
 	"slices"
@@ -71,18 +72,13 @@ const FullRefreshEvery = 6
 const maxKnownPerNode = 1000
 
 // clusterTasker is the part of the client change detection needs
-// (*proxmox.Client has it).
+// (*proxmox.Client has it). While the client remembers a refusal of
+// /cluster/tasks (403, 404 or 501, for proxmox.ClusterTasksRetryAfter),
+// ClusterTasksPage fails at once with proxmox.ErrClusterTasksRefused,
+// without a request: a refresh is then a full one and running tasks are
+// checked by status requests.
 type clusterTasker interface {
 	ClusterTasksPage(ctx context.Context) (proxmox.ListPage, error)
-}
-
-// clusterRefuser is a client that remembers a remote's refusal of
-// /cluster/tasks (*proxmox.Client: 403, 404 or 501, for
-// proxmox.ClusterTasksRetryAfter). While it does, a refresh is a full one
-// and running tasks are checked by status requests, without asking (and
-// failing) first.
-type clusterRefuser interface {
-	ClusterTasksRefused() bool
 }
 
 // fullRefreshEvery is FullRefreshEvery; tests that compare refreshes of
@@ -124,10 +120,10 @@ func (j *fetchJob) clusterList(ctx context.Context, requests *int) []task.Task {
 	if !detect && !untracked {
 		return nil
 	}
-	if r, ok := j.client.(clusterRefuser); ok && r.ClusterTasksRefused() {
-		return nil
-	}
 	page, err := ct.ClusterTasksPage(ctx)
+	if errors.Is(err, proxmox.ErrClusterTasksRefused) {
+		return nil // a remembered refusal: no request was sent
+	}
 	*requests++
 	if err != nil || len(page.Skipped) > 0 {
 		return nil

@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -10,7 +11,8 @@ import (
 )
 
 // refusingClient is a PVE remote that refuses /cluster/tasks (403) and,
-// like *proxmox.Client, remembers the refusal.
+// like *proxmox.Client, remembers the refusal: then it fails with
+// proxmox.ErrClusterTasksRefused without asking.
 type refusingClient struct {
 	fakeClient
 	asked   int
@@ -18,12 +20,13 @@ type refusingClient struct {
 }
 
 func (r *refusingClient) ClusterTasksPage(context.Context) (proxmox.ListPage, error) {
+	if r.refused {
+		return proxmox.ListPage{}, fmt.Errorf("cluster tasks: r: %w", proxmox.ErrClusterTasksRefused)
+	}
 	r.asked++
 	r.refused = true
 	return proxmox.ListPage{}, &proxmox.AuthError{Remote: "r", StatusCode: 403, Message: "Permission check failed"}
 }
-
-func (r *refusingClient) ClusterTasksRefused() bool { return r.refused }
 
 // TestClusterTasksRefusedNotAskedAgain: once a remote refused
 // /cluster/tasks, the following refreshes go straight to the node list

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/taskfleet/taskfleet/internal/retry"
 )
 
 // restartState counts one child's recent panics.
@@ -37,7 +39,7 @@ func (s *supervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, c
 	}
 	st.failures++
 	st.last = now
-	d := backoffDelay(s.env.restartBase, s.env.restartMax, st.failures)
+	d := retry.Delay(s.env.restartBase, s.env.restartMax, st.failures)
 
 	ev := s.env.Log.Error().Str("reason", fmt.Sprint(reason)).Int("failures", st.failures).Int64("restart_in_ms", d.Milliseconds()).Str("actor", child.Id)
 	if remote, ok := s.remoteOf(child); ok {
@@ -139,7 +141,7 @@ func (r *rootStrategy) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor,
 		sup.StopChildren(child)
 		return
 	}
-	d := backoffDelay(r.base, r.max, r.failures)
+	d := retry.Delay(r.base, r.max, r.failures)
 	r.env.Log.Error().Str("actor", child.Id).Int("failures", r.failures).Int("failure_limit", r.limit).
 		Int64("restart_in_ms", d.Milliseconds()).Str("reason", fmt.Sprint(reason)).Msgf("supervisor panicked while handling %T", msg)
 	// One pending restart at most: a failure while one is pending (a

@@ -180,7 +180,7 @@ func (a *writerActor) observe() {
 	if a.w != nil {
 		st := a.w.Stats()
 		a.metrics.ObserveCache(metrics.CacheStats{
-			Tasks: st.Tasks, Running: st.Running, JournalBytes: st.JournalBytes,
+			Tasks: st.Tasks, JournalBytes: st.JournalBytes,
 			Files: st.Files, Rotations: st.Rotations, Corruptions: st.Corruptions,
 			SlowSyncs: st.SlowSyncs,
 		})

@@ -12,8 +12,9 @@ import (
 	"github.com/taskfleet/taskfleet/task"
 )
 
-// pathBackups is the backup overview's endpoint.
-const pathBackups = "/api2/json/remotes/backups"
+// PathBackups is the backup overview's endpoint; its answer's data is a
+// BackupsAnswer.
+const PathBackups = "/api2/json/remotes/backups"
 
 // BackupBackend is implemented by a Backend that serves the backup
 // overview (GET /api2/json/remotes/backups); without it the endpoint
@@ -24,8 +25,9 @@ type BackupBackend interface {
 	Backups(ctx context.Context) (*backups.Overview, error)
 }
 
-// backupsAnswer is the data of GET /api2/json/remotes/backups.
-type backupsAnswer struct {
+// BackupsAnswer is the data of GET /api2/json/remotes/backups
+// (PathBackups), for clients to decode.
+type BackupsAnswer struct {
 	Guests []backups.Row `json:"guests"`
 	Jobs   []backups.Job `json:"jobs"`
 	// PendingLogs counts, per remote, the multi-guest vzdump jobs whose
@@ -78,7 +80,7 @@ func (s *server) backups(r *http.Request, c *caller, p *params) (reply, error) {
 		return reply{}, err // ErrNotReady: 503 with Retry-After, as every query
 	}
 	now := time.Now()
-	ans := backupsAnswer{Guests: o.Guests(q, now), Jobs: o.Jobs(q, now), PendingLogs: map[string]int{}, Built: o.Built().Unix(), Now: now.Unix()}
+	ans := BackupsAnswer{Guests: o.Guests(q, now), Jobs: o.Jobs(q, now), PendingLogs: map[string]int{}, Built: o.Built().Unix(), Now: now.Unix()}
 	for remote, n := range o.PendingLogs() {
 		if q.Remote == "" && c.allows(remote) || q.Remote == remote {
 			ans.PendingLogs[remote] = n

@@ -61,14 +61,14 @@ func TestBackupsEndpoint(t *testing.T) {
 		{"older_than in seconds", "?older_than=36000", adminSecret, "east/101 east/102"},
 		{"a scoped token sees its remotes only", "", eastSecret, "east/101 east/102 east/100"},
 	} {
-		a := call{target: pathBackups + tc.query, token: tc.token}.do(t, h).wantStatus(t, http.StatusOK)
+		a := call{target: PathBackups + tc.query, token: tc.token}.do(t, h).wantStatus(t, http.StatusOK)
 		var got ans
 		a.decode(t, &got)
 		if ids(got) != tc.want {
 			t.Errorf("%s: got %s, want %s", tc.name, ids(got), tc.want)
 		}
 	}
-	a := call{target: pathBackups + "?remote=east&status=error", token: adminSecret}.do(t, h)
+	a := call{target: PathBackups + "?remote=east&status=error", token: adminSecret}.do(t, h)
 	var got ans
 	a.decode(t, &got)
 	if len(got.Guests) != 1 || got.Guests[0].AgeSeconds < 39*3600 || got.Guests[0].LastStatus != "job errors" || got.Jobs == nil {
@@ -86,15 +86,15 @@ func TestBackupsEndpoint(t *testing.T) {
 		{"?colour=red", "colour", 400},
 		{"?remote=nosuch", "", 404},
 	} {
-		a := call{target: pathBackups + tc.query, token: adminSecret}.do(t, h)
+		a := call{target: PathBackups + tc.query, token: adminSecret}.do(t, h)
 		if a.status != tc.status || tc.param != "" && a.Errors[tc.param] == "" {
 			t.Errorf("%s: status %d, errors %v; want %d naming %q", tc.query, a.status, a.Errors, tc.status, tc.param)
 		}
 	}
-	call{target: pathBackups + "?remote=west", token: eastSecret}.do(t, h).wantStatus(t, http.StatusForbidden)
-	call{target: pathBackups}.do(t, h).wantStatus(t, http.StatusUnauthorized)
+	call{target: PathBackups + "?remote=west", token: eastSecret}.do(t, h).wantStatus(t, http.StatusForbidden)
+	call{target: PathBackups}.do(t, h).wantStatus(t, http.StatusUnauthorized)
 
 	b.o = nil
-	call{target: pathBackups, token: adminSecret}.do(t, h).wantStatus(t, http.StatusServiceUnavailable)
-	call{target: pathBackups, token: adminSecret}.do(t, New(newFake(t), Options{Tokens: tokens})).wantStatus(t, http.StatusNotImplemented)
+	call{target: PathBackups, token: adminSecret}.do(t, h).wantStatus(t, http.StatusServiceUnavailable)
+	call{target: PathBackups, token: adminSecret}.do(t, New(newFake(t), Options{Tokens: tokens})).wantStatus(t, http.StatusNotImplemented)
 }

@@ -83,7 +83,7 @@ func newServer(b Backend, opts Options) *server {
 		pathMetrics:    {method: http.MethodGet},
 		pathEvents:     {method: http.MethodGet}, // serveEvents
 		pathLog:        {method: http.MethodGet}, // serveLog
-		pathBackups:    {method: http.MethodGet, handle: s.backups},
+		PathBackups:    {method: http.MethodGet, handle: s.backups},
 	}
 	return s
 }

@@ -34,8 +34,9 @@
 //	                             is removed by the next run
 //	garbage_collection           OK, WARNINGS: the space was reclaimed
 //
-// Statuses are classified as the task list does (Classify): an unknown
-// status ("", "unknown") never counts as success, nor does an error.
+// Statuses are classified as the task list does (task.ClassifyStatus,
+// PDM's rule): an unknown status ("", "unknown") never counts as
+// success, nor does an error.
 //
 // An Overview is immutable once built: readers share it without locks.
 package backups

@@ -61,7 +61,7 @@ type Guest struct {
 	// The last backup: of the tasks that backed the guest up, the one
 	// that started last. Its times are the task's (a multi-guest job's,
 	// not the guest's share of it).
-	Class      string `json:"status"`                // Classify of LastStatus; ClassNone without a backup
+	Class      string `json:"status"`                // task.ClassifyStatus of LastStatus; ClassNone without a backup
 	LastStatus string `json:"last_status,omitempty"` // the guest's outcome: "OK", "WARNINGS: n", an error, "unknown"
 	LastStart  int64  `json:"last_start,omitempty"`
 	LastEnd    int64  `json:"last_end,omitempty"`
@@ -215,7 +215,7 @@ func Build(in Input) Part {
 			a := attempt{start: u.StartTime, end: t.EndTime, upid: u.String()}
 			if j.LastUPID == "" || a.after(&attempt{start: j.LastStart, end: j.LastEnd, upid: j.LastUPID}) {
 				j.LastStart, j.LastEnd, j.LastUPID, j.LastStatus = a.start, a.end, a.upid, t.Status
-				j.Class, j.Succeeded = Classify(t.Status).String(), Succeeded(typ, t.Status)
+				j.Class, j.Succeeded = task.ClassifyStatus(t.Status).String(), Succeeded(typ, t.Status)
 			}
 			if l := jobOK[k]; Succeeded(typ, t.Status) && (l == nil || a.after(l)) {
 				jobOK[k] = &a
@@ -238,7 +238,7 @@ func Build(in Input) Part {
 	for k, r := range rows {
 		r.Class = ClassNone
 		if a := last[k]; a != nil {
-			r.Class = Classify(a.status).String()
+			r.Class = task.ClassifyStatus(a.status).String()
 			r.LastStatus, r.LastStart, r.LastEnd, r.LastUPID, r.Storage = a.status, a.start, a.end, a.upid, a.storage
 			if r.Node == "" {
 				r.Node = a.node

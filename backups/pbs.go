@@ -2,6 +2,8 @@ package backups
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/taskfleet/taskfleet/task"
@@ -63,35 +65,43 @@ func ParseBackupWorkerID(id string) (BackupGroup, error) {
 // Manual runs (verify, sync, a group's prune, the verification of a
 // group or snapshot) are not jobs: their outcome is in the task list.
 func PBSJob(u task.UPID) (jobType, store string, ok bool) {
-	first := func() string { s, _, _ := strings.Cut(u.ID, ":"); return s }
-	switch u.Type {
-	case "verificationjob":
-		return JobVerify, first(), true
-	case "syncjob":
-		f := strings.Split(u.ID, ":")
-		if len(f) >= 4 {
-			return JobSync, f[2], true
+	jobType, ok = jobWorkerTypes[u.Type]
+	switch {
+	case !ok:
+		return "", "", false
+	case jobType == JobGC:
+		return jobType, u.ID, true
+	case jobType == JobSync:
+		if f := strings.Split(u.ID, ":"); len(f) >= 4 {
+			return jobType, f[2], true
 		}
-		return JobSync, first(), true
-	case "prunejob":
-		return JobPrune, first(), true
-	case "garbage_collection":
-		return JobGC, u.ID, true
 	}
-	return "", "", false
+	store, _, _ = strings.Cut(u.ID, ":")
+	return jobType, store, true
 }
 
-// Classify classifies a backup's or job's status as the task list does
-// (task.ClassifyStatus, PDM's rule): "OK" is ok, a "WARNINGS: " prefix a
-// warning, "" and "unknown" unknown, anything else (PVE's "unexpected
-// status" too) an error.
-func Classify(status string) task.StatusClass { return task.ClassifyStatus(status) }
+// jobWorkerTypes maps the worker type of each datastore job to its job
+// type.
+var jobWorkerTypes = map[string]string{
+	"verificationjob":    JobVerify,
+	"syncjob":            JobSync,
+	"prunejob":           JobPrune,
+	"garbage_collection": JobGC,
+}
+
+// PBSWorkerTypes returns the worker types of the PBS tasks an overview
+// reads: guests' backups and the datastore jobs of PBSJob, sorted.
+func PBSWorkerTypes() []string {
+	types := append(slices.Collect(maps.Keys(jobWorkerTypes)), jobBackup)
+	slices.Sort(types)
+	return types
+}
 
 // Succeeded reports whether a task of jobType (one of JobTypes, or
 // "backup" for guests' backups) that ended with status succeeded; see
 // the package documentation for the rule per type.
 func Succeeded(jobType, status string) bool {
-	switch Classify(status) {
+	switch task.ClassifyStatus(status) {
 	case task.StatusOK:
 		return true
 	case task.StatusWarning:

@@ -1,6 +1,7 @@
 package backups
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -104,6 +105,20 @@ func TestSucceeded(t *testing.T) {
 	for _, tc := range tests {
 		if got := Succeeded(tc.job, tc.status); got != tc.want {
 			t.Errorf("Succeeded(%s, %q) = %v", tc.job, tc.status, got)
+		}
+	}
+}
+
+// TestPBSWorkerTypes: the worker types the keeper streams are the
+// guests' backups and exactly the types PBSJob classifies.
+func TestPBSWorkerTypes(t *testing.T) {
+	want := []string{"backup", "garbage_collection", "prunejob", "syncjob", "verificationjob"}
+	if got := PBSWorkerTypes(); !slices.Equal(got, want) {
+		t.Errorf("PBSWorkerTypes() = %v, want %v", got, want)
+	}
+	for _, typ := range PBSWorkerTypes() {
+		if _, _, ok := PBSJob(task.UPID{Kind: task.PBS, Type: typ, ID: "store1"}); ok == (typ == "backup") {
+			t.Errorf("PBSJob of %q: ok = %v", typ, ok)
 		}
 	}
 }

@@ -11,10 +11,21 @@ import (
 // forms people paste and returns it as Proxmox shows it: 32 upper-case hex
 // bytes separated by colons. Accepted: "AB:CD:…" in either case, the 64
 // hex digits without colons, and openssl's output "sha256 Fingerprint=AB:…"
-// (or "SHA256 Fingerprint=…"). The error quotes what was received (a
-// fingerprint is not a secret, but a secret pasted into the wrong field
-// is never quoted) and says what is wanted.
+// (or "SHA256 Fingerprint=…"). The error quotes what was received only
+// when it has the shape of a fingerprint (hex pairs with colons; a
+// fingerprint is not a secret, but a secret pasted into the wrong field is
+// never quoted) and says what is wanted.
 func ParseFingerprint(s string) (string, error) {
+	sum, err := ParseFingerprintSum(s)
+	if err != nil {
+		return "", err
+	}
+	return FormatFingerprint(sum), nil
+}
+
+// ParseFingerprintSum is ParseFingerprint returning the SHA-256 sum itself:
+// what a pinned connection compares the certificate's with.
+func ParseFingerprintSum(s string) ([sha256.Size]byte, error) {
 	in := strings.TrimSpace(s)
 	h := in
 	if i := strings.IndexByte(h, '='); i >= 0 {
@@ -23,14 +34,14 @@ func ParseFingerprint(s string) (string, error) {
 		case "sha256 fingerprint", "sha256fingerprint":
 			h = strings.TrimSpace(h[i+1:])
 		case "sha1 fingerprint", "md5 fingerprint":
-			return "", fmt.Errorf("got a %s fingerprint: want the SHA-256 one (openssl x509 -noout -fingerprint -sha256)", strings.ToUpper(strings.Fields(prefix)[0]))
+			return [sha256.Size]byte{}, fmt.Errorf("got a %s fingerprint: want the SHA-256 one (openssl x509 -noout -fingerprint -sha256)", strings.ToUpper(strings.Fields(prefix)[0]))
 		}
 	}
 	colons := strings.Contains(h, ":")
 	h = strings.ReplaceAll(h, ":", "")
 	b, err := hex.DecodeString(h)
 	if err == nil && len(b) == sha256.Size {
-		return formatFingerprint(b), nil
+		return [sha256.Size]byte(b), nil
 	}
 	// What was received: quoted when it has the shape of a fingerprint
 	// (hex pairs with colons, which no secret has), described otherwise,
@@ -45,9 +56,9 @@ func ParseFingerprint(s string) (string, error) {
 		got = fmt.Sprintf("got %d hex digits, an odd number", len(h))
 	}
 	if err == nil && len(b) == 20 {
-		return "", fmt.Errorf("%s: that is a SHA-1 fingerprint; want the SHA-256 one, 32 hex bytes (openssl x509 -noout -fingerprint -sha256)", got)
+		return [sha256.Size]byte{}, fmt.Errorf("%s: that is a SHA-1 fingerprint; want the SHA-256 one, 32 hex bytes (openssl x509 -noout -fingerprint -sha256)", got)
 	}
-	return "", fmt.Errorf("%s: want 32 hex bytes, the certificate's SHA-256 fingerprint (\"AB:CD:…\", with or without colons, or openssl's \"sha256 Fingerprint=AB:…\")", got)
+	return [sha256.Size]byte{}, fmt.Errorf("%s: want 32 hex bytes, the certificate's SHA-256 fingerprint (\"AB:CD:…\", with or without colons, or openssl's \"sha256 Fingerprint=AB:…\")", got)
 }
 
 // FormatFingerprint returns a SHA-256 sum as Proxmox shows fingerprints.

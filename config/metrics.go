@@ -12,8 +12,8 @@ type Metrics struct {
 
 // Limits of [metrics].
 const (
-	// DefaultMaxGuests is metrics.max_guests when the file does not set it
-	// (metrics.DefaultMaxGuests).
+	// DefaultMaxGuests is metrics.max_guests when the file does not set it;
+	// also the bound of metrics.NewGuestBackups when given none.
 	DefaultMaxGuests = 20000
 	maxMaxGuests     = 1_000_000
 )

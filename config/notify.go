@@ -234,33 +234,17 @@ func (b *builder) notOther(path, kind string, keys map[string]any) {
 func (b *builder) webhook(raw *rawNotify, path string, n *Notify) {
 	b.notOther(path, NotifyWebhook, map[string]any{"smtp_host": raw.SMTPHost, "smtp_port": raw.SMTPPort, "smtp_tls": raw.SMTPTLS,
 		"smtp_user": raw.SMTPUser, "smtp_password_file": raw.SMTPPassword, "from": raw.From, "to": raw.To, "subject": raw.Subject})
-	var u, file string
-	hasURL, hasFile := b.str(raw.URL, path+".url", &u), b.str(raw.URLFile, path+".url_file", &file)
-	switch {
-	case hasURL && hasFile:
-		b.ps.add(path+".url", "set either url or url_file, not both")
-	case !hasURL && !hasFile:
-		if raw.URL == nil && raw.URLFile == nil {
-			b.ps.add(path+".url", "missing: set url or url_file")
-		}
-	case hasFile:
-		n.URLFile = b.resolve(file)
-		s, err := readSecretFile(n.URLFile)
-		if s != "" {
-			b.ps.addSecret(s)
-		}
-		if err != nil {
-			b.ps.add(path+".url_file", "%v", err)
-		} else if msg := checkWebhookURL(s); msg != "" {
+	// The URL is a secret (it often carries a token): url or url_file,
+	// as every secret; an inline one is checked as one too.
+	u, file := b.secret(raw.URL, raw.URLFile, path, "url")
+	n.URLFile = file
+	if u != "" {
+		if msg := checkWebhookURL(string(u)); msg == "" {
+			n.URL = u
+		} else if file != "" {
 			b.ps.add(path+".url_file", "the file's URL: %s", msg)
 		} else {
-			n.URL = Secret(s)
-		}
-	default:
-		if msg := checkWebhookURL(u); msg != "" {
 			b.ps.add(path+".url", "%s", msg)
-		} else {
-			n.URL = Secret(u)
 		}
 	}
 	if b.str(raw.Method, path+".method", &n.Method) {

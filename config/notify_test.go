@@ -128,6 +128,13 @@ url = "https://hooks.example.com/x"
 body = '{{ shout .Text }}'
 [[notify.rule]]
 `, []string{`taskfleet.toml:18: notify[0].body: template line 1: function "shout" not defined`}},
+		{"inline url checked as a secret", `
+[[notify]]
+name = "hook"
+kind = "webhook"
+url = "https://hooks.example.com/café"
+[[notify.rule]]
+`, []string{`taskfleet.toml:17: notify[0].url: secret contains white space, control or non-ASCII characters`}},
 		{"kinds and rules", `
 [[notify]]
 name = "bad name!"

@@ -18,6 +18,7 @@ type edges struct {
 	checkErrors    *prometheus.CounterVec // remote
 	clockSkew      *prometheus.GaugeVec   // remote
 	cutoffsPulled  *prometheus.CounterVec // remote
+	backupLogs     *prometheus.CounterVec // remote
 }
 
 func newEdges() edges {
@@ -59,12 +60,16 @@ func newEdges() edges {
 			Namespace: namespace, Name: "cutoffs_pulled_back_total",
 			Help: "Times a node's cutoff was found ahead of its clock (a clock stepped back) and pulled back.",
 		}, remote),
+		backupLogs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Name: "backup_job_logs_dropped_total",
+			Help: "Parsed vzdump job logs the backup keeper dropped, oldest first, beyond the bound it keeps per remote.",
+		}, remote),
 	}
 }
 
 func (e *edges) collectors() []prometheus.Collector {
 	return []prometheus.Collector{e.queueDropped, e.queueCoalesced, e.queueHighWater, e.tasksSettled,
-		e.trackingEnded, e.malformedItems, e.checkErrors, e.clockSkew, e.cutoffsPulled}
+		e.trackingEnded, e.malformedItems, e.checkErrors, e.clockSkew, e.cutoffsPulled, e.backupLogs}
 }
 
 func (e *edges) forget(l prometheus.Labels) {
@@ -77,6 +82,7 @@ func (e *edges) forget(l prometheus.Labels) {
 	e.checkErrors.DeletePartialMatch(l)
 	e.clockSkew.DeletePartialMatch(l)
 	e.cutoffsPulled.DeletePartialMatch(l)
+	e.backupLogs.DeletePartialMatch(l)
 }
 
 // QueueDropped counts an entry refused by a full bounded list of remote.
@@ -153,4 +159,13 @@ func (m *Metrics) CutoffPulledBack(remote string) {
 		return
 	}
 	m.edges.cutoffsPulled.WithLabelValues(remote).Inc()
+}
+
+// BackupJobLogsDropped counts n parsed job logs of remote that the backup
+// keeper dropped beyond its bound.
+func (m *Metrics) BackupJobLogsDropped(remote string, n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.edges.backupLogs.WithLabelValues(remote).Add(float64(n))
 }

@@ -5,7 +5,6 @@ package metrics
 // cache; they start again at zero when the writer restarts.
 type CacheStats struct {
 	Tasks        int   // cached tasks, running and finished
-	Running      int   // running tasks (taskfleet_tasks_running comes from SetCacheCountsFunc)
 	JournalBytes int64 // size of the journal not yet applied
 	Files        int   // archive files on disk
 	Rotations    int64 // rotations since the cache was opened

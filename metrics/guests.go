@@ -5,11 +5,9 @@ import (
 	"slices"
 
 	"github.com/prometheus/client_golang/prometheus"
-)
 
-// DefaultMaxGuests is the default bound of the per-guest backup metrics
-// (config: [metrics] max_guests).
-const DefaultMaxGuests = 20000
+	"github.com/taskfleet/taskfleet/config"
+)
 
 // GuestBackup is the backup state of one guest, as the backup overview
 // knows it: the source of the per-guest metrics.
@@ -57,12 +55,13 @@ type GuestBackups struct {
 }
 
 // NewGuestBackups returns the per-guest collector over f, bounded by max
-// guests (DefaultMaxGuests when max <= 0). f runs at each scrape and must
+// guests (config.DefaultMaxGuests, the default of [metrics] max_guests,
+// when max <= 0). f runs at each scrape and must
 // be safe for concurrent use; the collector does not keep or change what
 // it returns. Register it on the registry taskfleet's metrics use.
 func NewGuestBackups(max int, f func() []GuestBackup) *GuestBackups {
 	if max <= 0 {
-		max = DefaultMaxGuests
+		max = config.DefaultMaxGuests
 	}
 	labels := []string{"remote", "node", "vmid", "guest_type"}
 	g := &GuestBackups{

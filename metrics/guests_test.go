@@ -7,6 +7,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/taskfleet/taskfleet/config"
 )
 
 func TestGuestBackups(t *testing.T) {
@@ -70,7 +72,7 @@ taskfleet_guest_backups_omitted_total{reason="invalid"} 1
 
 // BenchmarkGuestBackups is one scrape of the default bound of guests.
 func BenchmarkGuestBackups(b *testing.B) {
-	rows := make([]GuestBackup, DefaultMaxGuests)
+	rows := make([]GuestBackup, config.DefaultMaxGuests)
 	for i := range rows {
 		rows[i] = GuestBackup{Remote: fmt.Sprintf("r%02d", i%50), Node: fmt.Sprintf("n%d", i%7), VMID: fmt.Sprint(100 + i),
 			GuestType: "qemu", LastOK: int64(1700000000 + i*37%86400), LastAttempt: int64(1700000000 + i)}

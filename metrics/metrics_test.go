@@ -64,7 +64,7 @@ func TestGaugesAndCounters(t *testing.T) {
 	m.SetConnectionsOpen("east", 3)
 	m.ConnectionOpened("east")
 	m.PollerRestarted("east")
-	m.ObserveCache(CacheStats{Tasks: 1234, Running: 12, JournalBytes: 4096, Files: 3, Rotations: 1})
+	m.ObserveCache(CacheStats{Tasks: 1234, JournalBytes: 4096, Files: 3, Rotations: 1})
 	m.SetBackfill(12, 25)
 
 	checks := []struct {

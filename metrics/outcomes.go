@@ -115,9 +115,6 @@ type outcomes struct {
 	finished *prometheus.CounterVec // remote, type, status
 	folded   *prometheus.CounterVec // reason
 	counts   *cacheCounts
-	// gen advances on ForgetRemote, so that FinishedRecorders drop the
-	// counters they keep (they may belong to deleted series).
-	gen atomic.Uint64
 }
 
 func newOutcomes() *outcomes {
@@ -148,11 +145,6 @@ func (o *outcomes) collectors() []prometheus.Collector {
 	return []prometheus.Collector{o.finished, o.folded, o.counts}
 }
 
-func (o *outcomes) forget(l prometheus.Labels) {
-	o.finished.DeletePartialMatch(l)
-	o.gen.Add(1)
-}
-
 // statusLabel is the status label of class c.
 func statusLabel(c task.StatusClass) string {
 	if c > task.StatusUnknown {
@@ -171,7 +163,6 @@ const maxRecorderKeys = 8192
 // no lock. Its methods are no-ops on a nil *FinishedRecorder.
 type FinishedRecorder struct {
 	o       *outcomes
-	gen     uint64
 	handles map[recorderKey]recorded
 }
 
@@ -191,7 +182,7 @@ func (m *Metrics) NewFinishedRecorder() *FinishedRecorder {
 	if m == nil {
 		return nil
 	}
-	return &FinishedRecorder{o: m.outcomes, gen: m.outcomes.gen.Load(), handles: map[recorderKey]recorded{}}
+	return &FinishedRecorder{o: m.outcomes, handles: map[recorderKey]recorded{}}
 }
 
 // Add counts n finished tasks of remote with worker type typ and status
@@ -220,8 +211,10 @@ func (r *FinishedRecorder) Declare(remote, typ string) {
 }
 
 // Forget deletes the series of remote, for a remote dropped from the
-// cache. The writer calls it in order with its batches, so a batch of the
-// remote counted after Metrics.ForgetRemote does not leave series behind.
+// cache: the only place they are deleted (Metrics.ForgetRemote leaves
+// them). The writer calls it in order with its batches, so a batch of the
+// remote counted after the remote was removed does not leave series
+// behind, and the recorder never keeps a counter of a deleted series.
 func (r *FinishedRecorder) Forget(remote string) {
 	if r == nil {
 		return
@@ -235,8 +228,7 @@ func (r *FinishedRecorder) Forget(remote string) {
 }
 
 func (r *FinishedRecorder) handle(k recorderKey) recorded {
-	if g := r.o.gen.Load(); g != r.gen || len(r.handles) >= maxRecorderKeys {
-		r.gen = g
+	if len(r.handles) >= maxRecorderKeys {
 		clear(r.handles)
 	}
 	if h, ok := r.handles[k]; ok {

@@ -102,7 +102,9 @@ func (m *Metrics) SetSnapshotAgeFunc(f func() (age time.Duration, ok bool)) {
 }
 
 // ForgetRemote deletes every series of remote, for a remote removed from
-// the configuration, so its last values are not exported forever.
+// the configuration, so its last values are not exported forever; but
+// taskfleet_tasks_finished_total, which its one writer deletes in order
+// with its batches (FinishedRecorder.Forget).
 func (m *Metrics) ForgetRemote(remote string) {
 	if m == nil {
 		return
@@ -118,5 +120,4 @@ func (m *Metrics) ForgetRemote(remote string) {
 	m.connectionsNew.DeletePartialMatch(l)
 	m.remoteUp.DeletePartialMatch(l)
 	m.edges.forget(l)
-	m.outcomes.forget(l)
 }

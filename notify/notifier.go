@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"slices"
 	"time"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/taskfleet/taskfleet/config"
 	"github.com/taskfleet/taskfleet/events"
+	"github.com/taskfleet/taskfleet/internal/retry"
 	"github.com/taskfleet/taskfleet/notify/tmpl"
 	"github.com/taskfleet/taskfleet/task"
 )
@@ -120,12 +120,14 @@ func (n *notifier) start(c actor.Context) {
 		aside := fmt.Sprintf("%s.corrupt-%d", n.file, now.Unix())
 		n.log.Error().Err(err).Str("file", n.file).Str("moved_to", aside).Msg("notify state unusable: starting afresh from now")
 		_ = os.Rename(n.file, aside)
-		st, _ = loadState(n.file, now)
+		if st, err = loadState(n.file, now); err != nil {
+			panic(err) // not moved aside: the supervisor restarts us with backoff
+		}
 	case err != nil:
 		panic(err) // unreadable (permissions, I/O): the supervisor restarts us with backoff
 	}
 	n.state = st
-	if _, err := os.Stat(n.file); err != nil {
+	if st.created {
 		// Record since at once: a crash before the first delivery must
 		// not move it (tasks would be skipped).
 		if err := n.state.save(n.file); err != nil {
@@ -371,7 +373,7 @@ func (n *notifier) delivered(err error) {
 		n.stale = append(n.inStale, n.stale...)
 		n.dropped += n.inDropped
 		n.inflight, n.inStale, n.inDropped = nil, nil, 0
-		d := backoff(n.failures)
+		d := retry.Delay(retryBase, retryMax, n.failures)
 		ev := n.log.Debug()
 		if n.failures == 1 {
 			n.failedAt = time.Now()
@@ -419,16 +421,6 @@ func (n *notifier) record() {
 	met.sent.WithLabelValues(name).Inc()
 	met.tasks.WithLabelValues(name).Add(float64(len(n.inflight)))
 	met.queued.WithLabelValues(name).Set(float64(len(n.pending)))
-}
-
-// backoff is the delay before retry n (1-based): retryBase·2^(n-1), at
-// most retryMax, with 0.5–1.5× jitter.
-func backoff(n int) time.Duration {
-	d := retryBase
-	for i := 1; i < n && d < retryMax; i++ {
-		d *= 2
-	}
-	return time.Duration(float64(min(d, retryMax)) * (0.5 + rand.Float64()))
 }
 
 func unixOrZero(t time.Time) int64 {

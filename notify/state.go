@@ -35,6 +35,8 @@ type deliveryState struct {
 	// of its last good backup then (Unix seconds, 0: never): it is
 	// announced again only after another good backup.
 	Stale map[string]int64 `json:"stale"`
+
+	created bool // loadState found no file: this state is not on disk yet
 }
 
 // StateError is a delivery state file that is corrupt: not the JSON of
@@ -52,11 +54,11 @@ func stateFile(cacheDir, target string) string {
 	return filepath.Join(cacheDir, "notify", target+".json")
 }
 
-// loadState reads a target's state; a missing file is a new state that
-// starts at now. A corrupt file is a *StateError; a file that cannot be
-// read is another error.
+// loadState reads a target's state; a missing file is a new state
+// (created) that starts at now. A corrupt file is a *StateError; a file
+// that cannot be read is another error.
 func loadState(name string, now time.Time) (*deliveryState, error) {
-	fresh := &deliveryState{Version: stateVersion, Since: now.Unix(), Delivered: map[string]int64{}, Stale: map[string]int64{}}
+	fresh := &deliveryState{Version: stateVersion, Since: now.Unix(), Delivered: map[string]int64{}, Stale: map[string]int64{}, created: true}
 	f, err := os.Open(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fresh, nil

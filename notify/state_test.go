@@ -40,7 +40,7 @@ func TestStateCorruption(t *testing.T) {
 	}
 	file := filepath.Join(t.TempDir(), "notify", "hook.json")
 	st, err := loadState(file, time.Unix(100, 0))
-	if err != nil || st.Since != 100 {
+	if err != nil || st.Since != 100 || !st.created {
 		t.Fatalf("missing file: %+v, %v", st, err)
 	}
 	st.Delivered["a"], st.Delivered["b"], st.Stale["east/100"] = 50, 500, 0
@@ -49,7 +49,7 @@ func TestStateCorruption(t *testing.T) {
 		t.Fatal(err)
 	}
 	back, err := loadState(file, time.Unix(999, 0))
-	if err != nil || back.Since != 100 || len(back.Delivered) != 1 || back.Delivered["b"] != 500 || len(back.Stale) != 1 {
+	if err != nil || back.Since != 100 || len(back.Delivered) != 1 || back.Delivered["b"] != 500 || len(back.Stale) != 1 || back.created {
 		t.Fatalf("saved and loaded: %+v, %v", back, err)
 	}
 }

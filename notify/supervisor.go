@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -15,6 +14,7 @@ import (
 	"github.com/taskfleet/taskfleet/cache"
 	"github.com/taskfleet/taskfleet/config"
 	"github.com/taskfleet/taskfleet/events"
+	"github.com/taskfleet/taskfleet/internal/retry"
 )
 
 // Restart backoff of a panicking notifier.
@@ -182,11 +182,7 @@ func (s *supervisor) HandleFailure(_ *actor.ActorSystem, sup actor.Supervisor, c
 	}
 	st.n++
 	st.last = now
-	d := restartBase
-	for i := 1; i < st.n && d < restartMax; i++ {
-		d *= 2
-	}
-	d = time.Duration(float64(min(d, restartMax)) * (0.5 + rand.Float64()))
+	d := retry.Delay(restartBase, restartMax, st.n)
 	s.log.Error().Str("reason", fmt.Sprint(reason)).Int("failures", st.n).Int64("restart_in_ms", d.Milliseconds()).Str("actor", child.Id).Msgf("notifier panicked while handling %T", msg)
 	// The timer only posts a system message; after a stop it is a dead letter.
 	time.AfterFunc(d, func() { sup.RestartChildren(child) })

@@ -2,7 +2,6 @@ package proxmox
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -283,10 +282,11 @@ func parseEndpoint(i int, e Endpoint, kind task.Kind) (*endpoint, error) {
 	addr := net.JoinHostPort(host, port)
 	ep := &endpoint{index: i, base: "https://" + addr, addr: addr, host: host}
 	if e.Fingerprint != "" {
-		if ep.pin, err = ParseFingerprint(e.Fingerprint); err != nil {
-			return nil, fmt.Errorf("endpoint %d %q: %w", i, e.URL, err)
+		sum, err := config.ParseFingerprintSum(e.Fingerprint)
+		if err != nil {
+			return nil, fmt.Errorf("endpoint %d %q: fingerprint: %w", i, e.URL, err)
 		}
-		ep.pinS = config.FormatFingerprint([sha256.Size]byte(ep.pin)) // ParseFingerprint gave 32 bytes
+		ep.pin, ep.pinS = sum[:], config.FormatFingerprint(sum)
 	}
 	return ep, nil
 }

@@ -37,6 +37,7 @@ func TestNewValidates(t *testing.T) {
 		{name: "bad port", tweak: func(c *Config) { c.Endpoints = []Endpoint{{URL: "https://a:99999"}} }, want: "bad port"},
 		{name: "duplicate", tweak: func(c *Config) { c.Endpoints = []Endpoint{ok, {URL: "https://10.0.0.1"}} }, want: "duplicate"},
 		{name: "bad fingerprint", tweak: func(c *Config) { c.Endpoints = []Endpoint{{URL: ok.URL, Fingerprint: "AB:CD"}} }, want: "fingerprint"},
+		{name: "secret as fingerprint", tweak: func(c *Config) { c.Endpoints = []Endpoint{{URL: ok.URL, Fingerprint: testSecret}} }, want: "fingerprint: got 36 characters, not hex"},
 		{name: "negative conns", tweak: func(c *Config) { c.MaxConns = -1 }, want: "max conns"},
 		{name: "negative timeout", tweak: func(c *Config) { c.DialTimeout = -time.Second }, want: "dial timeout"},
 		{name: "negative body cap", tweak: func(c *Config) { c.MaxBodyBytes = -1 }, want: "max body bytes"},
@@ -155,15 +156,11 @@ func TestFingerprint(t *testing.T) {
 	if len(fp) != 95 || strings.ToUpper(fp) != fp || strings.Count(fp, ":") != 31 {
 		t.Fatalf("Fingerprint = %q", fp)
 	}
-	for _, in := range []string{fp, strings.ToLower(fp), strings.ReplaceAll(fp, ":", ""), " " + fp + " "} {
-		b, err := ParseFingerprint(in)
-		if err != nil || string(b) != string(sum[:]) {
-			t.Errorf("ParseFingerprint(%q) = %x, %v", in, b, err)
-		}
-	}
-	for _, bad := range []string{"", "AB:CD", fp + ":00", "G" + fp[1:], fp[:94]} {
-		if _, err := ParseFingerprint(bad); err == nil {
-			t.Errorf("ParseFingerprint(%q) accepted", bad)
+	// What the client pins, in every form config.ParseFingerprintSum reads.
+	for _, in := range []string{fp, strings.ToLower(fp), strings.ReplaceAll(fp, ":", ""), " " + fp + " ", "sha256 Fingerprint=" + fp} {
+		c := newTestClient(t, testConfig(task.PVE, Endpoint{URL: "https://10.0.0.1:8006", Fingerprint: in}))
+		if ep := c.eps[0]; string(ep.pin) != string(sum[:]) || ep.pinS != fp {
+			t.Errorf("fingerprint %q: pin %x (%s)", in, ep.pin, ep.pinS)
 		}
 	}
 }

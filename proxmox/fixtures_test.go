@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/taskfleet/taskfleet/config"
 	"github.com/taskfleet/taskfleet/internal/fixtures"
 	"github.com/taskfleet/taskfleet/task"
 )
@@ -118,7 +119,7 @@ func TestFixtureNodes(t *testing.T) {
 		t.Fatalf("Nodes = %+v, want [%+v]", nodes, want)
 	}
 	// The fingerprint PVE reports is usable as a pin.
-	if _, err := ParseFingerprint(nodes[0].Fingerprint); err != nil {
+	if _, err := config.ParseFingerprint(nodes[0].Fingerprint); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -5,10 +5,8 @@ import (
 	"crypto/subtle"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/taskfleet/taskfleet/config"
 )
@@ -16,18 +14,6 @@ import (
 // sessionCacheSize bounds the TLS sessions an endpoint's cache keeps for
 // resumption (sessionCache): one per server name, so one in practice.
 const sessionCacheSize = 64
-
-// ParseFingerprint parses a SHA-256 certificate fingerprint as Proxmox shows
-// it: 32 bytes as hex, colon-separated ("AB:CD:..."), case-insensitive. The
-// colons may be left out.
-func ParseFingerprint(s string) ([]byte, error) {
-	h := strings.ReplaceAll(strings.TrimSpace(s), ":", "")
-	b, err := hex.DecodeString(h)
-	if err != nil || len(b) != sha256.Size {
-		return nil, fmt.Errorf("fingerprint %q: want 32 colon-separated hex bytes (SHA-256)", shorten(s, 120))
-	}
-	return b, nil
-}
 
 // Fingerprint returns the SHA-256 fingerprint of a certificate in Proxmox's
 // format: upper-case hex bytes separated by colons.

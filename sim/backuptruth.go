@@ -231,17 +231,13 @@ func (a *activity) pveBackups(remoteID, nodeName string, recs []rec) []GuestBack
 			continue
 		}
 		u := a.upid(rp)
-		start, end := time.Unix(u.StartTime, 0).UTC(), time.Unix(a.endStamp(rp), 0).UTC()
-		st := statuses[rp.status]
+		end := time.Unix(a.endStamp(rp), 0).UTC()
 		pl := a.dumpPlan(rp)
 		for _, g := range pl.guests {
 			cls, msg := task.StatusOK, ""
 			switch {
 			case u.ID != "":
-				// One guest: the task's status says.
-				if cls = task.ClassifyStatus(st); cls == task.StatusError || cls == task.StatusUnknown {
-					msg = st
-				}
+				cls, msg = taskOutcome(statuses[rp.status]) // one guest: the task's status says
 			case g.outcome == outSkipped:
 				continue
 			case g.outcome == outWarn:
@@ -255,13 +251,7 @@ func (a *activity) pveBackups(remoteID, nodeName string, recs []rec) []GuestBack
 			if gi < 0 {
 				continue
 			}
-			row := &rows[gi]
-			if row.LastUPID.IsZero() || !start.Before(row.LastStart) {
-				row.LastStart, row.LastEnd, row.LastStatus, row.LastError, row.LastUPID, row.Storage = start, end, cls, msg, u, pl.storage
-			}
-			if (cls == task.StatusOK || cls == task.StatusWarning) && (row.LastOKUPID.IsZero() || !start.Before(row.LastOKStart)) {
-				row.LastOKStart, row.LastOKEnd, row.LastOKUPID = start, end, u
-			}
+			rows[gi].note(u, end, cls, msg, pl.storage)
 		}
 	}
 	return rows
@@ -287,25 +277,39 @@ func (a *activity) pbsBackups(remoteID, nodeName string, recs []rec) []GuestBack
 			row = &GuestBackup{Remote: remoteID, Node: nodeName, VMID: bid, Type: typ, Storage: store}
 			byGroup[id] = row
 		}
-		u := a.upid(rp)
-		start, end := time.Unix(u.StartTime, 0).UTC(), time.Unix(a.endStamp(rp), 0).UTC()
-		st := statuses[rp.status]
-		cls, msg := task.ClassifyStatus(st), ""
-		if cls == task.StatusError || cls == task.StatusUnknown {
-			msg = st
-		}
-		if row.LastUPID.IsZero() || !start.Before(row.LastStart) {
-			row.LastStart, row.LastEnd, row.LastStatus, row.LastError, row.LastUPID = start, end, cls, msg, u
-		}
-		if (cls == task.StatusOK || cls == task.StatusWarning) && (row.LastOKUPID.IsZero() || !start.Before(row.LastOKStart)) {
-			row.LastOKStart, row.LastOKEnd, row.LastOKUPID = start, end, u
-		}
+		cls, msg := taskOutcome(statuses[rp.status])
+		row.note(a.upid(rp), time.Unix(a.endStamp(rp), 0).UTC(), cls, msg, store)
 	}
 	out := make([]GuestBackup, 0, len(byGroup))
 	for _, row := range byGroup {
 		out = append(out, *row)
 	}
 	return out
+}
+
+// taskOutcome is the outcome of a backup task that backed up one guest:
+// its status class, and its status as the error when that is error or
+// unknown.
+func taskOutcome(status string) (task.StatusClass, string) {
+	cls := task.ClassifyStatus(status)
+	if cls == task.StatusError || cls == task.StatusUnknown {
+		return cls, status
+	}
+	return cls, ""
+}
+
+// note records a backup attempt of the guest by task u, ended at end with
+// class cls (msg: why, for an error) to storage: it is the last attempt
+// unless one that started later is known (of two that started together,
+// the later noted), and likewise the last success when ok or warning.
+func (g *GuestBackup) note(u task.UPID, end time.Time, cls task.StatusClass, msg, storage string) {
+	start := time.Unix(u.StartTime, 0).UTC()
+	if g.LastUPID.IsZero() || !start.Before(g.LastStart) {
+		g.LastStart, g.LastEnd, g.LastStatus, g.LastError, g.LastUPID, g.Storage = start, end, cls, msg, u, storage
+	}
+	if (cls == task.StatusOK || cls == task.StatusWarning) && (g.LastOKUPID.IsZero() || !start.Before(g.LastOKStart)) {
+		g.LastOKStart, g.LastOKEnd, g.LastOKUPID = start, end, u
+	}
 }
 
 // groupStore is the datastore of a PBS row, "" for a PVE guest.

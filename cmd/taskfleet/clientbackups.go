@@ -11,19 +11,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/taskfleet/taskfleet/api"
 	"github.com/taskfleet/taskfleet/backups"
 )
 
 // pathBackups is the backup overview's endpoint.
-const pathBackups = "/api2/json/remotes/backups"
-
-// backupsAnswer is the data of GET /api2/json/remotes/backups.
-type backupsAnswer struct {
-	Guests      []backups.Row  `json:"guests"`
-	Jobs        []backups.Job  `json:"jobs"`
-	PendingLogs map[string]int `json:"pending_logs"`
-	Now         int64          `json:"now"`
-}
+const pathBackups = api.PathBackups
 
 // backupsFlags is "taskfleet backups": the overview as a table, failing
 // and stale first (the API's order), or its JSON.
@@ -54,7 +47,7 @@ func backupsFlags(fs *flag.FlagSet) func(context.Context, *client, io.Writer) er
 		if c.json {
 			return printJSON(out, a.Data)
 		}
-		var ans backupsAnswer
+		var ans api.BackupsAnswer
 		if err := json.Unmarshal(a.Data, &ans); err != nil {
 			return fmt.Errorf("decode answer: %w", err)
 		}
@@ -63,7 +56,7 @@ func backupsFlags(fs *flag.FlagSet) func(context.Context, *client, io.Writer) er
 }
 
 // printBackups prints the guests' table, the jobs' table and a summary.
-func printBackups(out io.Writer, a *backupsAnswer, jobs bool) error {
+func printBackups(out io.Writer, a *api.BackupsAnswer, jobs bool) error {
 	now := time.Unix(a.Now, 0)
 	ago := func(t int64) string {
 		if t == 0 {
