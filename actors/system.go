@@ -468,8 +468,9 @@ func (s *Service) release() {
 }
 
 // request sends msg to pid and waits for the answer until ctx's deadline
-// (without one, for the time a batch may take to apply). Each request has
-// its own future with a single waiter: protoactor's futures wake only one.
+// (without one, for the time a batch may take to apply). The answer comes
+// to a reply process of its own (reply.go), removed from the registry
+// when the wait ends, whichever way: a late answer is a dead letter.
 func (s *Service) request(ctx context.Context, pid *actor.PID, msg any) (any, error) {
 	if s.env.life.isDone() {
 		return nil, s.NotReady()
@@ -481,25 +482,24 @@ func (s *Service) request(ctx context.Context, pid *actor.PID, msg any) (any, er
 			return nil, context.DeadlineExceeded
 		}
 	}
-	f := s.sys.Root.RequestFuture(pid, msg, timeout)
-	// Wait for the answer, for ctx, or for the tree to end (then no answer
-	// comes); the goroutine ends with the future (its answer or its
-	// timeout), so it outlives the wait by at most the timeout.
-	type answer struct {
-		res any
-		err error
+	reply, self, err := newReply(s.sys)
+	if err != nil {
+		return nil, err
 	}
-	ch := make(chan answer, 1)
-	go func() {
-		res, err := f.Result()
-		ch <- answer{res, err}
-	}()
+	defer s.sys.ProcessRegistry.Remove(self)
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	s.sys.Root.RequestWithCustomSender(pid, msg, self)
+	// Wait for the answer, for ctx, or for the tree to end (then no answer
+	// comes).
 	select {
-	case a := <-ch:
-		if errors.Is(a.err, actor.ErrTimeout) && ctx.Err() != nil {
+	case a := <-reply.answer:
+		return a.res, a.err
+	case <-timer.C:
+		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return a.res, a.err
+		return nil, actor.ErrTimeout
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-s.env.life.done:

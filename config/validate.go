@@ -47,8 +47,9 @@ func validateServer(c *Config, ps *problems) {
 	host, port, err := net.SplitHostPort(c.Server.Listen)
 	if err != nil {
 		ps.add("server.listen", `want host:port, such as "127.0.0.1:8087"`)
-	} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		ps.add("server.listen", "want a port number from 1 to 65535")
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		// Port 0: the kernel picks a free port, which serve logs.
+		ps.add("server.listen", "want a port number from 1 to 65535, or 0 for any free port")
 	} else if c.RequireLoopback() && !isLoopbackHost(host) {
 		ps.add("server.listen", "not a loopback address: without an [[api_token]] every request is allowed, so taskfleet listens only on 127.0.0.1, ::1 or localhost")
 	}

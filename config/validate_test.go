@@ -318,7 +318,7 @@ bogus = 1
 }
 
 func TestLoopbackListen(t *testing.T) {
-	for _, listen := range []string{"127.0.0.1:1", "127.8.9.10:80", "[::1]:8087", "localhost:8087"} {
+	for _, listen := range []string{"127.0.0.1:1", "127.8.9.10:80", "[::1]:8087", "localhost:8087", "127.0.0.1:0"} {
 		src := "[server]\nlisten = \"" + listen + "\"\n"
 		if p := problemsOf(t, src, nil); p != nil {
 			t.Errorf("listen %s without api token: %q", listen, p)

@@ -20,7 +20,7 @@ import (
 func TestCheckConfigTLSRules(t *testing.T) {
 	dir := t.TempDir()
 	notLoopback := freeNotLoopbackAddr(t)
-	loopback := freeAddr(t)
+	loopback := anyPort // check-config binds it
 	blocker := filepath.Join(dir, "a-file")
 	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
 		t.Fatal(err)

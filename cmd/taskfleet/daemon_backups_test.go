@@ -41,9 +41,8 @@ func TestServeStaleBackups(t *testing.T) {
 	if len(overdue) == 0 {
 		t.Fatalf("the fleet has no guest whose backups stopped over 26 h ago: %+v", fleet.BackupStops())
 	}
-	addr := freeAddr(t)
 	dir := t.TempDir()
-	path, err := fleet.WriteDaemonConfig(dir, sim.DaemonOptions{Listen: addr, Tick: time.Second, RefreshInterval: 2 * time.Second})
+	path, err := fleet.WriteDaemonConfig(dir, sim.DaemonOptions{Listen: anyPort, Tick: time.Second, RefreshInterval: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,7 +59,7 @@ group_window = "1s"
 [[notify.stale]]
 hours = 26
 `)
-	srv := serveInProcess(t, path, addr)
+	srv := serveInProcess(t, path)
 	c := srv.c
 	for _, s := range overdue {
 		key := s.Remote + "/" + s.VMID

@@ -31,9 +31,8 @@ func TestServeNotifies(t *testing.T) {
 	var ahead atomic.Int64 // the fleet's clock runs ahead of the real one by this
 	fleet := newFleet(t, sim.Config{Seed: 5, PVEClusters: 1, NodesPerCluster: 1, History: time.Hour, IndexSize: 100,
 		Now: func() time.Time { return time.Now().Add(time.Duration(ahead.Load())) }})
-	addr := freeAddr(t)
 	dir := t.TempDir()
-	path := writeConfig(t, fleet, dir, addr, `
+	path := writeConfig(t, fleet, dir, anyPort, `
 [[notify]]
 name = "hook"
 kind = "webhook"
@@ -44,7 +43,7 @@ group_window = "1s"
 type = "vzdump"
 status = ["ok"]
 `)
-	srv := serveInProcess(t, path, addr, "--log-level", "debug")
+	srv := serveInProcess(t, path, "--log-level", "debug")
 	c, stderr := srv.c, &srv.stderr
 	eventually(t, 10*time.Second, "notifiers started", func() bool { return strings.Contains(stderr.String(), "notifiers started") })
 	r := fleet.Remotes()[0]

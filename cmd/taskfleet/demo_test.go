@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -19,15 +20,8 @@ import (
 // 0 and remove its temporary directory.
 func TestDemo(t *testing.T) {
 	t.Parallel()
-	addr := freeAddr(t)
-	p := start(t, "demo", "--pve", "2", "--pbs", "1", "--listen", addr, "--log-format", "json")
-	base := "http://" + addr
-	eventually(t, 60*time.Second, "demo did not print where the API is", func() bool {
-		if !p.running() {
-			t.Fatalf("demo exited with %d", p.code)
-		}
-		return strings.Contains(p.stdout.String(), "the API is at "+base+"/api2/json")
-	})
+	p := start(t, "demo", "--pve", "2", "--pbs", "1", "--listen", anyPort, "--log-format", "json")
+	base := demoAPI(t, p)
 	began := time.Now()
 	if out := p.stdout.String(); !strings.Contains(out, "curl -s '"+base+"/api2/json/remotes/tasks/list?limit=5' | jq") {
 		t.Errorf("no curl line in:\n%s", out)
@@ -54,6 +48,30 @@ func TestDemo(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("temporary directory %s not removed: %v", dir, err)
 	}
+}
+
+// demoAPIAt is the line of the demo's help that says where the API is.
+var demoAPIAt = regexp.MustCompile(`the API is at (http://127\.0\.0\.1:[0-9]+)/api2/json`)
+
+// demoAPI waits until the demo p has printed its help and returns the
+// API's base URL it names: the demo listens where the kernel put it
+// (--listen with port 0).
+func demoAPI(t *testing.T, p *proc) string {
+	t.Helper()
+	var base string
+	eventually(t, 60*time.Second, "demo did not print where the API is", func() bool {
+		if !p.running() {
+			t.Fatalf("demo exited with %d", p.code)
+		}
+		// The help is one write: its last part is there with the first.
+		out := p.stdout.String()
+		if m := demoAPIAt.FindStringSubmatch(out); m != nil && strings.Contains(out, "Remotes: ") {
+			base = m[1]
+			return true
+		}
+		return false
+	})
+	return base
 }
 
 func listItems(t *testing.T, r *reply) (items []api.TaskListItem) {

@@ -27,8 +27,7 @@ import (
 func TestServeExitsWhenTheTreeDies(t *testing.T) {
 	t.Parallel()
 	fleet := newFleet(t, sim.Config{Seed: 4, PVEClusters: 1, PBSServers: 1, History: 24 * time.Hour, IndexSize: 100})
-	addr := freeAddr(t)
-	path := writeConfig(t, fleet, t.TempDir(), addr, tokensTOML)
+	path := writeConfig(t, fleet, t.TempDir(), anyPort, tokensTOML)
 	var logs syncBuffer
 	log := zerolog.New(&logs)
 	cfg, err := loadConfig(log, path)
@@ -94,8 +93,7 @@ func TestServeExitsWhenTheTreeDies(t *testing.T) {
 func TestServeExitsNonZeroAfterUncleanStop(t *testing.T) {
 	t.Parallel()
 	fleet := newFleet(t, sim.Config{Seed: 5, PVEClusters: 1, History: 24 * time.Hour, IndexSize: 100})
-	addr := freeAddr(t)
-	path := writeConfig(t, fleet, t.TempDir(), addr, tokensTOML)
+	path := writeConfig(t, fleet, t.TempDir(), anyPort, tokensTOML)
 	var logs syncBuffer
 	log := zerolog.New(&logs)
 	cfg, err := loadConfig(log, path)

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -70,16 +69,47 @@ func binary(t *testing.T) string {
 	return binPath
 }
 
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
+// anyPort is the listen address of the daemons the tests start: the
+// kernel picks a free port when the daemon binds, and the test reads it
+// from the daemon's log (apiURL). A port picked by the test could be
+// taken by another process before the daemon binds it.
+const anyPort = "127.0.0.1:0"
+
+// apiListening is the message of the daemon's log line that gives the
+// address its API is bound to (key listen) and its scheme.
+const apiListening = "taskfleet starting: api listening"
+
+// apiURL waits until the daemon's JSON logs (read by logs) say where its
+// API listens and returns the API's base URL ("http://127.0.0.1:port");
+// it fails the test if alive returns false first.
+func apiURL(t *testing.T, logs func() string, alive func() bool) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	var base string
+	eventually(t, time.Minute, "the daemon did not log where its API listens", func() bool {
+		for line := range strings.SplitSeq(logs(), "\n") {
+			var ev struct {
+				Message string `json:"message"`
+				Listen  string `json:"listen"`
+				Scheme  string `json:"scheme"`
+			}
+			if json.Unmarshal([]byte(line), &ev) == nil && ev.Message == apiListening && ev.Listen != "" && ev.Scheme != "" {
+				base = ev.Scheme + "://" + ev.Listen
+				return true
+			}
+		}
+		if !alive() {
+			t.Fatalf("the daemon exited before listening:\n%s", tail(logs(), 4000))
+		}
+		return false
+	})
+	return base
+}
+
+// apiURL waits until the daemon process p logs where its API listens and
+// returns the API's base URL.
+func (p *proc) apiURL() string {
+	p.t.Helper()
+	return apiURL(p.t, p.stderr.String, p.running)
 }
 
 // newFleet starts a simulated fleet on loopback whose clock stands still

@@ -19,25 +19,28 @@ type servedInProcess struct {
 }
 
 // serveInProcess starts serve with the configuration at path (and extra
-// arguments) and waits until it is ready; a serve that exits first fails
-// the test. The daemon is stopped at the test's end if stop was not
-// called.
-func serveInProcess(t *testing.T, path, addr string, args ...string) *servedInProcess {
+// arguments), learns from its log where its API listens (the
+// configuration's listen may name port 0) and waits until it is ready; a
+// serve that exits first fails the test. The daemon is stopped at the
+// test's end if stop was not called.
+func serveInProcess(t *testing.T, path string, args ...string) *servedInProcess {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &servedInProcess{t: t, c: &apiClient{t: t, base: "http://" + addr}, cancel: cancel, exited: make(chan int, 1)}
+	s := &servedInProcess{t: t, cancel: cancel, exited: make(chan int, 1)}
 	go func() {
 		s.exited <- dispatch(ctx, append([]string{"serve", "--config", path}, args...), &s.stdout, &s.stderr)
 	}()
 	t.Cleanup(cancel)
-	s.c.waitReadyWhile(func() bool {
+	alive := func() bool {
 		select {
 		case code := <-s.exited:
 			t.Fatalf("serve exited with %d:\n%s", code, s.stderr.String())
 		default:
 		}
 		return true
-	})
+	}
+	s.c = &apiClient{t: t, base: apiURL(t, s.stderr.String, alive)}
+	s.c.waitReadyWhile(alive)
 	return s
 }
 

@@ -17,10 +17,9 @@ import (
 func TestServeInProcess(t *testing.T) {
 	t.Parallel()
 	fleet := newFleet(t, sim.Config{Seed: 3, PVEClusters: 2, NodesPerCluster: 2, PBSServers: 1, History: 24 * time.Hour, IndexSize: 200})
-	addr := freeAddr(t)
-	path := writeConfig(t, fleet, t.TempDir(), addr, tokensTOML)
+	path := writeConfig(t, fleet, t.TempDir(), anyPort, tokensTOML)
 
-	srv := serveInProcess(t, path, addr, "--log-level", "debug")
+	srv := serveInProcess(t, path, "--log-level", "debug")
 	c := srv.c
 
 	c.refreshAll(opsSecret)

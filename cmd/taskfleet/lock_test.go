@@ -18,13 +18,12 @@ func TestSecondServeOnSameCacheDir(t *testing.T) {
 	t.Parallel()
 	fleet := newFleet(t, sim.Config{Seed: 3, PVEClusters: 1, NodesPerCluster: 1, History: time.Hour, TaskRate: 5, IndexSize: 50})
 	dir := t.TempDir()
-	addr := freeAddr(t)
-	first := start(t, "serve", "--config", writeConfig(t, fleet, dir, addr, ""))
-	c := &apiClient{t: t, base: "http://" + addr}
+	first := start(t, "serve", "--config", writeConfig(t, fleet, dir, anyPort, ""))
+	c := &apiClient{t: t, base: first.apiURL()}
 	c.waitReady(first)
 
 	cacheDir := filepath.Join(dir, "cache")
-	path, err := fleet.WriteDaemonConfig(t.TempDir(), sim.DaemonOptions{Listen: freeAddr(t), CacheDir: cacheDir, Tick: time.Second})
+	path, err := fleet.WriteDaemonConfig(t.TempDir(), sim.DaemonOptions{Listen: anyPort, CacheDir: cacheDir, Tick: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

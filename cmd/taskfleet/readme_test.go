@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -75,20 +74,8 @@ func TestREADMEDemoCommands(t *testing.T) {
 	}
 	// Port 0: the demo binds a free port and prints it (a port picked
 	// here could be taken by another test before the demo binds it).
-	p := start(t, "demo", "--pve", "2", "--pbs", "1", "--listen", "127.0.0.1:0", "--log-format", "json")
-	apiAt := regexp.MustCompile(`the API is at (http://127\.0\.0\.1:[0-9]+)/api2/json`)
-	var base string
-	eventually(t, 60*time.Second, "demo did not print where the API is", func() bool {
-		if !p.running() {
-			t.Fatalf("demo exited with %d", p.code)
-		}
-		out := p.stdout.String()
-		if m := apiAt.FindStringSubmatch(out); m != nil && strings.Contains(out, "Remotes: ") {
-			base = m[1]
-			return true
-		}
-		return false
-	})
+	p := start(t, "demo", "--pve", "2", "--pbs", "1", "--listen", anyPort, "--log-format", "json")
+	base := demoAPI(t, p)
 	if out := p.stdout.String(); !strings.Contains(out, "No API token") || !strings.Contains(out, "pve-c001") || !strings.Contains(out, "pbs001") {
 		t.Errorf("the demo does not say it has no token and how its remotes are named:\n%s", out)
 	}

@@ -67,9 +67,8 @@ func TestRemoteAdd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	addr := freeAddr(t)
 	path := filepath.Join(dir, "taskfleet.toml")
-	empty := "# The fleet of the first hour.\n[server]\nlisten = \"" + addr + "\"  # loopback\ncache_dir = \"cache\"\n"
+	empty := "# The fleet of the first hour.\n[server]\nlisten = \"" + anyPort + "\"  # loopback\ncache_dir = \"cache\"\n"
 	if err := os.WriteFile(path, []byte(empty), 0o640); err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +165,7 @@ func TestRemoteAdd(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, `remote "pve-c001": ok: 3 endpoints`) || !strings.Contains(stdout, `remote "pbs001": ok: 1 endpoints`) || strings.Contains(stdout, "warning") {
 		t.Fatalf("check-config --connect: exit %d:\n%s", code, stdout)
 	}
-	srv := serveInProcess(t, path, addr)
+	srv := serveInProcess(t, path)
 	c := srv.c
 	res := c.refreshAll("")
 	if len(res) != 2 {
@@ -186,9 +185,14 @@ func TestRemoteAdd(t *testing.T) {
 		t.Errorf("refresh of a remote whose node list fails: %+v", failed)
 	}
 	fleet.SetFault("pve-c001", "", sim.Fault{})
-	// With serve running, its address is taken by a taskfleet: fine.
-	if code, stdout, _ := runCmd("check-config", path); code != exitOK {
-		t.Errorf("check-config while serve runs: exit %d:\n%s", code, stdout)
+	// With serve running, its address is taken by a taskfleet: fine. The
+	// file names port 0, so a copy names the port serve was given.
+	bound := filepath.Join(dir, "taskfleet-bound.toml")
+	if err := os.WriteFile(bound, bytes.Replace(data, []byte(anyPort), []byte(strings.TrimPrefix(c.base, "http://")), 1), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if code, stdout, _ := runCmd("check-config", bound); code != exitOK {
+		t.Errorf("check-config while serve runs on its address: exit %d:\n%s", code, stdout)
 	}
 	srv.stop()
 

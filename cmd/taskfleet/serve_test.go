@@ -31,10 +31,10 @@ type serveEnv struct {
 
 func newServeEnv(t *testing.T) *serveEnv {
 	fleet := newFleet(t, sim.Config{Seed: 7, PVEClusters: 4, NodesPerCluster: 2, PBSServers: 2, History: 36 * time.Hour, TaskRate: 20, IndexSize: 400})
-	addr := freeAddr(t)
-	e := &serveEnv{fleet: fleet, url: "http://" + addr}
-	e.config = writeConfig(t, fleet, t.TempDir(), addr, tokensTOML)
+	e := &serveEnv{fleet: fleet}
+	e.config = writeConfig(t, fleet, t.TempDir(), anyPort, tokensTOML)
 	e.proc = start(t, "serve", "--config", e.config, "--log-level", "debug")
+	e.url = e.proc.apiURL()
 	e.api = &apiClient{t: t, base: e.url}
 	e.api.waitReady(e.proc)
 	return e

@@ -22,15 +22,13 @@ func TestSIGTERMDuringBackfill(t *testing.T) {
 	t.Parallel()
 	fleet := newFleet(t, sim.Config{Seed: 11, PVEClusters: 16, NodesPerCluster: 3, PBSServers: 4, History: 48 * time.Hour, TaskRate: 30})
 	fleet.SetFaultAll(sim.Fault{Latency: 400 * time.Millisecond})
-	addr := freeAddr(t)
-	path := writeConfig(t, fleet, t.TempDir(), addr, tokensTOML)
+	path := writeConfig(t, fleet, t.TempDir(), anyPort, tokensTOML)
 	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &apiClient{t: t, base: "http://" + addr}
-
 	p := start(t, "serve", "--config", path)
+	c := &apiClient{t: t, base: p.apiURL()}
 	c.waitReady(p)
 	// Mid-backfill: some remotes are done, others are being fetched.
 	var done int
@@ -83,6 +81,7 @@ func TestSIGTERMDuringBackfill(t *testing.T) {
 	// A restart completes the backfill: exactly the ground truth, no duplicates.
 	fleet.SetFaultAll(sim.Fault{})
 	p = start(t, "serve", "--config", path)
+	c.base = p.apiURL() // another free port
 	c.waitReady(p)
 	c.refreshAll(opsSecret)
 	checkTruth(t, fleet, c.list(opsSecret, nil))

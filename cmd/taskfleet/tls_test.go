@@ -45,6 +45,22 @@ func freeNotLoopbackAddr(t *testing.T) string {
 	return addr
 }
 
+// notLoopbackAnyPort is the listen address of the daemons the TLS tests
+// start on 127.0.0.2 (any free port, read from the log with apiURL); it
+// skips when the host does not answer that address.
+func notLoopbackAnyPort(t *testing.T) string {
+	t.Helper()
+	freeNotLoopbackAddr(t)
+	return notLoopbackIP + ":0"
+}
+
+// apiURL waits until serve logs where its API listens and returns the
+// API's base URL.
+func (p *inProcess) apiURL(t *testing.T) string {
+	t.Helper()
+	return apiURL(t, p.stderr.String, func() bool { return !p.exited() })
+}
+
 // serveConfig writes a daemon configuration for fleet listening on addr
 // with the given extra [server] lines and the test tokens, and a file
 // holding the ops token's secret; it returns both paths.
@@ -142,15 +158,15 @@ func runClient(args ...string) (code int, stdout, stderr string) {
 // system roots are refused; a restart keeps the certificate.
 func TestServeGeneratesCertificate(t *testing.T) {
 	t.Parallel()
-	addr := freeNotLoopbackAddr(t)
 	fleet := newFleet(t, sim.Config{Seed: 5, PVEClusters: 1, NodesPerCluster: 1, PBSServers: 1, History: 6 * time.Hour, IndexSize: 50})
-	cfgPath, tokenFile := serveConfig(t, fleet, addr, "")
+	cfgPath, tokenFile := serveConfig(t, fleet, notLoopbackAnyPort(t), "")
 	ctx := notLoopbackCtx(context.Background())
 
 	p := startServe(t, ctx, cfgPath)
 	fp := p.waitFingerprint(t)
-	if !strings.Contains(p.stdout.String(), "https://"+addr) {
-		t.Errorf("stdout %q does not name https://%s", p.stdout.String(), addr)
+	url := p.apiURL(t)
+	if !strings.HasPrefix(url, "https://"+notLoopbackIP+":") || !strings.Contains(p.stdout.String(), url) {
+		t.Errorf("stdout %q does not name %s", p.stdout.String(), url)
 	}
 	if !strings.Contains(p.stderr.String(), `"tls_fingerprint":"`+fp+`"`) || !strings.Contains(p.stderr.String(), `"generated":true`) {
 		t.Errorf("fingerprint not logged as generated:\n%s", tail(p.stderr.String(), 3000))
@@ -159,7 +175,6 @@ func TestServeGeneratesCertificate(t *testing.T) {
 	if st, err := os.Stat(filepath.Join(cacheDir, selfSignedKey)); err != nil || st.Mode().Perm() != 0o600 {
 		t.Errorf("key file: %v, %v; want mode 0600", st, err)
 	}
-	url := "https://" + addr
 	waitReadyTLS(t, url, fp)
 
 	if code, out, errs := runClient("refresh", "--url", url, "--fingerprint", fp, "--token-file", tokenFile, "--wait"); code != 0 {
@@ -224,7 +239,7 @@ func waitReadyTLS(t *testing.T, url, fp string) {
 // set, which logs a warning.
 func TestServePlainHTTPNeedsLoopback(t *testing.T) {
 	t.Parallel()
-	addr := freeNotLoopbackAddr(t)
+	addr := notLoopbackAnyPort(t)
 	fleet := newFleet(t, sim.Config{Seed: 6, PVEClusters: 1, NodesPerCluster: 1, History: time.Hour, IndexSize: 20})
 	ctx := notLoopbackCtx(context.Background())
 
@@ -237,7 +252,7 @@ func TestServePlainHTTPNeedsLoopback(t *testing.T) {
 
 	cfgPath, tokenFile := serveConfig(t, fleet, addr, "insecure_http = true\n")
 	p := startServe(t, ctx, cfgPath)
-	c := &apiClient{t: t, base: "http://" + addr}
+	c := &apiClient{t: t, base: p.apiURL(t)}
 	c.waitReadyWhile(func() bool {
 		if p.exited() {
 			t.Fatalf("serve exited with %d:\n%s", p.code, p.stderr.String())
@@ -247,7 +262,7 @@ func TestServePlainHTTPNeedsLoopback(t *testing.T) {
 	if !strings.Contains(p.stderr.String(), `"level":"warn"`) || !strings.Contains(p.stderr.String(), "insecure_http") {
 		t.Errorf("no warning about insecure_http:\n%s", tail(p.stderr.String(), 3000))
 	}
-	if code, _, errs := runClient("list", "--url", "http://"+addr, "--token-file", tokenFile, "--limit", "1"); code != 0 {
+	if code, _, errs := runClient("list", "--url", c.base, "--token-file", tokenFile, "--limit", "1"); code != 0 {
 		t.Errorf("client over plain HTTP: exit %d, stderr %q", code, errs)
 	}
 }
