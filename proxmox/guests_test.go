@@ -55,3 +55,43 @@ func TestGuests(t *testing.T) {
 		t.Errorf("PBS: err = %v", err)
 	}
 }
+
+// TestGuestsOddItems: an item whose fields have the wrong type, or that is
+// not an object, is skipped with a reason; the others are read, escapes
+// and non-ASCII names included.
+func TestGuestsOddItems(t *testing.T) {
+	ts := startTLS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"data":[
+			{"type":"qemu","vmid":100,"name":"caf\u00e9 \"db\"","node":"pve1"},
+			{"type":7,"vmid":101,"node":"pve1"},
+			{"type":"lxc","vmid":102,"node":["pve1"]},
+			null,
+			{},
+			42,
+			{"type":"lxc","vmid":103,"name":"Zürich","node":"pve2","template":"1"}
+		]}`))
+	}))
+	c := newTestClient(t, testConfig(task.PVE, ts.endpoint()))
+	got, err := c.Guests(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Guest{
+		{VMID: "100", Type: "qemu", Name: `café "db"`, Node: "pve1"},
+		{VMID: "103", Type: "lxc", Name: "Zürich", Node: "pve2", Template: true},
+	}
+	if !reflect.DeepEqual(got.Guests, want) {
+		t.Errorf("guests %+v, want %+v", got.Guests, want)
+	}
+	wantSkipped := []string{
+		"guest item 1: type is not a string",
+		"guest item 2: node is not a string",
+		"guest item 3: not a guest object",
+		"guest item 4: not a guest object",
+		"guest item 5: not a guest object",
+	}
+	if got.Omitted != len(wantSkipped) || !reflect.DeepEqual(got.Skipped, wantSkipped) {
+		t.Errorf("skipped %d: %q, want %q", got.Omitted, got.Skipped, wantSkipped)
+	}
+}

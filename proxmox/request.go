@@ -316,6 +316,12 @@ func decodeData[T any](dec *json.Decoder, out *T) (total int, err error) {
 			// One value decoded from the start: the offset is exact.
 			return 0, &shapeError{reason: "invalid JSON", offset: syn.Offset, err: err}
 		}
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) && env.Data != nil {
+			// The decoding went on past the value of the wrong type:
+			// out holds the rest, for callers that take what they can.
+			*out = *env.Data
+		}
 		return 0, err
 	}
 	if env.Data == nil {
