@@ -90,6 +90,51 @@ func (in *interner) toRecOf(remote uint32, t *task.Task) (r rec, raw bool) {
 	return r, raw
 }
 
+// checkRec is toRecOf for a new task, with the checks of validateTask
+// (but the remote's): ok is false when the task fails them (validateTask
+// then says why). It looks the strings up without adding them: known is
+// false when one is not interned yet (the caller then interns the task
+// with toRecOf once the whole batch has passed). Each string is checked
+// once per kind of UPID (strtab.check); a parsed UPID is not checked
+// (task.UPID.Validate).
+func (in *interner) checkRec(remote uint32, t *task.Task) (r rec, raw, known, ok bool) {
+	u := &t.UPID
+	r = rec{
+		start:  u.StartTime,
+		end:    t.EndTime,
+		pstart: u.PStart,
+		taskID: u.TaskID,
+		pid:    u.PID,
+		remote: remote,
+	}
+	if u.Kind == task.PBS {
+		r.flags |= flagPBS
+	}
+	var fn, ft, fi, fu, fs bool
+	if u.Canonical() {
+		if !u.ValidNumbers() {
+			return r, false, false, false
+		}
+		var okn, okt, oki, oku bool
+		r.node, fn, okn = in.nodes.check(u.Node, u.Kind, task.FieldNode)
+		r.typ, ft, okt = in.types.check(u.Type, u.Kind, task.FieldType)
+		r.id, fi, oki = in.ids.check(u.ID, u.Kind, task.FieldID)
+		r.user, fu, oku = in.users.check(u.User, u.Kind, task.FieldUser)
+		if !okn || !okt || !oki || !oku {
+			return r, false, false, false
+		}
+	} else {
+		r.flags |= flagRaw
+		raw = true
+		r.node, fn = in.nodes.find(u.Node)
+		r.typ, ft = in.types.find(u.Type)
+		r.id, fi = in.ids.find(u.ID)
+		r.user, fu = in.users.find(u.User)
+	}
+	r.status, fs = in.statuses.find(t.Status)
+	return r, raw, fn && ft && fi && fu && fs, true
+}
+
 // upid rebuilds the UPID of r from its fields (raw == nil) or returns the
 // kept non-canonical UPID.
 func (d *dict) upid(r *rec, raw *task.UPID) task.UPID {
