@@ -2,6 +2,7 @@ package cache
 
 import (
 	"bytes"
+	"cmp"
 	"strconv"
 	"strings"
 
@@ -246,6 +247,11 @@ func (d *dict) cmp(a *rec, ra *task.UPID, b *rec, rb *task.UPID) int {
 		}
 		return 1
 	}
+	if ra == nil && rb == nil {
+		if c, ok := d.cmpFields(a, b); ok {
+			return c
+		}
+	}
 	var bufA, bufB [160]byte
 	ta := d.appendUPID(bufA[:0], a, ra)
 	tb := d.appendUPID(bufB[:0], b, rb)
@@ -253,6 +259,46 @@ func (d *dict) cmp(a *rec, ra *task.UPID, b *rec, rb *task.UPID) int {
 		return c
 	}
 	return strings.Compare(d.remotes[a.remote], d.remotes[b.remote])
+}
+
+// cmpFields orders the UPID texts of two canonical recs of the same start
+// time from their fields, where the first field that differs decides
+// without rendering: the node (its text up to the ':' that ends it), the
+// pid (always 8 digits) or the process start or PBS task id (when both
+// have 8 digits). ok is false when the fields do not decide.
+func (d *dict) cmpFields(a, b *rec) (c int, ok bool) {
+	if a.flags != b.flags || a.start != b.start {
+		return 0, false
+	}
+	const hex8 = 0xFFFFFFFF
+	switch {
+	case a.node != b.node:
+		c = cmpField(d.nodes[a.node], d.nodes[b.node])
+		return c, c != 0
+	case a.pid != b.pid:
+		return cmp.Compare(a.pid, b.pid), true
+	case a.pstart != b.pstart:
+		return cmp.Compare(a.pstart, b.pstart), max(a.pstart, b.pstart) <= hex8
+	case a.taskID != b.taskID && a.flags&flagPBS != 0:
+		return cmp.Compare(a.taskID, b.taskID), max(a.taskID, b.taskID) <= hex8
+	}
+	return 0, false
+}
+
+// cmpField compares a+":" with b+":" (0 when that does not decide: the
+// two are equal, or the longer has a ':' where the shorter ends).
+func cmpField(a, b string) int {
+	n := min(len(a), len(b))
+	if c := strings.Compare(a[:n], b[:n]); c != 0 {
+		return c
+	}
+	switch {
+	case len(a) < len(b):
+		return cmp.Compare(':', b[n])
+	case len(a) > len(b):
+		return cmp.Compare(a[n], ':')
+	}
+	return 0
 }
 
 // sameTask reports whether a and b are the same task (same remote and UPID
