@@ -228,14 +228,15 @@ func appendDec(b []byte, v int64) []byte {
 	const pairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
 		"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
 		"8081828384858687888990919293949596979899"
-	var buf [10]byte
+	b = append(b, "0000000000"...)
+	buf := b[len(b)-10:]
 	u := uint64(v)
 	for i := 8; i >= 0; i -= 2 {
 		p := u % 100 * 2
 		u /= 100
 		buf[i], buf[i+1] = pairs[p], pairs[p+1]
 	}
-	return append(b, buf[:]...)
+	return b
 }
 
 // cmp orders two recs like task.Compare: newest start first, then UPID text
