@@ -61,12 +61,10 @@ func (w *Writer) prepare(remote string, tasks []task.Task, nodes []NodeResult) (
 			p.recs[i].remote = code
 		}
 	}
-	if len(later) > 0 {
-		for _, i := range later {
-			var raw bool
-			p.recs[i], raw = w.in.toRecOf(code, &tasks[i])
-			p.setRaw(i, raw, &tasks[i])
-		}
+	for _, i := range later {
+		var raw bool
+		p.recs[i], raw = w.in.toRecOf(code, &tasks[i])
+		p.setRaw(i, raw, &tasks[i])
 	}
 	return p, nil
 }

@@ -18,7 +18,7 @@ type strtab struct {
 	last     string
 	lastCode uint32
 	// checked has, per code, a bit per task.Kind for which the string
-	// passed the UPID field check (see find).
+	// passed the UPID field check (see check).
 	checked []uint8
 }
 
