@@ -28,7 +28,8 @@ func (p *prepared) raw(i int) *task.UPID {
 	return p.raws[i]
 }
 
-// prepare validates a batch and interns its strings.
+// prepare validates a batch and interns its strings. It interns nothing
+// when the batch fails.
 func (w *Writer) prepare(remote string, tasks []task.Task, nodes []NodeResult) (*prepared, error) {
 	if err := task.ValidateRemoteID(remote); err != nil {
 		return nil, err
@@ -38,24 +39,44 @@ func (w *Writer) prepare(remote string, tasks []task.Task, nodes []NodeResult) (
 			return nil, errors.New("node result without node name")
 		}
 	}
+	p := &prepared{remote: remote, recs: make([]rec, len(tasks)), nodes: nodes}
+	code, known := w.in.remotes.find(remote)
+	var later []int // the tasks with a string not interned yet
 	for i := range tasks {
-		if err := validateTask(remote, &tasks[i]); err != nil {
-			return nil, err
+		t := &tasks[i]
+		r, raw, found, ok := w.in.checkRec(code, t)
+		if !ok || t.Remote != remote {
+			return nil, taskError(remote, t)
+		}
+		if !found {
+			later = append(later, i)
+			continue
+		}
+		p.recs[i] = r
+		p.setRaw(i, raw, t)
+	}
+	if !known { // a new remote: now its code
+		code = w.in.remote(remote)
+		for i := range p.recs {
+			p.recs[i].remote = code
 		}
 	}
-	p := &prepared{remote: remote, recs: make([]rec, len(tasks)), nodes: nodes}
-	code := w.in.remote(remote)
-	for i := range tasks {
+	for _, i := range later {
 		var raw bool
 		p.recs[i], raw = w.in.toRecOf(code, &tasks[i])
-		if raw {
-			if p.raws == nil {
-				p.raws = make([]*task.UPID, len(tasks))
-			}
-			p.raws[i] = &tasks[i].UPID
-		}
+		p.setRaw(i, raw, &tasks[i])
 	}
 	return p, nil
+}
+
+// setRaw keeps the UPID of the i-th task when it is not canonical.
+func (p *prepared) setRaw(i int, raw bool, t *task.Task) {
+	if raw {
+		if p.raws == nil {
+			p.raws = make([]*task.UPID, len(p.recs))
+		}
+		p.raws[i] = &t.UPID
+	}
 }
 
 // applyPrepared applies a batch to memory.

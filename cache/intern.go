@@ -17,6 +17,9 @@ type strtab struct {
 	// a map lookup.
 	last     string
 	lastCode uint32
+	// checked has, per code, a bit per task.Kind for which the string
+	// passed the UPID field check (see check).
+	checked []uint8
 }
 
 func newStrtab() strtab { return strtab{idx: make(map[string]uint32)} }
@@ -35,8 +38,39 @@ func (t *strtab) code(s string) (uint32, bool) {
 	s = strings.Clone(s) // never keep a parsed file buffer alive
 	t.idx[s] = c
 	t.strs = append(t.strs, s)
+	t.checked = append(t.checked, 0)
 	t.last, t.lastCode = s, c
 	return c, true
+}
+
+// find returns the code of s without adding it.
+func (t *strtab) find(s string) (uint32, bool) {
+	if len(t.strs) > 0 && s == t.last {
+		return t.lastCode, true
+	}
+	c, ok := t.idx[s]
+	if ok {
+		t.last, t.lastCode = t.strs[c], c
+	}
+	return c, ok
+}
+
+// check is find for a string field f of a UPID of kind k that it also
+// checks (task.ValidField), once per string and kind: ok is false when
+// the string fails.
+func (t *strtab) check(s string, k task.Kind, f task.UPIDField) (code uint32, found, ok bool) {
+	c, found := t.find(s)
+	bit := uint8(1) << (k & 7)
+	if found && t.checked[c]&bit != 0 {
+		return c, true, true
+	}
+	if !task.ValidField(k, f, s) {
+		return 0, false, false
+	}
+	if found {
+		t.checked[c] |= bit
+	}
+	return c, found, true
 }
 
 // interner holds the Writer's string tables and the values derived from each

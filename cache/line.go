@@ -61,7 +61,7 @@ func (d *dict) appendLine(b []byte, r *rec, raw *task.UPID) []byte {
 		b = append(b, ':')
 	}
 	b = append(b, `","starttime":`...)
-	b = strconv.AppendInt(b, r.start, 10)
+	b = appendDec(b, r.start)
 	if r.end != 0 || d.statuses[r.status] != "" {
 		b = append(b, `,"status":"`...)
 		b = append(b, j.statuses[r.status]...)
@@ -69,7 +69,7 @@ func (d *dict) appendLine(b []byte, r *rec, raw *task.UPID) []byte {
 	}
 	if r.end != 0 {
 		b = append(b, `,"endtime":`...)
-		b = strconv.AppendInt(b, r.end, 10)
+		b = appendDec(b, r.end)
 	}
 	return append(b, "}\n"...)
 }

@@ -2,6 +2,8 @@ package cache
 
 import (
 	"bytes"
+	"cmp"
+	"strconv"
 	"strings"
 
 	"github.com/taskfleet/taskfleet/task"
@@ -90,6 +92,51 @@ func (in *interner) toRecOf(remote uint32, t *task.Task) (r rec, raw bool) {
 	return r, raw
 }
 
+// checkRec is toRecOf for a new task, with the checks of validateTask
+// (but the remote's): ok is false when the task fails them (validateTask
+// then says why). It looks the strings up without adding them: known is
+// false when one is not interned yet (the caller then interns the task
+// with toRecOf once the whole batch has passed). Each string is checked
+// once per kind of UPID (strtab.check); a parsed UPID is not checked
+// (task.UPID.Validate).
+func (in *interner) checkRec(remote uint32, t *task.Task) (r rec, raw, known, ok bool) {
+	u := &t.UPID
+	r = rec{
+		start:  u.StartTime,
+		end:    t.EndTime,
+		pstart: u.PStart,
+		taskID: u.TaskID,
+		pid:    u.PID,
+		remote: remote,
+	}
+	if u.Kind == task.PBS {
+		r.flags |= flagPBS
+	}
+	var fn, ft, fi, fu, fs bool
+	if u.Canonical() {
+		if !u.ValidNumbers() {
+			return r, false, false, false
+		}
+		var okn, okt, oki, oku bool
+		r.node, fn, okn = in.nodes.check(u.Node, u.Kind, task.FieldNode)
+		r.typ, ft, okt = in.types.check(u.Type, u.Kind, task.FieldType)
+		r.id, fi, oki = in.ids.check(u.ID, u.Kind, task.FieldID)
+		r.user, fu, oku = in.users.check(u.User, u.Kind, task.FieldUser)
+		if !okn || !okt || !oki || !oku {
+			return r, false, false, false
+		}
+	} else {
+		r.flags |= flagRaw
+		raw = true
+		r.node, fn = in.nodes.find(u.Node)
+		r.typ, ft = in.types.find(u.Type)
+		r.id, fi = in.ids.find(u.ID)
+		r.user, fu = in.users.find(u.User)
+	}
+	r.status, fs = in.statuses.find(t.Status)
+	return r, raw, fn && ft && fi && fu && fs, true
+}
+
 // upid rebuilds the UPID of r from its fields (raw == nil) or returns the
 // kept non-canonical UPID.
 func (d *dict) upid(r *rec, raw *task.UPID) task.UPID {
@@ -158,6 +205,10 @@ func (d *dict) appendUPID(b []byte, r *rec, raw *task.UPID) []byte {
 // appendHex8 appends v as upper-case hex with at least 8 digits.
 func appendHex8(b []byte, v uint64) []byte {
 	const digits = "0123456789ABCDEF"
+	if v <= 0xFFFFFFFF { // exactly 8 digits: one append
+		return append(b, digits[v>>28&0xF], digits[v>>24&0xF], digits[v>>20&0xF], digits[v>>16&0xF],
+			digits[v>>12&0xF], digits[v>>8&0xF], digits[v>>4&0xF], digits[v&0xF])
+	}
 	var buf [16]byte
 	i := len(buf)
 	for v != 0 || i > len(buf)-8 {
@@ -166,6 +217,26 @@ func appendHex8(b []byte, v uint64) []byte {
 		v >>= 4
 	}
 	return append(b, buf[i:]...)
+}
+
+// appendDec appends v in decimal, as strconv.AppendInt(b, v, 10) does,
+// with a short way for the 10-digit numbers of Unix times of this era.
+func appendDec(b []byte, v int64) []byte {
+	if v < 1_000_000_000 || v > 9_999_999_999 {
+		return strconv.AppendInt(b, v, 10)
+	}
+	const pairs = "00010203040506070809101112131415161718192021222324252627282930313233343536373839" +
+		"40414243444546474849505152535455565758596061626364656667686970717273747576777879" +
+		"8081828384858687888990919293949596979899"
+	b = append(b, "0000000000"...)
+	buf := b[len(b)-10:]
+	u := uint64(v)
+	for i := 8; i >= 0; i -= 2 {
+		p := u % 100 * 2
+		u /= 100
+		buf[i], buf[i+1] = pairs[p], pairs[p+1]
+	}
+	return b
 }
 
 // cmp orders two recs like task.Compare: newest start first, then UPID text
@@ -177,6 +248,11 @@ func (d *dict) cmp(a *rec, ra *task.UPID, b *rec, rb *task.UPID) int {
 		}
 		return 1
 	}
+	if ra == nil && rb == nil {
+		if c, ok := d.cmpFields(a, b); ok {
+			return c
+		}
+	}
 	var bufA, bufB [160]byte
 	ta := d.appendUPID(bufA[:0], a, ra)
 	tb := d.appendUPID(bufB[:0], b, rb)
@@ -184,6 +260,46 @@ func (d *dict) cmp(a *rec, ra *task.UPID, b *rec, rb *task.UPID) int {
 		return c
 	}
 	return strings.Compare(d.remotes[a.remote], d.remotes[b.remote])
+}
+
+// cmpFields orders the UPID texts of two canonical recs of the same start
+// time from their fields, where the first field that differs decides
+// without rendering: the node (its text up to the ':' that ends it), the
+// pid (always 8 digits) or the process start or PBS task id (when both
+// have 8 digits). ok is false when the fields do not decide.
+func (d *dict) cmpFields(a, b *rec) (c int, ok bool) {
+	if a.flags != b.flags || a.start != b.start {
+		return 0, false
+	}
+	const hex8 = 0xFFFFFFFF
+	switch {
+	case a.node != b.node:
+		c = cmpField(d.nodes[a.node], d.nodes[b.node])
+		return c, c != 0
+	case a.pid != b.pid:
+		return cmp.Compare(a.pid, b.pid), true
+	case a.pstart != b.pstart:
+		return cmp.Compare(a.pstart, b.pstart), max(a.pstart, b.pstart) <= hex8
+	case a.taskID != b.taskID && a.flags&flagPBS != 0:
+		return cmp.Compare(a.taskID, b.taskID), max(a.taskID, b.taskID) <= hex8
+	}
+	return 0, false
+}
+
+// cmpField compares a+":" with b+":" (0 when that does not decide: the
+// two are equal, or the longer has a ':' where the shorter ends).
+func cmpField(a, b string) int {
+	n := min(len(a), len(b))
+	if c := strings.Compare(a[:n], b[:n]); c != 0 {
+		return c
+	}
+	switch {
+	case len(a) < len(b):
+		return cmp.Compare(':', b[n])
+	case len(a) > len(b):
+		return cmp.Compare(a[n], ':')
+	}
+	return 0
 }
 
 // sameTask reports whether a and b are the same task (same remote and UPID

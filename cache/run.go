@@ -334,13 +334,15 @@ func mergeRuns(d *dict, segs ...*run) run {
 // mergeTwo is mergeRuns of two runs, the common case, with the start
 // times compared inline.
 func mergeTwo(d *dict, a, b *run) run {
-	out := run{recs: make([]rec, 0, a.len()+b.len())}
+	out := run{recs: make([]rec, a.len()+b.len())}
 	raws := len(a.raws)+len(b.raws) > 0
+	k := 0 // out.recs[:k] are taken
 	take := func(s *run, p int) {
 		if raws && s.recs[p].flags&flagRaw != 0 {
-			out.raws = append(out.raws, rawUPID{pos: uint32(len(out.recs)), upid: *s.raw(p)})
+			out.raws = append(out.raws, rawUPID{pos: uint32(k), upid: *s.raw(p)})
 		}
-		out.recs = append(out.recs, s.recs[p])
+		out.recs[k] = s.recs[p]
+		k++
 	}
 	i, j := 0, 0
 	for i < a.len() && j < b.len() {
@@ -373,5 +375,6 @@ func mergeTwo(d *dict, a, b *run) run {
 	for ; j < b.len(); j++ {
 		take(b, j)
 	}
+	out.recs = out.recs[:k]
 	return out
 }

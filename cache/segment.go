@@ -130,10 +130,20 @@ func newSegment(d *dict, r run) *segment {
 			slotOff[sl+1]++
 		}
 	}
+	codes := make([]uint32, n)  // per task, its code of the kind indexed
 	locals := make([]uint32, n) // per task, its index in the kind's codes
-	s.byUser = newKindIndex(s.recs, slots, locals, len(d.users), func(r *rec) uint32 { return r.user })
-	s.byRemote = newKindIndex(s.recs, slots, locals, len(d.remotes), func(r *rec) uint32 { return r.remote })
-	s.byType = newKindIndex(s.recs, slots, locals, len(d.types), func(r *rec) uint32 { return r.typ })
+	for i := range s.recs {
+		codes[i] = s.recs[i].user
+	}
+	s.byUser = newKindIndex(codes, slots, locals, len(d.users))
+	for i := range s.recs {
+		codes[i] = s.recs[i].remote
+	}
+	s.byRemote = newKindIndex(codes, slots, locals, len(d.remotes))
+	for i := range s.recs {
+		codes[i] = s.recs[i].typ
+	}
+	s.byType = newKindIndex(codes, slots, locals, len(d.types))
 	for i := 1; i < len(slotOff); i++ {
 		slotOff[i] += slotOff[i-1]
 	}
@@ -159,22 +169,33 @@ func newSegment(d *dict, r run) *segment {
 // indexedSlot reports whether a slot has a postings list.
 func indexedSlot(sl int) bool { return sl != int(task.StatusOK) && sl != slotRunning }
 
-// newKindIndex indexes recs by the code field returns; dictLen is the
-// number of codes of the kind. It allocates in proportion to the tasks:
-// with a dense table of the codes when they are few enough, else by
-// sorting the codes present. It leaves each task's index in codes in
-// locals.
-func newKindIndex(recs []rec, slots []uint8, locals []uint32, dictLen int, field func(*rec) uint32) kindIndex {
+// newKindIndex indexes tasks by their codes of one kind (codes[i] of the
+// i-th task); dictLen is the number of codes of the kind. It allocates in
+// proportion to the tasks: with a dense table of the codes when they are
+// few enough, else by sorting the codes present. It leaves each task's
+// index in k.codes in locals.
+func newKindIndex(codes []uint32, slots []uint8, locals []uint32, dictLen int) kindIndex {
 	var k kindIndex
-	n := len(recs)
+	n := len(codes)
 	if n == 0 {
 		k.off = []uint32{0}
 		return k
 	}
-	if dictLen <= 4*n+64 {
+	same := true // one code (a batch of one remote): no table, no sort
+	for _, c := range codes {
+		if c != codes[0] {
+			same = false
+			break
+		}
+	}
+	switch {
+	case same:
+		k.codes = []uint32{codes[0]}
+		clear(locals)
+	case dictLen <= 4*n+64:
 		loc := make([]int32, dictLen)
-		for i := range recs {
-			loc[field(&recs[i])] = 1
+		for _, c := range codes {
+			loc[c] = 1
 		}
 		for c, used := range loc {
 			if used != 0 {
@@ -182,18 +203,15 @@ func newKindIndex(recs []rec, slots []uint8, locals []uint32, dictLen int, field
 				k.codes = append(k.codes, uint32(c))
 			}
 		}
-		for i := range recs {
-			locals[i] = uint32(loc[field(&recs[i])])
+		for i, c := range codes {
+			locals[i] = uint32(loc[c])
 		}
-	} else {
-		codes := make([]uint32, n)
-		for i := range recs {
-			codes[i] = field(&recs[i])
-		}
-		slices.Sort(codes)
-		k.codes = slices.Compact(codes)
-		for i := range recs {
-			j, _ := slices.BinarySearch(k.codes, field(&recs[i]))
+	default:
+		sorted := slices.Clone(codes)
+		slices.Sort(sorted)
+		k.codes = slices.Compact(sorted)
+		for i, c := range codes {
+			j, _ := slices.BinarySearch(k.codes, c)
 			locals[i] = uint32(j)
 		}
 	}

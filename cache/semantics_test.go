@@ -297,6 +297,29 @@ func TestInvalidBatch(t *testing.T) {
 	if err := w.Apply(Batch{Remote: "east", Tasks: []task.Task{good}}); err != nil {
 		t.Fatalf("a valid batch after invalid ones: %v", err)
 	}
+	// Apply checks each string once per kind of UPID: a PBS worker type
+	// with '/' and a worker id with a space, valid in a PBS UPID, are
+	// still rejected in a PVE UPID once interned; a rejected batch interns
+	// nothing, not even the strings of its valid tasks.
+	pbs := pbsTask("east", "n1", 2, t0+30, "sync/job", "a b", "root@pam", t0+40, "OK")
+	for range 2 { // the first interns the strings, the second finds them checked
+		if err := w.Apply(Batch{Remote: "east", Tasks: []task.Task{pbs}}); err != nil {
+			t.Fatalf("a valid PBS batch: %v", err)
+		}
+	}
+	size := w.in.size()
+	for name, x := range map[string]task.Task{
+		"pve_slash_type": pveTask("east", "n1", 3, t0+50, "sync/job", "", "root@pam", t0+60, "OK"),
+		"pve_space_id":   pveTask("east", "n1", 3, t0+50, "vzdump", "a b", "root@pam", t0+60, "OK"),
+	} {
+		fresh := pveTask("east", "n9", 4, t0+70, "newtype", "101", "new@pam", t0+80, "new status")
+		if err := w.Apply(Batch{Remote: "east", Tasks: []task.Task{fresh, good, x}}); err == nil || errors.Is(err, ErrFailed) {
+			t.Errorf("%s: Apply = %v, want a validation error", name, err)
+		}
+		if got := w.in.size(); got != size {
+			t.Errorf("%s: a rejected batch interned %d strings", name, got-size)
+		}
+	}
 }
 
 func TestWriterFailure(t *testing.T) {

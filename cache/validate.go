@@ -22,3 +22,12 @@ func validateTask(remote string, t *task.Task) error {
 	}
 	return nil
 }
+
+// taskError returns the error of a task that failed the checks of
+// interner.checkRec: validateTask's.
+func taskError(remote string, t *task.Task) error {
+	if err := validateTask(remote, t); err != nil {
+		return err
+	}
+	return fmt.Errorf("task %s of remote %q: invalid", t.UPID, remote) // checkRec and validateTask disagree
+}

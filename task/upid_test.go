@@ -272,7 +272,8 @@ func TestClassifyStatusFixtures(t *testing.T) {
 
 // TestValidateAgreesWithParse checks that Validate accepts a UPID built
 // from fields exactly when its text parses back to the same fields (what
-// the cache's journal replay needs).
+// the cache's journal replay needs), and that ValidNumbers and ValidField
+// together say the same.
 func TestValidateAgreesWithParse(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 5))
 	parts := []string{"", "a", ":", " ", "/", "-", "é", "\xff", "\t", "x-y", "Z9", "\u00a0"}
@@ -288,6 +289,11 @@ func TestValidateAgreesWithParse(t *testing.T) {
 		p, perr := ParseUPID(u.String())
 		if ok := u.Kind != 0 && perr == nil && p == u; (err == nil) != ok {
 			t.Fatalf("Validate(%+v) = %v, but parsing %q gives %+v, %v", u, err, u.String(), p, perr)
+		}
+		byParts := u.ValidNumbers() && ValidField(u.Kind, FieldNode, u.Node) && ValidField(u.Kind, FieldType, u.Type) &&
+			ValidField(u.Kind, FieldID, u.ID) && ValidField(u.Kind, FieldUser, u.User)
+		if byParts != (err == nil) {
+			t.Fatalf("Validate(%+v) = %v, but ValidNumbers and ValidField say %v", u, err, byParts)
 		}
 		if err == nil {
 			valid++
