@@ -44,13 +44,16 @@ func (c *logCounter) counts() map[task.UPID]int {
 // in the daemon): a failed job's log it keeps is not fetched again for
 // the overview. The fleet: with -soak the demo's (20 PVE clusters, 5 PBS
 // servers, 30 tasks per node and hour; long), else 2 PVE clusters and a
-// PBS server, with -short or under the race detector one cluster.
+// PBS server, with -short one cluster, under the race detector one cluster
+// with fewer tasks besides the backups.
 func TestBackupOverviewMatchesTruth(t *testing.T) {
 	sc := sim.Config{Seed: 11, PVEClusters: 2, PBSServers: 1, TaskRate: 5}
 	switch {
 	case *soak:
 		sc = sim.Config{Seed: 11, PVEClusters: 20, PBSServers: 5, TaskRate: 30}
-	case testing.Short() || raceEnabled:
+	case raceEnabled:
+		sc.PVEClusters, sc.TaskRate = 1, 1
+	case testing.Short():
 		sc.PVEClusters = 1
 	}
 	synctest.Test(t, func(t *testing.T) {
@@ -299,6 +302,9 @@ func compareTruth(t *testing.T, h *harness) {
 // it kept on disk; the overview still ends equal to the ground truth.
 func TestBackupKeeperRestartsAfterPanic(t *testing.T) {
 	sc := sim.Config{Seed: 12, PVEClusters: 1, PBSServers: 1, TaskRate: 5}
+	if raceEnabled {
+		sc.TaskRate = 1 // the nightly jobs are what matters
+	}
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
 		panics := 0
