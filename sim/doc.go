@@ -64,6 +64,13 @@
 //     workers do not share the ticket key (not simulated: every node here
 //     resumes its own sessions). Each node has its own key, so a session
 //     never resumes on another node.
+//   - Not as the products: a node's certificate has an ECDSA P-256 key.
+//     PVE's self-signed node certificate (pve-ssl.pem) has an RSA key of
+//     2048 bits (pve-cluster's gen_pve_ssl_key; fairly sure) and PBS's
+//     proxy.pem an RSA key too. The signature of each full handshake is
+//     the remote's CPU, not taskfleet's; ECDSA keeps the in-process
+//     fleet's share of a benchmark small. The client's verification
+//     differs by tens of microseconds either way.
 //
 // # Activity
 //
