@@ -125,11 +125,14 @@ func total(m map[task.UPID]int) (n int) {
 }
 
 // settle refreshes until the overview has every job log and a guest list
-// of every PVE remote, and the keeper is idle.
+// of every PVE remote, and the keeper is idle. After each refresh it lets
+// the keeper's publish gap pass (virtual time): the keeper takes a round
+// of notes at most once per backupPublishGap.
 func settle(t *testing.T, h *harness) {
 	t.Helper()
 	for i := range 2 * FullRefreshEvery {
 		h.refresh()
+		time.Sleep(backupPublishGap) // the keeper's next round
 		synctest.Wait()
 		o := h.sys.Backups()
 		if o != nil && len(o.PendingLogs()) == 0 && i >= FullRefreshEvery {
@@ -146,6 +149,7 @@ func drainBackupLogs(t *testing.T, h *harness) {
 	t.Helper()
 	for range 50 {
 		h.refresh()
+		time.Sleep(backupPublishGap) // the keeper's next round
 		synctest.Wait()
 		if o := h.sys.Backups(); o != nil && len(o.PendingLogs()) == 0 {
 			return
