@@ -69,27 +69,28 @@ func (in *interner) toRec(t *task.Task) (r rec, raw bool) {
 // toRecOf is toRec for a task whose remote's code is known.
 func (in *interner) toRecOf(remote uint32, t *task.Task) (r rec, raw bool) {
 	u := &t.UPID
-	r = rec{
-		start:  u.StartTime,
-		end:    t.EndTime,
-		pstart: u.PStart,
-		taskID: u.TaskID,
-		pid:    u.PID,
-	}
-	r.remote = remote
+	r = numbersOf(remote, t)
 	r.node = in.node(u.Node)
 	r.typ = in.typ(u.Type)
 	r.id = in.id(u.ID)
 	r.user = in.user(u.User)
 	r.status = in.status(t.Status)
-	if u.Kind == task.PBS {
-		r.flags |= flagPBS
-	}
 	if !u.Canonical() {
 		r.flags |= flagRaw
 		raw = true
 	}
 	return r, raw
+}
+
+// numbersOf is the rec of t without its strings: numbers, remote and the
+// PBS flag.
+func numbersOf(remote uint32, t *task.Task) rec {
+	u := &t.UPID
+	r := rec{start: u.StartTime, end: t.EndTime, pstart: u.PStart, taskID: u.TaskID, pid: u.PID, remote: remote}
+	if u.Kind == task.PBS {
+		r.flags |= flagPBS
+	}
+	return r
 }
 
 // checkRec is toRecOf for a new task, with the checks of validateTask
@@ -101,17 +102,7 @@ func (in *interner) toRecOf(remote uint32, t *task.Task) (r rec, raw bool) {
 // (task.UPID.Validate).
 func (in *interner) checkRec(remote uint32, t *task.Task) (r rec, raw, known, ok bool) {
 	u := &t.UPID
-	r = rec{
-		start:  u.StartTime,
-		end:    t.EndTime,
-		pstart: u.PStart,
-		taskID: u.TaskID,
-		pid:    u.PID,
-		remote: remote,
-	}
-	if u.Kind == task.PBS {
-		r.flags |= flagPBS
-	}
+	r = numbersOf(remote, t)
 	var fn, ft, fi, fu, fs bool
 	if u.Canonical() {
 		if !u.ValidNumbers() {
