@@ -45,7 +45,7 @@ func (c *logCounter) counts() map[task.UPID]int {
 // the overview. The fleet: with -soak the demo's (20 PVE clusters, 5 PBS
 // servers, 30 tasks per node and hour; long), else 2 PVE clusters and a
 // PBS server, with -short one cluster, under the race detector one cluster
-// with fewer tasks besides the backups.
+// with fewer tasks besides the backups and a 1-minute tick.
 func TestBackupOverviewMatchesTruth(t *testing.T) {
 	sc := sim.Config{Seed: 11, PVEClusters: 2, PBSServers: 1, TaskRate: 5}
 	switch {
@@ -61,6 +61,9 @@ func TestBackupOverviewMatchesTruth(t *testing.T) {
 		hub := events.New(events.Options{})
 		defer hub.Close() // after the last Stop
 		h := newHarness(t, sc, Options{pollerHook: logs.hook, Events: hub})
+		if raceEnabled {
+			h.cfg.Polling.Tick = time.Minute // a sixth of the polls in the simulated day
+		}
 		h.start()
 		time.Sleep(24 * time.Hour)
 		synctest.Wait()
@@ -321,6 +324,9 @@ func TestBackupKeeperRestartsAfterPanic(t *testing.T) {
 			}
 		}
 		h := newHarness(t, sc, Options{backupHook: hook, restartBase: time.Second, restartMax: 10 * time.Second})
+		if raceEnabled {
+			h.cfg.Polling.Tick = time.Minute
+		}
 		h.start()
 		time.Sleep(6 * time.Hour)
 		synctest.Wait()
