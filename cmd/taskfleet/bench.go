@@ -103,6 +103,14 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	if *pollersSweeps > 0 {
 		cfg.Pollers.Sweeps = *pollersSweeps
 	}
+	if *profileDir != "" {
+		// The sections write their profiles at the end of each case and
+		// cannot stop the run for it: the directory must exist first.
+		if err := os.MkdirAll(*profileDir, 0o755); err != nil {
+			fmt.Fprintf(stderr, "taskfleet bench: --profile-dir: %v\n", err)
+			return 1
+		}
+	}
 	cfg.Sweep.ProfileDir, cfg.Pollers.ProfileDir, cfg.Schedule.ProfileDir = *profileDir, *profileDir, *profileDir
 	if *schedSpeed < 0 || *schedDuration < 0 {
 		return usageError(fs, "--schedule-speed and --schedule-duration must not be negative")
