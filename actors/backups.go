@@ -235,7 +235,7 @@ func (k *backupKeeper) serve(ctx context.Context) (stopped bool) {
 			if ctx.Err() != nil {
 				return true
 			}
-			r, ok := k.s.env.config().Remote(remote)
+			r, ok := k.s.env.remote(remote)
 			if !ok {
 				continue
 			}
@@ -376,7 +376,7 @@ func (k *backupKeeper) rebuild(remote string, kind task.Kind, tasks []task.Task)
 // cleaned: they are small).
 func (k *backupKeeper) forgetRemoved() {
 	for id := range k.parts {
-		if _, ok := k.s.env.config().Remote(id); !ok {
+		if _, ok := k.s.env.remote(id); !ok {
 			delete(k.parts, id)
 			delete(k.state, id)
 		}

@@ -26,7 +26,7 @@ func TestBackupJobLogsDroppedExported(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	cfg := config.Default()
 	env := &Env{Log: zerolog.Nop(), Metrics: metrics.New(reg)}
-	env.cfg.Store(&cfg)
+	env.setConfig(&cfg)
 	k := newBackupKeeper(&Service{env: env}, t.TempDir())
 
 	const extra, expired = 3, 2

@@ -83,10 +83,10 @@ type Env struct {
 	Logs    *tasklogs.Store // kept logs of failed tasks; nil: none
 	backups *backupKeeper   // gets each refresh's note (backups.go); nil: none
 
-	// cfg is the live configuration. The supervisor is its only writer
-	// (on Reconfigure); a restarted supervisor starts from it, and the
-	// Service's commands read it.
-	cfg atomic.Pointer[config.Config]
+	// live is the live configuration. The supervisor is its only writer
+	// (setConfig on Reconfigure); a restarted supervisor starts from it,
+	// and the Service's commands read it.
+	live atomic.Pointer[liveConfig]
 	// budget is the global connection budget; replaced when
 	// polling.max_connections changes (clients built later use the new one).
 	budget    atomic.Pointer[Budget]
@@ -114,8 +114,33 @@ type Env struct {
 	applyKnob      time.Duration         // test knob: fixed apply limit
 }
 
+// liveConfig is a configuration with its remotes indexed by id.
+type liveConfig struct {
+	cfg  *config.Config
+	byID map[string]*config.Remote
+}
+
+// setConfig makes cfg the live configuration.
+func (e *Env) setConfig(cfg *config.Config) {
+	l := &liveConfig{cfg: cfg, byID: make(map[string]*config.Remote, len(cfg.Remotes))}
+	for i := range cfg.Remotes {
+		l.byID[cfg.Remotes[i].ID] = &cfg.Remotes[i]
+	}
+	e.live.Store(l)
+}
+
 // config returns the live configuration.
-func (e *Env) config() *config.Config { return e.cfg.Load() }
+func (e *Env) config() *config.Config { return e.live.Load().cfg }
+
+// remote returns the live configuration's remote with the given id: a map
+// look-up (config.Config.Remote scans, which 10,000 remotes make costly).
+func (e *Env) remote(id string) (config.Remote, bool) {
+	r, ok := e.live.Load().byID[id]
+	if !ok {
+		return config.Remote{}, false
+	}
+	return *r, true
+}
 
 // applyLimit is how long a batch may take to be applied: twice the
 // request timeout and a minute, from the live configuration.
@@ -188,7 +213,7 @@ func (s *supervisor) start(c actor.Context) {
 		}
 	}
 	for id := range s.sched {
-		if _, ok := s.cfg.Remote(id); !ok {
+		if _, ok := s.env.remote(id); !ok {
 			delete(s.sched, id)
 		}
 	}
@@ -288,7 +313,7 @@ func (s *supervisor) reconfigure(c actor.Context, cfg *config.Config) *messages.
 	}
 	added, removed, changed := cfg.Diff(old)
 	s.cfg = cfg
-	s.env.cfg.Store(cfg)
+	s.env.setConfig(cfg)
 	if old.Polling.MaxConnections != cfg.Polling.MaxConnections {
 		s.env.budget.Store(NewBudget(cfg.Polling.MaxConnections, s.env.parkAfter))
 	}

@@ -138,7 +138,7 @@ func Start(cfg *config.Config, opts Options) (*Service, error) {
 	if opts.Events != nil {
 		env.Logs = openTaskLogs(co)
 	}
-	env.cfg.Store(cfg)
+	env.setConfig(cfg)
 	env.budget.Store(NewBudget(cfg.Polling.MaxConnections, opts.ParkAfter))
 	env.newClient = func(r config.Remote) (remoteClient, error) {
 		// The live configuration and budget: a poller restarted after a
@@ -308,7 +308,7 @@ func (s *Service) Remotes() []Health { return s.env.Board.all() }
 
 // HasRemote reports whether id is a remote of the live configuration.
 func (s *Service) HasRemote(id string) bool {
-	_, ok := s.env.config().Remote(id)
+	_, ok := s.env.remote(id)
 	return ok
 }
 

@@ -33,7 +33,7 @@ const futureSlack = 5 * time.Minute
 // remote's future, and the remote must track fewer than MaxTracked tasks.
 // The caller holds trackMu, so the count stays exact.
 func (s *Service) checkTrack(remote string, upid task.UPID) error {
-	r, ok := s.env.config().Remote(remote)
+	r, ok := s.env.remote(remote)
 	if !ok {
 		return fmt.Errorf("%w %q", ErrUnknownRemote, remote)
 	}

@@ -230,7 +230,7 @@ const pbsNodeCode = ^uint32(0)
 // the newest start time of its finished tasks, but not past the start of
 // its oldest running task.
 func (w *Writer) advanceCutoff(remote, node string, maxFinished map[string]int64) {
-	c, has := w.cutoffs[remote][node]
+	c, has := w.cutoffs.get(remote, node)
 	if mf, ok := maxFinished[node]; ok && (!has || mf > c) {
 		c, has = mf, true
 	}
@@ -240,7 +240,7 @@ func (w *Writer) advanceCutoff(remote, node string, maxFinished map[string]int64
 	if oldest, ok := w.oldestActive(remote, node); ok && oldest < c {
 		c = oldest
 	}
-	if old, ok := w.cutoffs[remote][node]; !ok || old != c {
+	if old, ok := w.cutoffs.get(remote, node); !ok || old != c {
 		w.setCutoff(remote, node, c)
 	}
 }
@@ -400,12 +400,7 @@ func (w *Writer) removeTracked(remote string, upid task.UPID) bool {
 }
 
 func (w *Writer) applyDrop(remote string) {
-	if len(w.cutoffs[remote]) > 0 {
-		w.ownCutoffs()
-		delete(w.cutoffs, remote)
-		// Its next cutoff (the remote added back) starts a new inner map.
-		delete(w.innerOwned, remote)
-	}
+	w.cutoffs.drop(remote)
 	if len(w.tracked[remote]) > 0 {
 		w.ownTracked()
 		delete(w.tracked, remote)
@@ -417,72 +412,52 @@ func (w *Writer) applyDrop(remote string) {
 
 // applyLower lowers every cutoff to at most before.
 func (w *Writer) applyLower(before int64) {
-	for remote, nodes := range w.cutoffs {
+	type change struct{ remote, node string }
+	var lower []change
+	w.cutoffs.each(func(remote string, nodes map[string]int64) {
 		for node, c := range nodes {
 			if c > before {
-				w.setCutoff(remote, node, before)
+				lower = append(lower, change{remote, node})
 			}
 		}
+	})
+	for _, ch := range lower {
+		w.setCutoff(ch.remote, ch.node, before)
 	}
 }
 
 // applyReset caps every cutoff to the one in to and drops the cutoffs not
 // in to.
 func (w *Writer) applyReset(to map[string]map[string]int64) {
-	for remote, nodes := range w.cutoffs {
+	type change struct {
+		remote, node string
+		c            int64
+		drop         bool
+	}
+	var changes []change
+	w.cutoffs.each(func(remote string, nodes map[string]int64) {
 		for node, c := range nodes {
 			v, ok := to[remote][node]
 			switch {
 			case !ok:
-				w.deleteCutoff(remote, node)
+				changes = append(changes, change{remote: remote, node: node, drop: true})
 			case c > v:
-				w.setCutoff(remote, node, v)
+				changes = append(changes, change{remote: remote, node: node, c: v})
 			}
 		}
-	}
-}
-
-// ownCutoffs makes the outer cutoff map the Writer's own (copy on write).
-func (w *Writer) ownCutoffs() {
-	if w.cutoffsShared {
-		w.cutoffs = maps.Clone(w.cutoffs)
-		if w.cutoffs == nil {
-			w.cutoffs = map[string]map[string]int64{}
+	})
+	for _, ch := range changes {
+		if ch.drop {
+			w.deleteCutoff(ch.remote, ch.node)
+		} else {
+			w.setCutoff(ch.remote, ch.node, ch.c)
 		}
-		w.cutoffsShared = false
-		w.innerOwned = map[string]bool{}
 	}
 }
 
-// ownNodes makes the cutoff map of a remote the Writer's own.
-func (w *Writer) ownNodes(remote string) map[string]int64 {
-	w.ownCutoffs()
-	if w.innerOwned == nil {
-		w.innerOwned = map[string]bool{}
-	}
-	if !w.innerOwned[remote] {
-		inner := maps.Clone(w.cutoffs[remote])
-		if inner == nil {
-			inner = map[string]int64{}
-		}
-		w.cutoffs[remote] = inner
-		w.innerOwned[remote] = true
-	}
-	return w.cutoffs[remote]
-}
+func (w *Writer) setCutoff(remote, node string, c int64) { w.cutoffs.set(remote, node, c) }
 
-func (w *Writer) setCutoff(remote, node string, c int64) {
-	w.ownNodes(remote)[node] = c
-}
-
-func (w *Writer) deleteCutoff(remote, node string) {
-	nodes := w.ownNodes(remote)
-	delete(nodes, node)
-	if len(nodes) == 0 {
-		delete(w.cutoffs, remote)
-		delete(w.innerOwned, remote)
-	}
-}
+func (w *Writer) deleteCutoff(remote, node string) { w.cutoffs.remove(remote, node) }
 
 func (w *Writer) ownTracked() {
 	if w.trackedShared {

@@ -91,8 +91,7 @@ func (w *Writer) checkpoint() error {
 	if err := w.truncateJournal(); err != nil {
 		return err
 	}
-	w.ckptCutoffs = w.cutoffs
-	w.cutoffsShared = true
+	w.ckptCutoffs = w.cutoffs.share()
 	w.stats.Merges++
 	w.stats.LastMerge = time.Since(start)
 	w.log.Debug().Int("tasks", tasks).Dur("duration_ms", w.stats.LastMerge).Msg("task cache journal merged")

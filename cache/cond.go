@@ -45,12 +45,12 @@ func compile(f *task.Filter, d *dict) cond {
 		c.none = true
 	}
 	if f.Remote != "" {
-		code, ok := lookup(d.remotes, f.Remote)
+		code, ok := d.remoteIdx.lookup(d.remotes, f.Remote)
 		c.remote = int64(code)
 		c.none = c.none || !ok
 	}
 	if f.Node != "" {
-		code, ok := lookup(d.nodes, f.Node)
+		code, ok := d.nodeIdx.lookup(d.nodes, f.Node)
 		c.node = int64(code)
 		c.none = c.none || !ok
 	}

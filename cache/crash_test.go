@@ -25,7 +25,7 @@ type crashState struct {
 }
 
 func captureState(s *Snapshot) crashState {
-	return crashState{tasks: all(s), tracked: s.AllTracked(), cutoffs: s.cutoffs}
+	return crashState{tasks: all(s), tracked: s.AllTracked(), cutoffs: s.cutoffs.toMap()}
 }
 
 // crashOps is the scenario: every kind of write the cache does, including

@@ -2,6 +2,7 @@ package cache
 
 import (
 	"strings"
+	"sync"
 
 	"github.com/taskfleet/taskfleet/task"
 )
@@ -80,6 +81,10 @@ func (t *strtab) check(s string, k task.Kind, f task.UPIDField) (code uint32, fo
 type interner struct {
 	remotes, nodes, types, ids, users, statuses strtab
 
+	// remoteIdx and nodeIdx let readers find the code of a remote or node
+	// (a filter's exact match) without the Writer's maps.
+	remoteIdx, nodeIdx *readIndex
+
 	userLower   []string           // strings.ToLower of users.strs[i]
 	statusClass []task.StatusClass // task.ClassifyStatus of statuses.strs[i]
 	idEscaped   []string           // task.EscapeWorkerID of ids.strs[i] (PBS form)
@@ -96,6 +101,7 @@ func newInterner() *interner {
 	return &interner{
 		remotes: newStrtab(), nodes: newStrtab(), types: newStrtab(),
 		ids: newStrtab(), users: newStrtab(), statuses: newStrtab(),
+		remoteIdx: &readIndex{}, nodeIdx: &readIndex{},
 	}
 }
 
@@ -109,6 +115,7 @@ func (in *interner) remote(s string) uint32 {
 	c, added := in.remotes.code(s)
 	if added {
 		in.json.remotes = append(in.json.remotes, jsonContent(s))
+		in.remoteIdx.add(in.remotes.strs[c], c)
 	}
 	return c
 }
@@ -117,6 +124,7 @@ func (in *interner) node(s string) uint32 {
 	c, added := in.nodes.code(s)
 	if added {
 		in.json.nodes = append(in.json.nodes, jsonContent(s))
+		in.nodeIdx.add(in.nodes.strs[c], c)
 	}
 	return c
 }
@@ -171,6 +179,7 @@ func (in *interner) view() *dict {
 	return &dict{
 		remotes: in.remotes.strs, nodes: in.nodes.strs, types: in.types.strs,
 		ids: in.ids.strs, users: in.users.strs, statuses: in.statuses.strs,
+		remoteIdx: in.remoteIdx, nodeIdx: in.nodeIdx,
 		userLower: in.userLower, statusClass: in.statusClass, idEscaped: in.idEscaped,
 		json: in.json,
 	}
@@ -180,19 +189,31 @@ func (in *interner) view() *dict {
 type dict struct {
 	remotes, nodes, types, ids, users, statuses []string
 
+	remoteIdx, nodeIdx *readIndex
+
 	userLower   []string
 	statusClass []task.StatusClass
 	idEscaped   []string
 	json        jsonForms
 }
 
-// lookup returns the code of s in strs by a linear scan (readers have no
-// map; the tables of exact-match kinds, remotes and nodes, are small).
-func lookup(strs []string, s string) (uint32, bool) {
-	for i, v := range strs {
-		if v == s {
-			return uint32(i), true
-		}
+// readIndex maps the strings of a table to their codes for readers, so that
+// a filter on one remote among 10,000 costs one look-up, not a scan. The
+// Writer adds each string once, when it interns it; readers only load, and
+// a view ignores the codes past its own end (strings interned after it).
+type readIndex struct {
+	codes sync.Map // string → uint32
+}
+
+// add records the code of a newly interned string.
+func (x *readIndex) add(s string, code uint32) { x.codes.Store(s, code) }
+
+// lookup returns the code of s in strs, a view of the table x indexes.
+func (x *readIndex) lookup(strs []string, s string) (uint32, bool) {
+	v, ok := x.codes.Load(s)
+	if !ok {
+		return 0, false
 	}
-	return 0, false
+	c := v.(uint32)
+	return c, int(c) < len(strs)
 }

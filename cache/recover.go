@@ -38,7 +38,6 @@ func Open(opts Options) (*Writer, error) {
 		in:      newInterner(),
 		base:    map[int64]*segment{},
 		active:  map[string]remoteSet{},
-		cutoffs: map[string]map[string]int64{},
 		tracked: map[string][]task.UPID{},
 		disk:    map[int64]diskForm{},
 		dirty:   map[int64]bool{},
@@ -97,8 +96,7 @@ func (w *Writer) open() error {
 	} else if !fresh {
 		rc.stateLost = true // archives without a state: cutoffs and tracked tasks are gone
 	}
-	w.ckptCutoffs = w.cutoffs
-	w.cutoffsShared = true
+	w.ckptCutoffs = w.cutoffs.share()
 	if err := w.replayJournal(&rc); err != nil {
 		return err
 	}
@@ -308,9 +306,7 @@ func (w *Writer) loadArchive(p int64, compressed bool, recs map[int64][]rec, raw
 
 // clearState forgets cutoffs, tracked and running tasks.
 func (w *Writer) clearState() {
-	w.cutoffs = map[string]map[string]int64{}
-	w.cutoffsShared = false
-	w.innerOwned = map[string]bool{}
+	w.cutoffs.reset()
 	w.tracked = map[string][]task.UPID{}
 	w.trackedShared = false
 	w.active = map[string]remoteSet{}
@@ -418,7 +414,7 @@ func (w *Writer) writeRepairs(rc *recovery) error {
 		rs = append(rs, repair{recordHeader{Op: opReset}, "task cache state lost: every node is fetched over the whole retention"})
 	}
 	if rc.resetJournal {
-		rs = append(rs, repair{recordHeader{Op: opReset, Cutoffs: w.ckptCutoffs},
+		rs = append(rs, repair{recordHeader{Op: opReset, Cutoffs: w.ckptCutoffs.toMap()},
 			"task cache journal damaged: cutoffs back to the last checkpoint"})
 	}
 	if rc.lowerBefore != math.MaxInt64 {

@@ -124,7 +124,7 @@ func checkRunning(t *testing.T, s *Snapshot, m *model, step string) {
 	t.Helper()
 	byRemote := map[string][]task.Task{}
 	remotes := map[string]bool{}
-	for r := range s.cutoffs {
+	for r := range s.cutoffs.toMap() {
 		remotes[r] = true
 	}
 	for r := range s.tracked {

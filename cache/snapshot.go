@@ -21,14 +21,13 @@ type Snapshot struct {
 	n       int
 	running int
 
-	cutoffs map[string]map[string]int64 // remote -> node -> cutoff
-	tracked map[string][]task.UPID      // remote -> tracked tasks, in list order
+	cutoffs cutoffTable            // remote -> node -> cutoff
+	tracked map[string][]task.UPID // remote -> tracked tasks, in list order
 	at      time.Time
 }
 
 var emptySnapshot = &Snapshot{
 	dict:    newInterner().view(),
-	cutoffs: map[string]map[string]int64{},
 	tracked: map[string][]task.UPID{},
 }
 
@@ -63,14 +62,14 @@ func (s *Snapshot) Time() time.Time { return s.at }
 // caller then fetches the whole retention period. For a Proxmox Backup
 // Server the node is "localhost".
 func (s *Snapshot) Cutoff(remote, node string) (cutoff int64, ok bool) {
-	cutoff, ok = s.cutoffs[remote][node]
+	cutoff, ok = s.cutoffs.get(remote, node)
 	return cutoff, ok
 }
 
 // Nodes returns the nodes of a remote that have a cutoff, sorted.
 func (s *Snapshot) Nodes(remote string) []string {
-	nodes := make([]string, 0, len(s.cutoffs[remote]))
-	for n := range s.cutoffs[remote] {
+	nodes := make([]string, 0, len(s.cutoffs.nodes(remote)))
+	for n := range s.cutoffs.nodes(remote) {
 		nodes = append(nodes, n)
 	}
 	slices.Sort(nodes)
@@ -81,9 +80,7 @@ func (s *Snapshot) Nodes(remote string) []string {
 // running task, sorted.
 func (s *Snapshot) Remotes() []string {
 	set := map[string]bool{}
-	for r := range s.cutoffs {
-		set[r] = true
-	}
+	s.cutoffs.each(func(r string, _ map[string]int64) { set[r] = true })
 	for r := range s.tracked {
 		set[r] = true
 	}
@@ -135,7 +132,7 @@ func (s *Snapshot) Running(remote string) []task.Task {
 	if s.running == 0 {
 		return nil
 	}
-	code, ok := lookup(s.dict.remotes, remote)
+	code, ok := s.dict.remoteIdx.lookup(s.dict.remotes, remote)
 	if !ok {
 		return nil
 	}

@@ -39,7 +39,7 @@ func (w *Writer) encodeState() ([]byte, error) {
 		Retention:  w.opts.Retention,
 		Newest:     w.newest(),
 		JournalSeq: w.seq,
-		Cutoffs:    w.cutoffs,
+		Cutoffs:    w.cutoffs.toMap(),
 		Tracked:    []string{},
 		Active:     []json.RawMessage{},
 	}

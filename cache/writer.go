@@ -65,11 +65,9 @@ type Writer struct {
 	activeDirty bool
 	levelMisses int // running tasks not found in the levels (a bug; tests check it stays 0)
 
-	cutoffs       map[string]map[string]int64 // remote -> node -> cutoff
-	cutoffsShared bool                        // cutoffs is referenced by a snapshot or the checkpoint
-	innerOwned    map[string]bool             // inner cutoff maps copied since cutoffs was shared
-	ckptCutoffs   map[string]map[string]int64 // cutoffs as of the state file
-	tracked       map[string][]task.UPID      // remote -> tracked tasks; slices are never changed in place
+	cutoffs       cutoffWriter           // remote -> node -> cutoff
+	ckptCutoffs   cutoffTable            // cutoffs as of the state file
+	tracked       map[string][]task.UPID // remote -> tracked tasks; slices are never changed in place
 	trackedShared bool
 
 	disk           map[int64]diskForm // archive files on disk
@@ -268,7 +266,7 @@ func (w *Writer) DropRemote(remote string) error {
 	if err := w.usable(); err != nil {
 		return err
 	}
-	if len(w.cutoffs[remote]) == 0 && len(w.tracked[remote]) == 0 && len(w.active[remote]) == 0 {
+	if len(w.cutoffs.nodes(remote)) == 0 && len(w.tracked[remote]) == 0 && len(w.active[remote]) == 0 {
 		return nil
 	}
 	h := recordHeader{Seq: w.seq + 1, Op: opDrop, Remote: remote}
@@ -408,14 +406,14 @@ func (w *Writer) publish() {
 			n += seg.len()
 		}
 	}
-	w.cutoffsShared, w.trackedShared = true, true
+	w.trackedShared = true
 	w.latest.store(&Snapshot{
 		dict:    w.in.view(),
 		segs:    segs,
 		nrun:    len(w.levels),
 		n:       n,
 		running: w.nactive,
-		cutoffs: w.cutoffs,
+		cutoffs: w.cutoffs.share(),
 		tracked: w.tracked,
 		at:      w.now(),
 	})

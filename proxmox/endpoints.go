@@ -2,7 +2,6 @@ package proxmox
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"sync"
 	"time"
@@ -163,7 +162,8 @@ func (c *Client) Discover(ctx context.Context) (map[string]string, error) {
 // localNode asks ep which node it is.
 func (c *Client) localNode(ctx context.Context, ep *endpoint) (string, error) {
 	var name string
-	err := c.get(ctx, call{path: "/api2/json/cluster/status", only: ep}, func(dec *json.Decoder, _ string) error {
+	err := c.get(ctx, call{path: "/api2/json/cluster/status", only: ep}, func(b *body, _ string) error {
+		dec := b.json()
 		var items []clusterStatusItem
 		if _, err := decodeData(dec, &items); err != nil {
 			return err

@@ -1,14 +1,15 @@
 package proxmox
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/taskfleet/taskfleet/task"
 )
 
@@ -33,39 +34,45 @@ type GuestList struct {
 	Omitted int
 }
 
-// guestItem is one entry of GET /cluster/resources?type=vm. Its fields
-// take any JSON value, so that one odd item cannot fail the decoding of the
-// whole list, which is done in one pass (a cluster lists hundreds of
-// guests with twenty fields each).
+// guestItem is one entry of GET /cluster/resources?type=vm: the raw JSON
+// values of the fields taskfleet reads, so that one odd item cannot fail
+// the whole list (a cluster lists hundreds of guests with twenty fields
+// each, read in one pass).
 type guestItem struct {
-	Type     looseString     `json:"type"`
-	VMID     json.RawMessage `json:"vmid"`
-	Name     looseString     `json:"name"`
-	Node     looseString     `json:"node"`
-	Template json.RawMessage `json:"template"`
+	Type, VMID, Name, Node, Template []byte // nil when absent
+	object                           bool
 }
 
-// looseString is a JSON string field that accepts any value; ok reports
-// whether it was a string (or absent).
-type looseString struct {
-	s   string
-	bad bool
-}
-
-func (l *looseString) UnmarshalJSON(b []byte) error {
-	if len(b) >= 2 && b[0] == '"' && b[len(b)-1] == '"' {
-		if plain := b[1 : len(b)-1]; isPlainASCII(plain) {
-			l.s = string(plain)
-			return nil
-		}
-		if err := json.Unmarshal(b, &l.s); err == nil {
-			return nil
-		}
-	}
-	if string(b) != "null" {
-		l.bad = true
+// field returns where the value of the member name goes, or nil.
+func (it *guestItem) field(name []byte) *[]byte {
+	switch string(name) {
+	case "type":
+		return &it.Type
+	case "vmid":
+		return &it.VMID
+	case "name":
+		return &it.Name
+	case "node":
+		return &it.Node
+	case "template":
+		return &it.Template
 	}
 	return nil
+}
+
+// jsonString returns the string a raw JSON value holds: ok is false when
+// it is neither a string nor null (or absent).
+func jsonString(v []byte) (s string, ok bool) {
+	switch {
+	case v == nil || string(v) == "null":
+		return "", true
+	case len(v) < 2 || v[0] != '"':
+		return "", false
+	case isPlainASCII(v[1 : len(v)-1]):
+		return string(v[1 : len(v)-1]), true
+	}
+	u, err := jsontext.AppendUnquote(nil, v)
+	return string(u), err == nil
 }
 
 // isPlainASCII reports whether b is printable ASCII without escapes, so
@@ -90,8 +97,8 @@ func (c *Client) Guests(ctx context.Context) (GuestList, error) {
 	}
 	var out GuestList
 	cl := call{path: "/api2/json/cluster/resources", query: url.Values{"type": {"vm"}}}
-	err := c.get(ctx, cl, func(dec *json.Decoder, _ string) (err error) {
-		out, err = decodeGuests(dec)
+	err := c.get(ctx, cl, func(b *body, _ string) (err error) {
+		out, err = decodeGuests(b.tokens())
 		return err
 	})
 	if err != nil {
@@ -100,24 +107,29 @@ func (c *Client) Guests(ctx context.Context) (GuestList, error) {
 	return out, nil
 }
 
-// decodeGuests reads a guest list's answer in one pass.
-func decodeGuests(dec *json.Decoder) (GuestList, error) {
+// decodeGuests reads a guest list's answer in one pass: the "data" array of
+// the top-level object (other members are skipped).
+func decodeGuests(dec *jsontext.Decoder) (GuestList, error) {
 	var items []guestItem
-	_, err := decodeData(dec, &items)
-	var typeErr *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &typeErr):
-		// An item that is not an object (the decoding went on
-		// and left it empty): reported as such below.
-	case err != nil:
+	seenData := false
+	err := readObject(dec, "top level", func(name []byte) error {
+		if string(name) != "data" {
+			return dec.SkipValue()
+		}
+		seenData = true
+		var err error
+		items, err = readGuestItems(dec)
+		return err
+	})
+	if err != nil {
 		return GuestList{}, err
 	}
-	if len(items) > MaxGuests {
-		return GuestList{}, &shapeError{reason: fmt.Sprintf("%d guests, more than %d", len(items), MaxGuests), offset: -1}
+	if !seenData || items == nil {
+		return GuestList{}, &shapeError{reason: `no "data" in the answer`, offset: -1}
 	}
 	out := GuestList{Guests: make([]Guest, 0, len(items))}
 	for i := range items {
-		g, err := parseGuest(&items[i], typeErr != nil)
+		g, err := parseGuest(&items[i])
 		if err != nil {
 			if len(out.Skipped) < maxGuestSkipped {
 				out.Skipped = append(out.Skipped, fmt.Sprintf("guest item %d: %v", i, err))
@@ -133,29 +145,121 @@ func decodeGuests(dec *json.Decoder) (GuestList, error) {
 	return out, nil
 }
 
-// parseGuest checks one decoded guest item; vmid may be a number or a
-// string, template 0/1 or a boolean. notObjects says that some item of the
-// list was not a JSON object (decoded as an empty item).
-func parseGuest(it *guestItem, notObjects bool) (Guest, error) {
-	empty := it.Type == looseString{} && it.Name == looseString{} && it.Node == looseString{} && it.VMID == nil && it.Template == nil
-	if notObjects && empty {
+// readGuestItems reads the "data" array of a guest list (nil for null),
+// at most MaxGuests items.
+func readGuestItems(dec *jsontext.Decoder) ([]guestItem, error) {
+	switch k := dec.PeekKind(); k {
+	case 'n':
+		_, err := dec.ReadToken()
+		return nil, err
+	case '[':
+	default:
+		return nil, kindError(dec, "data", k, "array")
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, err
+	}
+	items := []guestItem{}
+	for dec.PeekKind() != ']' {
+		if len(items) == MaxGuests {
+			return nil, &shapeError{reason: fmt.Sprintf("more than %d guests", MaxGuests), offset: dec.InputOffset()}
+		}
+		var it guestItem
+		if dec.PeekKind() != '{' {
+			if err := dec.SkipValue(); err != nil {
+				return nil, err
+			}
+			items = append(items, it)
+			continue
+		}
+		it.object = true
+		err := readObject(dec, "guest item", func(name []byte) error {
+			f := it.field(name)
+			if f == nil {
+				return dec.SkipValue()
+			}
+			v, err := dec.ReadValue()
+			*f = bytes.Clone(v)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		items = append(items, it)
+	}
+	_, err := dec.ReadToken() // ']'
+	return items, err
+}
+
+// readObject reads a JSON object, calling member for each name with the
+// decoder before the value, which member must read. The name is valid
+// until the next read.
+func readObject(dec *jsontext.Decoder, what string, member func(name []byte) error) error {
+	if k := dec.PeekKind(); k != '{' {
+		return kindError(dec, what, k, "object")
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	for dec.PeekKind() != '}' {
+		raw, err := dec.ReadValue() // the quoted name: no allocation
+		if err != nil {
+			return err
+		}
+		name := raw[1 : len(raw)-1]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			if name, err = jsontext.AppendUnquote(nil, raw); err != nil {
+				return err
+			}
+		}
+		if err := member(name); err != nil {
+			return err
+		}
+	}
+	_, err := dec.ReadToken()
+	return err
+}
+
+// kindError reports a value of the wrong kind where want was expected, or
+// the decoder's error when there is no value at all (PeekKind returned 0).
+func kindError(dec *jsontext.Decoder, what string, k jsontext.Kind, want string) error {
+	if k == 0 {
+		_, err := dec.ReadToken()
+		return err
+	}
+	got := map[jsontext.Kind]string{'n': "null", 'f': "boolean", 't': "boolean", '"': "string", '0': "number", '{': "object", '[': "array"}[k]
+	// The value starts after the separators the decoder has not consumed.
+	at := dec.InputOffset() + int64(len(dec.UnreadBuffer())-len(bytes.TrimLeft(dec.UnreadBuffer(), " \t\r\n:,")))
+	return &shapeError{reason: fmt.Sprintf("%s: got JSON %s, want %s", what, got, want), offset: at}
+}
+
+// parseGuest checks one guest item; vmid may be a number or a string,
+// template 0/1 or a boolean.
+func parseGuest(it *guestItem) (Guest, error) {
+	if !it.object || it.Type == nil && it.Name == nil && it.Node == nil && it.VMID == nil && it.Template == nil {
 		return Guest{}, errors.New("not a guest object")
 	}
+	var g Guest
 	for _, f := range []struct {
 		name string
-		v    looseString
-	}{{"type", it.Type}, {"name", it.Name}, {"node", it.Node}} {
-		if f.v.bad {
+		v    []byte
+		to   *string
+	}{{"type", it.Type, &g.Type}, {"name", it.Name, &g.Name}, {"node", it.Node, &g.Node}} {
+		s, ok := jsonString(f.v)
+		if !ok {
 			return Guest{}, fmt.Errorf("%s is not a string", f.name)
 		}
+		*f.to = s
 	}
 	vmid := strings.Trim(string(it.VMID), `"`)
 	if n, err := strconv.ParseUint(vmid, 10, 32); err != nil || n == 0 || strconv.FormatUint(n, 10) != vmid {
 		return Guest{}, fmt.Errorf("vmid %s is not a positive integer", it.VMID)
 	}
-	if it.Node.s == "" {
+	if g.Node == "" {
 		return Guest{}, fmt.Errorf("guest %s has no node", vmid)
 	}
+	g.VMID = vmid
 	tmpl := strings.Trim(string(it.Template), `"`)
-	return Guest{VMID: vmid, Type: it.Type.s, Name: it.Name.s, Node: it.Node.s, Template: tmpl == "1" || tmpl == "true"}, nil
+	g.Template = tmpl == "1" || tmpl == "true"
+	return g, nil
 }

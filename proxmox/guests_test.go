@@ -95,3 +95,50 @@ func TestGuestsOddItems(t *testing.T) {
 		t.Errorf("skipped %d: %q, want %q", got.Omitted, got.Skipped, wantSkipped)
 	}
 }
+
+// TestGuestsMalformed: a guest list that cannot be read as a whole fails
+// with a MalformedError naming why and, where known, the byte offset; odd
+// but valid JSON (escaped or repeated names, other members) is read.
+func TestGuestsMalformed(t *testing.T) {
+	tooMany := `{"data":[` + strings.Repeat(`{},`, MaxGuests) + `{}]}`
+	for _, tc := range []struct {
+		name, body string
+		reason     string // "" means no error
+		offset     int64  // checked when >= 0
+		guests     int
+	}{
+		{"empty body", ``, "empty body", -1, 0},
+		{"no data", `{"total":3}`, `no "data" in the answer`, -1, 0},
+		{"null data", `{"data":null}`, `no "data" in the answer`, -1, 0},
+		{"data not an array", `{"data":{"vmid":100}}`, "data: got JSON object, want array", 8, 0},
+		{"top level not an object", `[{"vmid":100}]`, "top level: got JSON array, want object", 0, 0},
+		{"truncated", `{"data":[{"type":"qemu","vmid":100,"node":"pve1"},{"type":"qe`, "truncated body", -1, 0},
+		{"invalid JSON", `{"data":[{"type":"qemu","vmid":100,"node":"pve1"} {"type":"lxc"}]}`, "invalid JSON", 50, 0},
+		{"trailing data", `{"data":[]} x`, "data after the JSON value", -1, 0},
+		{"too many", tooMany, "more than 100000 guests", -1, 0},
+		{"other members and escaped names", `{"total":1,"data":[{"ty\u0070e":"qemu","vmid":100,"node":"pve1","x":{"y":[1,2]}}],"extra":[null]}`, "", -1, 1},
+		{"repeated name: the last wins", `{"data":[{"type":"qemu","vmid":100,"node":7,"node":"pve1"}]}`, "", -1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := startTLS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				_, _ = w.Write([]byte(tc.body))
+			}))
+			c := newTestClient(t, testConfig(task.PVE, ts.endpoint()))
+			got, err := c.Guests(context.Background())
+			if tc.reason == "" {
+				if err != nil || len(got.Guests) != tc.guests || got.Omitted != 0 {
+					t.Fatalf("got %+v, %v; want %d guests", got, err, tc.guests)
+				}
+				return
+			}
+			var me *MalformedError
+			if !errors.As(err, &me) {
+				t.Fatalf("err = %v, want a MalformedError", err)
+			}
+			if me.Reason != tc.reason || (tc.offset >= 0 && me.Offset != tc.offset) {
+				t.Errorf("reason %q at %d, want %q at %d (%v)", me.Reason, me.Offset, tc.reason, tc.offset, err)
+			}
+		})
+	}
+}

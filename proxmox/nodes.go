@@ -2,7 +2,6 @@ package proxmox
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/taskfleet/taskfleet/task"
@@ -30,7 +29,8 @@ func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
 		return []Node{{Name: pbsNode, Online: true}}, nil
 	}
 	var nodes []Node
-	err := c.get(ctx, call{path: "/api2/json/nodes"}, func(dec *json.Decoder, _ string) error {
+	err := c.get(ctx, call{path: "/api2/json/nodes"}, func(b *body, _ string) error {
+		dec := b.json()
 		var items []nodeItem
 		if _, err := decodeData(dec, &items); err != nil {
 			return err

@@ -1,6 +1,7 @@
 package proxmox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // call is one GET request of the API.
@@ -44,7 +47,7 @@ func (e *shapeError) Error() string { return e.reason }
 // call: a GET that reached a server is not repeated elsewhere. When every
 // endpoint fails, the error of the first is returned, unless one refused
 // its certificate, which an administrator must see.
-func (c *Client) get(ctx context.Context, cl call, decode func(dec *json.Decoder, target string) error) error {
+func (c *Client) get(ctx context.Context, cl call, decode func(b *body, target string) error) error {
 	if c.closed.Load() {
 		return fmt.Errorf("%s: %w", location(c.cfg.Remote, cl.node, ""), ErrClosed)
 	}
@@ -86,7 +89,7 @@ func (c *Client) get(ctx context.Context, cl call, decode func(dec *json.Decoder
 }
 
 // attempt performs cl against one endpoint.
-func (c *Client) attempt(ctx context.Context, ep *endpoint, cl call, decode func(dec *json.Decoder, target string) error) error {
+func (c *Client) attempt(ctx context.Context, ep *endpoint, cl call, decode func(b *body, target string) error) error {
 	target := ep.base + cl.path
 	full := target
 	if len(cl.query) > 0 {
@@ -215,14 +218,51 @@ func (c *Client) scrub(s string) string {
 	return strings.ReplaceAll(s, c.cfg.TokenSecret, "[redacted]")
 }
 
+// body is an answer's body as a call's decode function reads it: one JSON
+// value, through either decoder.
+type body struct {
+	r    io.Reader
+	dec  *json.Decoder     // made by json
+	text *jsontext.Decoder // made by tokens
+}
+
+// json returns an encoding/json decoder of the body.
+func (b *body) json() *json.Decoder {
+	if b.dec == nil {
+		b.dec = json.NewDecoder(b.r)
+	}
+	return b.dec
+}
+
+// tokens returns a token decoder of the body (one pass, no reflection: for
+// the long lists). It allows what encoding/json allows: duplicate names
+// (the last wins) and invalid UTF-8.
+func (b *body) tokens() *jsontext.Decoder {
+	if b.text == nil {
+		b.text = jsontext.NewDecoder(b.r, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	}
+	return b.text
+}
+
+// rest returns what follows the decoded value.
+func (b *body) rest() io.Reader {
+	switch {
+	case b.dec != nil:
+		return io.MultiReader(b.dec.Buffered(), b.r)
+	case b.text != nil:
+		return io.MultiReader(bytes.NewReader(b.text.UnreadBuffer()), b.r)
+	}
+	return b.r
+}
+
 // decodeBody decodes a 2xx body through the cap. Only white space may follow
 // the JSON value; reading it to the end lets the connection be reused.
-func (c *Client) decodeBody(ctx, rctx context.Context, node, target string, body io.Reader, decode func(dec *json.Decoder, target string) error) error {
-	cr := newCapReader(body, c.cfg.MaxBodyBytes, &c.stats.bodyBytes)
-	dec := json.NewDecoder(cr)
-	err := decode(dec, target)
+func (c *Client) decodeBody(ctx, rctx context.Context, node, target string, in io.Reader, decode func(b *body, target string) error) error {
+	cr := newCapReader(in, c.cfg.MaxBodyBytes, &c.stats.bodyBytes)
+	b := &body{r: cr}
+	err := decode(b, target)
 	if err == nil {
-		err = onlySpace(io.MultiReader(dec.Buffered(), cr))
+		err = onlySpace(b.rest())
 	}
 	if err == nil {
 		return nil
@@ -230,6 +270,7 @@ func (c *Client) decodeBody(ctx, rctx context.Context, node, target string, body
 	r := c.cfg.Remote
 	var (
 		syn   *json.SyntaxError
+		tsyn  *jsontext.SyntacticError
 		typ   *json.UnmarshalTypeError
 		shape *shapeError
 	)
@@ -249,6 +290,8 @@ func (c *Client) decodeBody(ctx, rctx context.Context, node, target string, body
 		return &MalformedError{Remote: r, Node: node, Endpoint: target, Offset: cr.read, Reason: "empty body"}
 	case errors.As(err, &syn):
 		return &MalformedError{Remote: r, Node: node, Endpoint: target, Offset: -1, Reason: "invalid JSON", Err: err}
+	case errors.As(err, &tsyn):
+		return &MalformedError{Remote: r, Node: node, Endpoint: target, Offset: tsyn.ByteOffset, Reason: "invalid JSON", Err: err}
 	case errors.As(err, &typ):
 		return &MalformedError{Remote: r, Node: node, Endpoint: target, Offset: typ.Offset, Reason: typeMismatch(typ)}
 	case errors.As(err, &shape):

@@ -2,7 +2,6 @@ package proxmox
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/url"
 
@@ -43,7 +42,8 @@ func (c *Client) TaskStatus(ctx context.Context, upid task.UPID) (TaskStatus, er
 	c.learnNode(ctx, node)
 	path := "/api2/json/nodes/" + url.PathEscape(node) + "/tasks/" + url.PathEscape(upid.String()) + "/status"
 	var st TaskStatus
-	err := c.get(ctx, call{node: node, path: path}, func(dec *json.Decoder, _ string) error {
+	err := c.get(ctx, call{node: node, path: path}, func(b *body, _ string) error {
+		dec := b.json()
 		var item statusItem
 		if _, err := decodeData(dec, &item); err != nil {
 			return err

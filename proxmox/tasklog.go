@@ -2,7 +2,6 @@ package proxmox
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -59,7 +58,8 @@ func (c *Client) TaskLog(ctx context.Context, upid task.UPID, start, limit int) 
 	q := url.Values{"start": {strconv.Itoa(start)}, "limit": {strconv.Itoa(limit)}}
 	path := "/api2/json/nodes/" + url.PathEscape(node) + "/tasks/" + url.PathEscape(upid.String()) + "/log"
 	var log TaskLog
-	err := c.get(ctx, call{node: node, path: path, query: q}, func(dec *json.Decoder, _ string) error {
+	err := c.get(ctx, call{node: node, path: path, query: q}, func(b *body, _ string) error {
+		dec := b.json()
 		var lines []TaskLogLine
 		total, err := decodeData(dec, &lines)
 		if err != nil {

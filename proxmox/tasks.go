@@ -59,7 +59,8 @@ func (c *Client) ListTasks(ctx context.Context, node string, q ListQuery) (ListP
 	var clock Clock
 	cl := call{node: node, path: "/api2/json/nodes/" + url.PathEscape(node) + "/tasks", query: query, clock: &clock}
 	var page ListPage
-	err = c.get(ctx, cl, func(dec *json.Decoder, target string) error {
+	err = c.get(ctx, cl, func(in *body, target string) error {
+		dec := in.json()
 		b := c.newPageBuilder(node, target)
 		total, err := decodeList(dec, b.add)
 		page = b.finish(total)
@@ -253,7 +254,8 @@ func (c *Client) ClusterTasksPage(ctx context.Context) (ListPage, error) {
 	var clock Clock
 	cl := call{path: "/api2/json/cluster/tasks", clock: &clock}
 	var page ListPage
-	err := c.get(ctx, cl, func(dec *json.Decoder, target string) error {
+	err := c.get(ctx, cl, func(in *body, target string) error {
+		dec := in.json()
 		b := c.newPageBuilder("", target)
 		_, err := decodeList(dec, b.add)
 		page = b.finish(-1)

@@ -2,13 +2,13 @@ package sim
 
 import (
 	"bufio"
-	"compress/gzip"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/taskfleet/taskfleet/task"
 )
 
