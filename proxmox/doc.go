@@ -18,8 +18,9 @@
 // resumed ones included. A refused certificate is a [*CertMismatchError]
 // showing the fingerprint seen. HTTP/1.1 only, as pveproxy speaks it; no
 // proxy from the environment; redirects are not followed (they would carry
-// the token elsewhere). The transport asks for gzip (pveproxy compresses
-// bodies over 1 KiB) and decompresses transparently.
+// the token elsewhere). The client asks for gzip (pveproxy compresses
+// bodies over 1 KiB) and decompresses with klauspost/compress (gunzip.go);
+// a body that is not valid gzip is a [*MalformedError].
 //
 // # Caps and timeouts
 //

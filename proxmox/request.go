@@ -102,6 +102,7 @@ func (c *Client) attempt(ctx context.Context, ep *endpoint, cl call, decode func
 		return fmt.Errorf("%s: build request: %w", location(c.cfg.Remote, cl.node, target), err)
 	}
 	req.Header.Set("Accept", "application/json")
+	req.Header.Set("Accept-Encoding", "gzip") // decompressed by decoded (gunzip.go)
 	req.Header.Set("User-Agent", "taskfleet")
 	c.stats.requests.Add(1)
 	if obs := c.cfg.ObserveRequest; obs != nil {
@@ -113,8 +114,10 @@ func (c *Client) attempt(ctx context.Context, ep *endpoint, cl call, decode func
 		return c.transportError(ctx, rctx, cl.node, target, err)
 	}
 	defer drainClose(resp.Body)
+	body, release := decoded(resp)
+	defer release()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return c.statusError(cl.node, target, resp)
+		return c.statusError(cl.node, target, resp, body)
 	}
 	if cl.clock != nil {
 		*cl.clock = readClock(resp.Header)
@@ -122,7 +125,7 @@ func (c *Client) attempt(ctx context.Context, ep *endpoint, cl call, decode func
 	if hook := c.cfg.BeforeDecode; hook != nil {
 		hook(cl.node)
 	}
-	return c.decodeBody(ctx, rctx, cl.node, target, resp.Body, decode)
+	return c.decodeBody(ctx, rctx, cl.node, target, body, decode)
 }
 
 // drainClose reads a little of what is left of a body, so that a small
@@ -198,8 +201,8 @@ func notContext(err error) error {
 }
 
 // statusError turns a non-2xx answer into a typed error.
-func (c *Client) statusError(node, target string, resp *http.Response) error {
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
+func (c *Client) statusError(node, target string, resp *http.Response, in io.Reader) error {
+	body, _ := io.ReadAll(io.LimitReader(in, errorBodyLimit))
 	reason := strings.TrimSpace(strings.TrimPrefix(resp.Status, strconv.Itoa(resp.StatusCode)))
 	msg := c.scrub(errorMessage(reason, body))
 	r := c.cfg.Remote
@@ -282,6 +285,8 @@ func (c *Client) decodeBody(ctx, rctx context.Context, node, target string, in i
 		return &CanceledError{Remote: r, Node: node, Endpoint: target, Err: ctx.Err()}
 	case rctx.Err() != nil:
 		return &TimeoutError{Remote: r, Node: node, Endpoint: target, Phase: "request", After: c.cfg.RequestTimeout}
+	case badGzip(readErr):
+		return &MalformedError{Remote: r, Node: node, Endpoint: target, Offset: -1, Reason: "invalid gzip stream", Err: readErr}
 	case readErr != nil && !errors.Is(readErr, io.ErrUnexpectedEOF):
 		return &UnreachableError{Remote: r, Node: node, Endpoint: target, Phase: "body", Err: readErr}
 	case errors.Is(err, io.ErrUnexpectedEOF):
