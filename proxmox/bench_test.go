@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/taskfleet/taskfleet/task"
 )
 
@@ -58,7 +59,7 @@ func BenchmarkDecodeList(b *testing.B) {
 			start := time.Now()
 			for b.Loop() {
 				pb := c.newPageBuilder("pve1", "bench")
-				total, err := decodeList(json.NewDecoder(bytes.NewReader(body)), pb.add)
+				total, err := decodeList(jsontext.NewDecoder(bytes.NewReader(body), textOptions...), pb.add)
 				if err != nil || total != 500 {
 					b.Fatalf("decodeList = %d, %v", total, err)
 				}

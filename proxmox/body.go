@@ -2,12 +2,10 @@ package proxmox
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"sort"
 	"strconv"
 	"strings"
@@ -104,139 +102,6 @@ func (f *flexBool) UnmarshalJSON(b []byte) error {
 type envelope[T any] struct {
 	Data  *T      `json:"data"`
 	Total flexInt `json:"total"`
-}
-
-// decodeList decodes a list answer, {"data":[item, ...], "total": n}, one
-// item at a time: the decoder then buffers one item, not the whole body,
-// so memory stays at what the caller keeps of each item. It returns the
-// total attribute, -1 when absent.
-func decodeList(dec *json.Decoder, each func(raw json.RawMessage)) (total int, err error) {
-	total = -1
-	if err := expectDelim(dec, '{', "top level", "object"); err != nil {
-		return 0, err
-	}
-	seenData := false
-	for dec.More() {
-		off := dec.InputOffset()
-		tok, err := dec.Token()
-		if err != nil {
-			return 0, syntaxAt(err, off, "")
-		}
-		switch key, _ := tok.(string); key {
-		case "data":
-			if err := expectDelim(dec, '[', "data", "array"); err != nil {
-				return 0, err
-			}
-			for i := 0; dec.More(); i++ {
-				off := dec.InputOffset()
-				var raw json.RawMessage
-				if err := dec.Decode(&raw); err != nil {
-					return 0, syntaxAt(err, off, fmt.Sprintf(" in task item %d", i))
-				}
-				each(raw)
-			}
-			off := dec.InputOffset()
-			if _, err := dec.Token(); err != nil {
-				return 0, syntaxAt(err, off, "")
-			}
-			seenData = true
-		case "total":
-			off := dec.InputOffset()
-			var f flexInt
-			if err := dec.Decode(&f); err != nil {
-				return 0, syntaxAt(err, off, " in total")
-			}
-			if f.ok {
-				total = int(f.v)
-			}
-		default:
-			off := dec.InputOffset()
-			if err := skipValue(dec); err != nil {
-				return 0, syntaxAt(err, off, "")
-			}
-		}
-	}
-	off := dec.InputOffset()
-	if _, err := dec.Token(); err != nil {
-		return 0, syntaxAt(err, off, "")
-	}
-	if !seenData {
-		return 0, &shapeError{reason: `no "data" in the answer`, offset: -1}
-	}
-	return total, nil
-}
-
-// syntaxAt turns an error of a decode that started at offset off into a
-// shapeError at off, the start of the value that failed. (The offset in a
-// json.SyntaxError counts only the bytes the decoder scanned as values, not
-// the delimiters it read as tokens, so it is not a position in the body.)
-// Truncation and read errors pass unchanged.
-func syntaxAt(err error, off int64, where string) error {
-	var syn *json.SyntaxError
-	if errors.As(err, &syn) {
-		return &shapeError{reason: "invalid JSON" + where, offset: off, err: err}
-	}
-	var shape *shapeError
-	if errors.As(err, &shape) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, errBodyTooLarge) {
-		return err
-	}
-	var ne net.Error
-	if errors.As(err, &ne) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return err
-	}
-	// An UnmarshalJSON method refused the value (a total that is no number).
-	return &shapeError{reason: "invalid value" + where, offset: off, err: err}
-}
-
-// expectDelim reads the next token and fails unless it is the delimiter d.
-func expectDelim(dec *json.Decoder, d json.Delim, field, want string) error {
-	off := dec.InputOffset()
-	tok, err := dec.Token()
-	if err != nil {
-		return syntaxAt(err, off, "")
-	}
-	if got, ok := tok.(json.Delim); ok && got == d {
-		return nil
-	}
-	return &shapeError{reason: fmt.Sprintf("%s: got JSON %s, want %s", field, tokenKind(tok), want), offset: off}
-}
-
-// tokenKind names a token's JSON type.
-func tokenKind(tok json.Token) string {
-	switch v := tok.(type) {
-	case json.Delim:
-		if v == '{' {
-			return "object"
-		}
-		return "array"
-	case string:
-		return "string"
-	case float64, json.Number:
-		return "number"
-	case bool:
-		return "boolean"
-	}
-	return "null"
-}
-
-// skipValue reads and drops the next value, one token at a time.
-func skipValue(dec *json.Decoder) error {
-	depth := 0
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
-		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
-			depth++
-		case json.Delim('}'), json.Delim(']'):
-			depth--
-		}
-		if depth == 0 {
-			return nil
-		}
-	}
 }
 
 // errorBodyLimit bounds how much of an error body is read for its message.

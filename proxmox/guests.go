@@ -60,32 +60,6 @@ func (it *guestItem) field(name []byte) *[]byte {
 	return nil
 }
 
-// jsonString returns the string a raw JSON value holds: ok is false when
-// it is neither a string nor null (or absent).
-func jsonString(v []byte) (s string, ok bool) {
-	switch {
-	case v == nil || string(v) == "null":
-		return "", true
-	case len(v) < 2 || v[0] != '"':
-		return "", false
-	case isPlainASCII(v[1 : len(v)-1]):
-		return string(v[1 : len(v)-1]), true
-	}
-	u, err := jsontext.AppendUnquote(nil, v)
-	return string(u), err == nil
-}
-
-// isPlainASCII reports whether b is printable ASCII without escapes, so
-// that it is its own JSON string content.
-func isPlainASCII(b []byte) bool {
-	for _, c := range b {
-		if c < 0x20 || c >= 0x7f || c == '\\' || c == '"' {
-			return false
-		}
-	}
-	return true
-}
-
 // maxGuestSkipped bounds GuestList.Skipped.
 const maxGuestSkipped = 20
 
@@ -189,48 +163,6 @@ func readGuestItems(dec *jsontext.Decoder) ([]guestItem, error) {
 	}
 	_, err := dec.ReadToken() // ']'
 	return items, err
-}
-
-// readObject reads a JSON object, calling member for each name with the
-// decoder before the value, which member must read. The name is valid
-// until the next read.
-func readObject(dec *jsontext.Decoder, what string, member func(name []byte) error) error {
-	if k := dec.PeekKind(); k != '{' {
-		return kindError(dec, what, k, "object")
-	}
-	if _, err := dec.ReadToken(); err != nil {
-		return err
-	}
-	for dec.PeekKind() != '}' {
-		raw, err := dec.ReadValue() // the quoted name: no allocation
-		if err != nil {
-			return err
-		}
-		name := raw[1 : len(raw)-1]
-		if bytes.IndexByte(name, '\\') >= 0 {
-			if name, err = jsontext.AppendUnquote(nil, raw); err != nil {
-				return err
-			}
-		}
-		if err := member(name); err != nil {
-			return err
-		}
-	}
-	_, err := dec.ReadToken()
-	return err
-}
-
-// kindError reports a value of the wrong kind where want was expected, or
-// the decoder's error when there is no value at all (PeekKind returned 0).
-func kindError(dec *jsontext.Decoder, what string, k jsontext.Kind, want string) error {
-	if k == 0 {
-		_, err := dec.ReadToken()
-		return err
-	}
-	got := map[jsontext.Kind]string{'n': "null", 'f': "boolean", 't': "boolean", '"': "string", '0': "number", '{': "object", '[': "array"}[k]
-	// The value starts after the separators the decoder has not consumed.
-	at := dec.InputOffset() + int64(len(dec.UnreadBuffer())-len(bytes.TrimLeft(dec.UnreadBuffer(), " \t\r\n:,")))
-	return &shapeError{reason: fmt.Sprintf("%s: got JSON %s, want %s", what, got, want), offset: at}
 }
 
 // parseGuest checks one guest item; vmid may be a number or a string,

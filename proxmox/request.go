@@ -242,10 +242,13 @@ func (b *body) json() *json.Decoder {
 // (the last wins) and invalid UTF-8.
 func (b *body) tokens() *jsontext.Decoder {
 	if b.text == nil {
-		b.text = jsontext.NewDecoder(b.r, jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+		b.text = jsontext.NewDecoder(b.r, textOptions...)
 	}
 	return b.text
 }
+
+// textOptions are the token decoders' options: what encoding/json allows.
+var textOptions = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
 
 // rest returns what follows the decoded value.
 func (b *body) rest() io.Reader {

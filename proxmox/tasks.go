@@ -1,14 +1,15 @@
 package proxmox
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"net/url"
 	"strconv"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/taskfleet/taskfleet/task"
 )
 
@@ -60,9 +61,8 @@ func (c *Client) ListTasks(ctx context.Context, node string, q ListQuery) (ListP
 	cl := call{node: node, path: "/api2/json/nodes/" + url.PathEscape(node) + "/tasks", query: query, clock: &clock}
 	var page ListPage
 	err = c.get(ctx, cl, func(in *body, target string) error {
-		dec := in.json()
 		b := c.newPageBuilder(node, target)
-		total, err := decodeList(dec, b.add)
+		total, err := decodeList(in.tokens(), b.add)
 		page = b.finish(total)
 		return err
 	})
@@ -129,10 +129,10 @@ func (c *Client) listQuery(q ListQuery) (url.Values, error) {
 // worker_id), PBS says node "localhost", and PVE splits token users into
 // user and tokenid once a task is archived.
 type listItem struct {
-	UPID      *string `json:"upid"`
-	StartTime flexInt `json:"starttime"`
-	EndTime   flexInt `json:"endtime"`
-	Status    *string `json:"status"`
+	UPID      *string
+	StartTime flexInt
+	EndTime   flexInt
+	Status    *string
 }
 
 // maxSkipped bounds the item errors kept per page, so that a body of a
@@ -144,20 +144,26 @@ type pageBuilder struct {
 	c        *Client
 	node     string
 	endpoint string
+	item     bytes.Reader      // the item parseItem reads
+	dec      *jsontext.Decoder // over item, reset for each
 	page     ListPage
 	omitted  int // skipped items beyond maxSkipped
 	firstOm  int // index of the first of them
 }
 
 func (c *Client) newPageBuilder(node, endpoint string) *pageBuilder {
-	return &pageBuilder{c: c, node: node, endpoint: endpoint}
+	b := &pageBuilder{c: c, node: node, endpoint: endpoint}
+	b.dec = jsontext.NewDecoder(&b.item, textOptions...)
+	return b
 }
 
 // add parses the next item, keeping it as a task or reporting it.
-func (b *pageBuilder) add(raw json.RawMessage) {
+func (b *pageBuilder) add(raw []byte) {
 	i := b.page.Returned
 	b.page.Returned++
-	t, upid, err := b.c.parseItem(raw)
+	b.item.Reset(raw)
+	b.dec.Reset(&b.item, textOptions...)
+	t, upid, err := b.c.parseItem(b.dec)
 	if err == nil {
 		b.page.Tasks = append(b.page.Tasks, t)
 		b.page.keys = append(b.page.keys, upid)
@@ -193,16 +199,49 @@ func (b *pageBuilder) finish(total int) ListPage {
 	return b.page
 }
 
-// parseItem turns one item into a task; upid is the item's upid text when
-// it had one, for the error.
-func (c *Client) parseItem(raw json.RawMessage) (t task.Task, upid string, err error) {
+// parseItem turns one item, read from dec, into a task; upid is the
+// item's upid text when it had one, for the error.
+func (c *Client) parseItem(dec *jsontext.Decoder) (t task.Task, upid string, err error) {
 	var it listItem
-	if err := json.Unmarshal(raw, &it); err != nil {
-		var probe struct {
-			UPID string `json:"upid"`
+	err = readObject(dec, "task item", func(name []byte) error {
+		var str **string
+		var num *flexInt
+		switch string(name) {
+		case "upid":
+			str = &it.UPID
+		case "status":
+			str = &it.Status
+		case "starttime":
+			num = &it.StartTime
+		case "endtime":
+			num = &it.EndTime
+		default:
+			return dec.SkipValue()
 		}
-		_ = json.Unmarshal(raw, &probe)
-		return task.Task{}, probe.UPID, err
+		v, err := dec.ReadValue()
+		if err != nil {
+			return err
+		}
+		if num != nil {
+			if err := num.UnmarshalJSON(v); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			return nil
+		}
+		s, ok := jsonString(v)
+		if !ok {
+			return fmt.Errorf("%s: got JSON %s, want string", name, kindName(v))
+		}
+		if string(v) != "null" {
+			*str = &s
+		}
+		return nil
+	})
+	if it.UPID != nil {
+		upid = *it.UPID
+	}
+	if err != nil {
+		return task.Task{}, upid, err
 	}
 	if it.UPID == nil {
 		return task.Task{}, "", errors.New("no upid")
@@ -255,9 +294,8 @@ func (c *Client) ClusterTasksPage(ctx context.Context) (ListPage, error) {
 	cl := call{path: "/api2/json/cluster/tasks", clock: &clock}
 	var page ListPage
 	err := c.get(ctx, cl, func(in *body, target string) error {
-		dec := in.json()
 		b := c.newPageBuilder("", target)
-		_, err := decodeList(dec, b.add)
+		_, err := decodeList(in.tokens(), b.add)
 		page = b.finish(-1)
 		return err
 	})

@@ -63,25 +63,28 @@ func startCPUProfile() *cpuProfile {
 // stop ends the profile and attributes its samples. With save not "", it
 // also writes the profile to that file (for go tool pprof; the samples
 // carry the bench_side label, so -tagfocus=bench_side=taskfleet shows
-// taskfleet's share alone).
-func (p *cpuProfile) stop(save string) CPUSplit {
+// taskfleet's share alone); the error is that write's.
+func (p *cpuProfile) stop(save string) (CPUSplit, error) {
 	if !p.on {
-		return CPUSplit{}
+		return CPUSplit{}, nil
 	}
 	pprof.StopCPUProfile()
+	var err error
 	if save != "" {
-		_ = os.WriteFile(save, p.buf.Bytes(), 0o644)
+		if werr := os.WriteFile(save, p.buf.Bytes(), 0o644); werr != nil {
+			err = fmt.Errorf("write CPU profile: %w", werr)
+		}
 	}
-	by, err := cpuByLabel(p.buf.Bytes(), labelKey)
-	if err != nil {
-		return CPUSplit{}
+	by, perr := cpuByLabel(p.buf.Bytes(), labelKey)
+	if perr != nil {
+		return CPUSplit{}, err // the split is not available; the run goes on
 	}
 	return CPUSplit{
 		Taskfleet: by[labelTaskfleet],
 		Sim:       by[labelSim],
 		Other:     by[""] + by[labelBench],
 		OK:        true,
-	}
+	}, err
 }
 
 // cpuByLabel sums the CPU time of a gzipped profile.proto by the value of

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -41,7 +43,12 @@ func TestCPUSplit(t *testing.T) {
 	})
 	withSide(labelTaskfleet, func(context.Context) { burn() })
 	<-done
-	split := p.stop("")
+	// The profile goes to a directory that does not exist: the write
+	// fails, and the split is still taken.
+	split, err := p.stop(filepath.Join(t.TempDir(), "missing", "sweep.pprof"))
+	if err == nil || !strings.Contains(err.Error(), "write CPU profile") {
+		t.Errorf("stop = %v, want the failed write", err)
+	}
 	if !split.OK {
 		t.Fatal("no split")
 	}

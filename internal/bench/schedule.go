@@ -242,7 +242,11 @@ func runScheduleCase(ctx context.Context, cfg ScheduleConfig, n int, detection b
 		}
 		profile = filepath.Join(cfg.ProfileDir, fmt.Sprintf("schedule-%d-%s.pprof", n, stage))
 	}
-	run.CPU = prof.stop(profile)
+	var perr error
+	run.CPU, perr = prof.stop(profile)
+	if perr != nil {
+		return run, perr
+	}
 	cpu := CPUTime() - cpu0
 	after, _ := fl.stats(n)
 	afterAll := sumStats(fl, n)

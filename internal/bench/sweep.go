@@ -107,10 +107,13 @@ func measureSweep(ctx context.Context, svc *taskfleet.Service, fl *simFleet, n, 
 		res, err = svc.Refresh(rctx, true)
 	})
 	wall := time.Since(start)
-	split := prof.stop(profile)
+	split, perr := prof.stop(profile)
 	cpu := CPUTime() - cpu0
 	if err != nil {
 		return SweepRun{}, fmt.Errorf("refresh: %w", err)
+	}
+	if perr != nil {
+		return SweepRun{}, perr
 	}
 	after, perAfter := fl.stats(n)
 	run := SweepRun{
