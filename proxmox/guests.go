@@ -40,7 +40,7 @@ type GuestList struct {
 // each, read in one pass).
 type guestItem struct {
 	Type, VMID, Name, Node, Template []byte // nil when absent
-	object                           bool
+	object                           bool   // the item is a JSON object
 }
 
 // field returns where the value of the member name goes, or nil.
@@ -185,7 +185,7 @@ func parseGuest(it *guestItem) (Guest, error) {
 	}
 	vmid := strings.Trim(string(it.VMID), `"`)
 	if n, err := strconv.ParseUint(vmid, 10, 32); err != nil || n == 0 || strconv.FormatUint(n, 10) != vmid {
-		return Guest{}, fmt.Errorf("vmid %s is not a positive integer", it.VMID)
+		return Guest{}, fmt.Errorf("vmid %s is not a positive integer", shorten(string(it.VMID), 40))
 	}
 	if g.Node == "" {
 		return Guest{}, fmt.Errorf("guest %s has no node", vmid)
