@@ -12,9 +12,9 @@ import (
 
 // The client asks for gzip itself and decompresses with klauspost/compress,
 // whose inflate is faster than the standard library's (which the transport
-// would use had it added the header itself): a 10,000-remote sweep spends
-// a tenth of taskfleet's CPU there. A Reader keeps about 40 KiB of tables,
-// so they are pooled.
+// would use had it added the header itself): a steady 10,000-remote sweep
+// spent 11% of its CPU (1.1 of 9.8 s) in the standard library's. A Reader
+// keeps its decompression tables, so readers are pooled.
 
 // gzipReaders holds idle gzip readers.
 var gzipReaders sync.Pool
