@@ -241,7 +241,7 @@ func (w *Writer) advanceCutoff(remote, node string, maxFinished map[string]int64
 		c = oldest
 	}
 	if old, ok := w.cutoffs.get(remote, node); !ok || old != c {
-		w.setCutoff(remote, node, c)
+		w.cutoffs.set(remote, node, c)
 	}
 }
 
@@ -412,52 +412,30 @@ func (w *Writer) applyDrop(remote string) {
 
 // applyLower lowers every cutoff to at most before.
 func (w *Writer) applyLower(before int64) {
-	type change struct{ remote, node string }
-	var lower []change
 	w.cutoffs.each(func(remote string, nodes map[string]int64) {
 		for node, c := range nodes {
 			if c > before {
-				lower = append(lower, change{remote, node})
+				w.cutoffs.set(remote, node, before)
 			}
 		}
 	})
-	for _, ch := range lower {
-		w.setCutoff(ch.remote, ch.node, before)
-	}
 }
 
 // applyReset caps every cutoff to the one in to and drops the cutoffs not
 // in to.
 func (w *Writer) applyReset(to map[string]map[string]int64) {
-	type change struct {
-		remote, node string
-		c            int64
-		drop         bool
-	}
-	var changes []change
 	w.cutoffs.each(func(remote string, nodes map[string]int64) {
 		for node, c := range nodes {
 			v, ok := to[remote][node]
 			switch {
 			case !ok:
-				changes = append(changes, change{remote: remote, node: node, drop: true})
+				w.cutoffs.remove(remote, node)
 			case c > v:
-				changes = append(changes, change{remote: remote, node: node, c: v})
+				w.cutoffs.set(remote, node, v)
 			}
 		}
 	})
-	for _, ch := range changes {
-		if ch.drop {
-			w.deleteCutoff(ch.remote, ch.node)
-		} else {
-			w.setCutoff(ch.remote, ch.node, ch.c)
-		}
-	}
 }
-
-func (w *Writer) setCutoff(remote, node string, c int64) { w.cutoffs.set(remote, node, c) }
-
-func (w *Writer) deleteCutoff(remote, node string) { w.cutoffs.remove(remote, node) }
 
 func (w *Writer) ownTracked() {
 	if w.trackedShared {

@@ -35,7 +35,10 @@ func (t *cutoffTable) nodes(remote string) map[string]int64 {
 	return t.shards[cutoffShard(remote)][remote]
 }
 
-// each calls f for every remote with cutoffs; f must not change nodes.
+// each calls f for every remote with cutoffs; f must not change nodes. It
+// may set or remove the cutoffs of the remote it is given through the
+// cutoffWriter: each ranges over a copy of the shard array, and those
+// changes replace or delete only that remote's key.
 func (t *cutoffTable) each(f func(remote string, nodes map[string]int64)) {
 	for _, sh := range t.shards {
 		for r, nodes := range sh {

@@ -88,7 +88,7 @@ func decodeState(data []byte) (*stateFile, error) {
 func (w *Writer) loadStateInto(st *stateFile) error {
 	for remote, nodes := range st.Cutoffs {
 		for node, c := range nodes {
-			w.setCutoff(remote, node, c)
+			w.cutoffs.set(remote, node, c)
 		}
 	}
 	for _, s := range st.Tracked {

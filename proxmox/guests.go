@@ -122,29 +122,19 @@ func decodeGuests(dec *jsontext.Decoder) (GuestList, error) {
 // readGuestItems reads the "data" array of a guest list (nil for null),
 // at most MaxGuests items.
 func readGuestItems(dec *jsontext.Decoder) ([]guestItem, error) {
-	switch k := dec.PeekKind(); k {
-	case 'n':
+	if dec.PeekKind() == 'n' {
 		_, err := dec.ReadToken()
-		return nil, err
-	case '[':
-	default:
-		return nil, kindError(dec, "data", k, "array")
-	}
-	if _, err := dec.ReadToken(); err != nil {
 		return nil, err
 	}
 	items := []guestItem{}
-	for dec.PeekKind() != ']' {
+	err := readArray(dec, "data", func(int) error {
 		if len(items) == MaxGuests {
-			return nil, &shapeError{reason: fmt.Sprintf("more than %d guests", MaxGuests), offset: dec.InputOffset()}
+			return &shapeError{reason: fmt.Sprintf("more than %d guests", MaxGuests), offset: dec.InputOffset()}
 		}
 		var it guestItem
 		if dec.PeekKind() != '{' {
-			if err := dec.SkipValue(); err != nil {
-				return nil, err
-			}
 			items = append(items, it)
-			continue
+			return dec.SkipValue()
 		}
 		it.object = true
 		err := readObject(dec, "guest item", func(name []byte) error {
@@ -156,13 +146,13 @@ func readGuestItems(dec *jsontext.Decoder) ([]guestItem, error) {
 			*f = bytes.Clone(v)
 			return err
 		})
-		if err != nil {
-			return nil, err
-		}
 		items = append(items, it)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	_, err := dec.ReadToken() // ']'
-	return items, err
+	return items, nil
 }
 
 // parseGuest checks one guest item; vmid may be a number or a string,

@@ -25,21 +25,14 @@ func decodeList(dec *jsontext.Decoder, each func(raw []byte)) (total int, err er
 		switch string(name) {
 		case "data":
 			seenData = true
-			if k := dec.PeekKind(); k != '[' {
-				return kindError(dec, "data", k, "array")
-			}
-			if _, err := dec.ReadToken(); err != nil {
-				return err
-			}
-			for i := 0; dec.PeekKind() != ']'; i++ {
+			return readArray(dec, "data", func(i int) error {
 				raw, err := dec.ReadValue()
 				if err != nil {
 					return inItem(err, fmt.Sprintf(" in task item %d", i))
 				}
 				each(raw)
-			}
-			_, err := dec.ReadToken()
-			return err
+				return nil
+			})
 		case "total":
 			raw, err := dec.ReadValue()
 			if err != nil {
@@ -97,6 +90,24 @@ func readObject(dec *jsontext.Decoder, what string, member func(name []byte) err
 			}
 		}
 		if err := member(name); err != nil {
+			return err
+		}
+	}
+	_, err := dec.ReadToken()
+	return err
+}
+
+// readArray reads a JSON array, calling item for each element with the
+// decoder before it, which item must read.
+func readArray(dec *jsontext.Decoder, what string, item func(i int) error) error {
+	if k := dec.PeekKind(); k != '[' {
+		return kindError(dec, what, k, "array")
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	for i := 0; dec.PeekKind() != ']'; i++ {
+		if err := item(i); err != nil {
 			return err
 		}
 	}
