@@ -33,7 +33,7 @@ func TestBackupStateFile(t *testing.T) {
 	if err := st.read(good, u.StartTime); err != nil {
 		t.Fatal(err)
 	}
-	if len(st.Logs) != 1 || st.Logs[u] == nil || !st.Logs[u].Guests[0].OK || st.GuestsAt != 5 || len(st.Guests) != 1 {
+	if len(st.Logs) != 1 || st.Logs[u] == nil || !st.Logs[u].Guests[0].OK || st.GuestsAt != 5 || len(st.Guests) != 1 || st.Guests[0].VMID != 100 {
 		t.Errorf("read %+v", st)
 	}
 
@@ -45,6 +45,7 @@ func TestBackupStateFile(t *testing.T) {
 		{"other_remote", `{"version":1,"remote":"west"}`, `remote "west"`},
 		{"bad_upid", `{"version":1,"remote":"east","logs":{"UPID:nonsense":{"guests":[]}}}`, `invalid upid "UPID:nonsense"`},
 		{"pbs_upid", `{"version":1,"remote":"east","logs":{"UPID:pbs:00000100:00000200:00000001:66000400:garbage_collection:store1:root@pam:":{"guests":[]}}}`, "not a PVE UPID"},
+		{"bad_vmid", `{"version":1,"remote":"east","guests":[{"vmid":"x1","type":"qemu"}]}`, "x1"},
 		{"null_log", `{"version":1,"remote":"east","logs":{"` + upid + `":null}}`, "no log"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

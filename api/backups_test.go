@@ -31,7 +31,7 @@ func newBackupFake(t *testing.T) *backupFake {
 	}
 	east := backups.Build(backups.Input{Remote: "east", Kind: task.PVE,
 		Tasks:  []task.Task{vz("east", "pve1", "100", now-3600, "OK"), vz("east", "pve1", "101", now-3600, "job errors"), vz("east", "pve1", "101", now-40*3600, "OK")},
-		Guests: []backups.GuestInfo{{VMID: "100", Type: "qemu", Node: "pve1"}, {VMID: "101", Type: "lxc", Node: "pve1"}, {VMID: "102", Type: "qemu", Node: "pve2"}}})
+		Guests: []backups.GuestInfo{{VMID: 100, Type: "qemu", Node: "pve1"}, {VMID: 101, Type: "lxc", Node: "pve1"}, {VMID: 102, Type: "qemu", Node: "pve2"}}})
 	west := backups.Build(backups.Input{Remote: "west", Kind: task.PVE, Tasks: []task.Task{vz("west", "pve7", "200", now-7200, "OK")}})
 	return &backupFake{fakeBackend: newFake(t), o: backups.New(time.Now(), east, west)}
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,11 +38,12 @@ func classRank(c string) int { return slices.Index(Classes, c) }
 
 // GuestInfo is a guest of a PVE cluster's guest list (GET
 // /cluster/resources?type=vm).
+// Its fields are proxmox.Guest's, in the same order.
 type GuestInfo struct {
-	VMID     string `json:"vmid"`
 	Type     string `json:"type"` // qemu or lxc
 	Name     string `json:"name,omitempty"`
 	Node     string `json:"node,omitempty"`
+	VMID     uint32 `json:"vmid,string"` // 0: not a guest (ignored)
 	Template bool   `json:"template,omitempty"`
 }
 
@@ -122,23 +124,43 @@ type Input struct {
 }
 
 // Part is one remote's share of an Overview.
+//
+// Its guest rows are kept compact, for a fleet of 10,000 clusters has
+// millions of guests: a row is 32 bytes and points into the remote's guest
+// list (Input.Guests, shared, not copied) and into a short table of the
+// backup runs the rows show (a multi-guest job is one run for all its
+// guests with the same outcome). A Guest is 216 bytes; Guests and the
+// Overview's queries expand rows into Guests as they answer.
 type Part struct {
 	Remote string
-	Guests []Guest // sorted by vmid
-	Jobs   []Job   // sorted by datastore, JobTypes order, id
+	Jobs   []Job // sorted by datastore, JobTypes order, id
 	// PendingLogs counts the finished multi-guest vzdump tasks whose log
 	// is not parsed yet: their guests' outcomes are missing.
 	PendingLogs int
+
+	infos []GuestInfo // Input.Guests
+	runs  []attempt
+	rows  []row // by namespace, id (as compareVMID), type, storage
 }
 
-// attempt is one guest's backup in one task.
+// row is a compact Guest (see Part).
+type row struct {
+	id         string // vmid, or a PBS group's backup id; "" when listed (Part.vmid)
+	info       int32  // index into Part.infos; -1: not listed
+	last, good int32  // index into Part.runs of the last and the last good backup; -1: none
+}
+
+// attempt is one guest's backup in one task; as a run of a Part, also
+// its class.
 type attempt struct {
 	start, end int64
 	status     string
 	upid       string
 	storage    string
 	node       string
-	typ        string
+	typ        string // PVE: from a multi-guest job's log; PBS: the group's type
+	ns         string // PBS: the group's namespace
+	class      string // of status; set in the Part's runs only
 }
 
 func (a *attempt) after(b *attempt) bool {
@@ -146,26 +168,26 @@ func (a *attempt) after(b *attempt) bool {
 }
 
 // Build computes one remote's part from its tasks, guest list and logs.
+// The part keeps in.Guests: the caller must not change it afterwards.
 func Build(in Input) Part {
 	p := Part{Remote: in.Remote}
 	type key struct{ ns, typ, id, store string }
-	rows := map[key]*Guest{}
-	last := map[key]*attempt{}
-	lastOK := map[key]*attempt{}
+	type found struct {
+		info       int32
+		last, good *attempt
+	}
+	rows := map[key]*found{}
 	note := func(k key, a attempt) {
-		if rows[k] == nil {
-			rows[k] = &Guest{Remote: in.Remote, VMID: k.id, Namespace: k.ns}
-			if in.Kind == task.PBS {
-				rows[k].Type, rows[k].Node = k.typ, a.node
-			}
+		f := rows[k]
+		if f == nil {
+			f = &found{info: -1}
+			rows[k] = f
 		}
-		if l := last[k]; l == nil || a.after(l) {
-			last[k] = &a
+		if f.last == nil || a.after(f.last) {
+			f.last = &a
 		}
-		if Succeeded(jobBackup, a.status) {
-			if l := lastOK[k]; l == nil || a.after(l) {
-				lastOK[k] = &a
-			}
+		if Succeeded(jobBackup, a.status) && (f.good == nil || a.after(f.good)) {
+			f.good = &a
 		}
 	}
 	jobs := map[[2]string]*Job{} // by worker type and id
@@ -188,8 +210,9 @@ func Build(in Input) Part {
 				p.PendingLogs++
 				continue
 			}
+			upid := u.String() // one string for all the job's guests
 			for _, g := range j.Guests {
-				note(key{id: g.VMID}, guestAttempt(t, j, &g))
+				note(key{id: g.VMID}, attempt{start: u.StartTime, end: t.EndTime, upid: upid, storage: j.Storage, node: u.Node, typ: g.Type, status: g.Status()})
 			}
 		case in.Kind == task.PBS && u.Type == "backup":
 			g, err := ParseBackupWorkerID(u.ID)
@@ -200,7 +223,8 @@ func Build(in Input) Part {
 			if g.Namespace != "" {
 				storage += ":" + g.Namespace
 			}
-			note(key{ns: g.Namespace, typ: g.Type, id: g.ID, store: g.Store}, attempt{start: u.StartTime, end: t.EndTime, status: t.Status, upid: u.String(), storage: storage, node: u.Node})
+			note(key{ns: g.Namespace, typ: g.Type, id: g.ID, store: g.Store},
+				attempt{start: u.StartTime, end: t.EndTime, status: t.Status, upid: u.String(), storage: storage, node: u.Node, typ: g.Type, ns: g.Namespace})
 		case in.Kind == task.PBS:
 			typ, store, ok := PBSJob(u)
 			if !ok {
@@ -223,36 +247,44 @@ func Build(in Input) Part {
 		}
 	}
 	if in.Kind == task.PVE {
-		for _, gi := range in.Guests {
-			if !validVMID(gi.VMID) {
+		p.infos = in.Guests
+		for i, gi := range in.Guests {
+			if gi.VMID == 0 {
 				continue
 			}
-			k := key{id: gi.VMID}
+			k := key{id: strconv.FormatUint(uint64(gi.VMID), 10)}
 			if rows[k] == nil {
-				rows[k] = &Guest{Remote: in.Remote, VMID: gi.VMID}
+				rows[k] = &found{}
 			}
-			r := rows[k]
-			r.Listed, r.Node, r.Type, r.Name, r.Template = true, gi.Node, gi.Type, gi.Name, gi.Template
+			rows[k].info = int32(i)
 		}
 	}
-	for k, r := range rows {
-		r.Class = ClassNone
-		if a := last[k]; a != nil {
-			r.Class = task.ClassifyStatus(a.status).String()
-			r.LastStatus, r.LastStart, r.LastEnd, r.LastUPID, r.Storage = a.status, a.start, a.end, a.upid, a.storage
-			if r.Node == "" {
-				r.Node = a.node
-			}
-			if r.Type == "" {
-				r.Type = a.typ
-			}
+	runs := map[attempt]int32{}
+	run := func(a *attempt) int32 {
+		if a == nil {
+			return -1
 		}
-		if a := lastOK[k]; a != nil {
-			r.LastOKStart, r.LastOK, r.LastOKUPID = a.start, a.end, a.upid
+		i, ok := runs[*a]
+		if !ok {
+			i = int32(len(p.runs))
+			runs[*a] = i
+			r := *a
+			r.class = task.ClassifyStatus(a.status).String()
+			p.runs = append(p.runs, r)
 		}
-		p.Guests = append(p.Guests, *r)
+		return i
 	}
-	slices.SortFunc(p.Guests, compareGuests)
+	p.rows = make([]row, 0, len(rows))
+	for k, f := range rows {
+		p.rows = append(p.rows, row{id: k.id, info: f.info, last: run(f.last), good: run(f.good)})
+	}
+	p.runs = slices.Clip(p.runs)
+	slices.SortFunc(p.rows, p.compareRows)
+	for i := range p.rows {
+		if p.rows[i].info >= 0 {
+			p.rows[i].id = "" // its info's VMID: a listed guest's row keeps no string
+		}
+	}
 	for k, j := range jobs {
 		if a := jobOK[k]; a != nil {
 			j.LastOK, j.LastOKUPID = a.end, a.upid
@@ -265,19 +297,99 @@ func Build(in Input) Part {
 	return p
 }
 
-// guestAttempt is guest g's backup in multi-guest job t: the job's
-// times, the guest's outcome from its lines (GuestResult.Status).
-func guestAttempt(t *task.Task, j *JobLog, g *GuestResult) attempt {
-	return attempt{start: t.UPID.StartTime, end: t.EndTime, upid: t.UPID.String(), storage: j.Storage, node: t.UPID.Node, typ: g.Type, status: g.Status()}
+// lastRun returns r's last backup, or nil.
+func (p *Part) lastRun(r *row) *attempt {
+	if r.last < 0 {
+		return nil
+	}
+	return &p.runs[r.last]
+}
+
+// class returns the class of r's last backup, ClassNone without one.
+func (p *Part) class(r *row) string {
+	if a := p.lastRun(r); a != nil {
+		return a.class
+	}
+	return ClassNone
+}
+
+// lastOK returns the end of r's last good backup, 0 without one.
+func (p *Part) lastOK(r *row) int64 {
+	if r.good < 0 {
+		return 0
+	}
+	return p.runs[r.good].end
+}
+
+// compareRows orders rows by namespace, id (as compareVMID), type and
+// storage.
+func (p *Part) compareRows(a, b row) int {
+	ns := func(r *row) string {
+		if l := p.lastRun(r); l != nil {
+			return l.ns
+		}
+		return ""
+	}
+	storage := func(r *row) string {
+		if l := p.lastRun(r); l != nil {
+			return l.storage
+		}
+		return ""
+	}
+	return cmp.Or(cmp.Compare(ns(&a), ns(&b)), compareVMID(a.id, b.id),
+		cmp.Compare(p.guestType(&a), p.guestType(&b)), cmp.Compare(storage(&a), storage(&b)))
+}
+
+// guestType is r's Guest.Type.
+func (p *Part) guestType(r *row) string {
+	if r.info >= 0 {
+		return p.infos[r.info].Type
+	}
+	if l := p.lastRun(r); l != nil {
+		return l.typ
+	}
+	return ""
+}
+
+// vmid is r's Guest.VMID.
+func (p *Part) vmid(r *row) string {
+	if r.info >= 0 {
+		return strconv.FormatUint(uint64(p.infos[r.info].VMID), 10)
+	}
+	return r.id
+}
+
+// guest expands r.
+func (p *Part) guest(r *row) Guest {
+	g := Guest{Remote: p.Remote, VMID: p.vmid(r), Class: ClassNone, Type: p.guestType(r)}
+	if r.info >= 0 {
+		gi := &p.infos[r.info]
+		g.Listed, g.Node, g.Name, g.Template = true, gi.Node, gi.Name, gi.Template
+	}
+	if a := p.lastRun(r); a != nil {
+		g.Class, g.LastStatus, g.LastStart, g.LastEnd, g.LastUPID, g.Storage, g.Namespace = a.class, a.status, a.start, a.end, a.upid, a.storage, a.ns
+		if g.Node == "" {
+			g.Node = a.node
+		}
+	}
+	if r.good >= 0 {
+		a := &p.runs[r.good]
+		g.LastOKStart, g.LastOK, g.LastOKUPID = a.start, a.end, a.upid
+	}
+	return g
+}
+
+// Guests returns the part's guest rows, sorted by vmid, in a new slice.
+func (p *Part) Guests() []Guest {
+	out := make([]Guest, len(p.rows))
+	for i := range p.rows {
+		out[i] = p.guest(&p.rows[i])
+	}
+	return out
 }
 
 func compareVMID(a, b string) int {
 	return cmp.Or(cmp.Compare(len(a), len(b)), cmp.Compare(a, b))
-}
-
-func compareGuests(a, b Guest) int {
-	return cmp.Or(cmp.Compare(a.Remote, b.Remote), cmp.Compare(a.Namespace, b.Namespace),
-		compareVMID(a.VMID, b.VMID), cmp.Compare(a.Type, b.Type), cmp.Compare(a.Storage, b.Storage))
 }
 
 // Overview is the fleet's backup overview at one time. It is immutable:
@@ -309,8 +421,8 @@ func (o *Overview) Built() time.Time { return o.built }
 // All returns every guest row, by remote and vmid, in a new slice.
 func (o *Overview) All() []Guest {
 	var out []Guest
-	for _, p := range o.parts {
-		out = append(out, p.Guests...)
+	for i := range o.parts {
+		out = append(out, o.parts[i].Guests()...)
 	}
 	return out
 }
@@ -385,15 +497,20 @@ func (q *Query) stale(lastOK int64, now time.Time) bool {
 func (o *Overview) Guests(q Query, now time.Time) []Row {
 	var out []Row
 	for _, p := range o.selected(q) {
-		for _, g := range p.Guests {
-			if !q.remoteOK(g.Remote) || !q.classOK(g.Class) || !q.stale(g.LastOK, now) {
+		if !q.remoteOK(p.Remote) {
+			continue
+		}
+		for i := range p.rows {
+			r := &p.rows[i]
+			lastOK := p.lastOK(r)
+			if !q.classOK(p.class(r)) || !q.stale(lastOK, now) {
 				continue
 			}
-			r := Row{Guest: g}
-			if g.LastOK != 0 {
-				r.AgeSeconds = max(0, now.Unix()-g.LastOK)
+			row := Row{Guest: p.guest(r)}
+			if lastOK != 0 {
+				row.AgeSeconds = max(0, now.Unix()-lastOK)
 			}
-			out = append(out, r)
+			out = append(out, row)
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Row) int {

@@ -32,10 +32,10 @@ func TestBuildPVE(t *testing.T) {
 	}
 	p := Build(Input{Remote: "pve", Kind: task.PVE, Tasks: tasks, Logs: map[task.UPID]*JobLog{job.UPID: &jl},
 		Guests: []GuestInfo{
-			{VMID: "100", Type: "qemu", Name: "web", Node: "pve1"},
-			{VMID: "101", Type: "lxc", Name: "db", Node: "pve3"}, // migrated since
-			{VMID: "300", Type: "qemu", Name: "never", Node: "pve2"},
-			{VMID: "x", Type: "qemu"}, // malformed: ignored
+			{VMID: 100, Type: "qemu", Name: "web", Node: "pve1"},
+			{VMID: 101, Type: "lxc", Name: "db", Node: "pve3"}, // migrated since
+			{VMID: 300, Type: "qemu", Name: "never", Node: "pve2"},
+			{VMID: 0, Type: "qemu"}, // not a guest: ignored
 		}})
 	if p.PendingLogs != 1 {
 		t.Errorf("pending logs = %d, want 1", p.PendingLogs)
@@ -48,12 +48,12 @@ func TestBuildPVE(t *testing.T) {
 		{Remote: "pve", Node: "pve2", VMID: "200", Class: "unknown", LastStatus: "unknown", LastStart: jobStart + 20, LastEnd: jobStart + 40, LastUPID: tasks[5].UPID.String()},
 		{Remote: "pve", Node: "pve2", VMID: "300", Type: "qemu", Name: "never", Listed: true, Class: "none"},
 	}
-	if len(p.Guests) != len(want) {
-		t.Fatalf("got %d rows, want %d: %+v", len(p.Guests), len(want), p.Guests)
+	if len(p.Guests()) != len(want) {
+		t.Fatalf("got %d rows, want %d: %+v", len(p.Guests()), len(want), p.Guests())
 	}
 	for i := range want {
-		if p.Guests[i] != want[i] {
-			t.Errorf("row %d:\n got  %+v\n want %+v", i, p.Guests[i], want[i])
+		if p.Guests()[i] != want[i] {
+			t.Errorf("row %d:\n got  %+v\n want %+v", i, p.Guests()[i], want[i])
 		}
 	}
 
@@ -85,7 +85,7 @@ func TestBuildPVE(t *testing.T) {
 	if r := o.Guests(Query{Classes: []string{"ok"}}, now); len(r) != 1 || r[0].AgeSeconds != 3600-200 {
 		t.Errorf("age of 100's good backup: %+v", r)
 	}
-	if g := p.Guests[2]; g.Current() || g.IsPBS() || !p.Guests[0].Current() {
+	if g := p.Guests()[2]; g.Current() || g.IsPBS() || !p.Guests()[0].Current() {
 		t.Errorf("200 (not listed) is current, or 100 (listed) is not")
 	}
 	if o.PendingLogs()["pve"] != 1 {
@@ -119,16 +119,16 @@ func TestBuildPBS(t *testing.T) {
 		pbsTask("prune", "store1:vm/100", 50, 60, "OK"), // a group's prune, not a job
 	}
 	p := Build(Input{Remote: "pbs", Kind: task.PBS, Tasks: tasks})
-	if len(p.Guests) != 2 {
-		t.Fatalf("rows: %+v", p.Guests)
+	if len(p.Guests()) != 2 {
+		t.Fatalf("rows: %+v", p.Guests())
 	}
-	if g := p.Guests[0]; g.Namespace != "" || g.VMID != "100" || g.Type != "vm" || g.Class != "error" || g.LastOK != 200 || g.Storage != "store1" || g.LastStart != 1000 {
+	if g := p.Guests()[0]; g.Namespace != "" || g.VMID != "100" || g.Type != "vm" || g.Class != "error" || g.LastOK != 200 || g.Storage != "store1" || g.LastStart != 1000 {
 		t.Errorf("vm/100: %+v", g)
 	}
-	if g := p.Guests[0]; !g.IsPBS() || !g.Current() {
+	if g := p.Guests()[0]; !g.IsPBS() || !g.Current() {
 		t.Errorf("a PBS group is not PBS or not current: %+v", g)
 	}
-	if g := p.Guests[1]; g.Namespace != "ns/dev" || g.VMID != "200" || g.Type != "ct" || g.Class != "warning" || g.LastOK != 150 || g.Storage != "store1:ns/dev" {
+	if g := p.Guests()[1]; g.Namespace != "ns/dev" || g.VMID != "200" || g.Type != "ct" || g.Class != "warning" || g.LastOK != 150 || g.Storage != "store1:ns/dev" {
 		t.Errorf("ct/200: %+v", g)
 	}
 	type jk struct{ store, typ string }

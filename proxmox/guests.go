@@ -18,10 +18,10 @@ const MaxGuests = 100_000
 
 // Guest is a virtual machine or container of a PVE cluster.
 type Guest struct {
-	VMID     string // decimal
 	Type     string // "qemu" or "lxc"
 	Name     string // "" when not set
 	Node     string
+	VMID     uint32 // >= 1; a cluster lists hundreds: a number is 4 bytes, a string 16 and more
 	Template bool
 }
 
@@ -102,6 +102,7 @@ func decodeGuests(dec *jsontext.Decoder) (GuestList, error) {
 		return GuestList{}, &shapeError{reason: `no "data" in the answer`, offset: -1}
 	}
 	out := GuestList{Guests: make([]Guest, 0, len(items))}
+	nodes := map[string]string{} // one string per node for the list's guests: kept by the thousand
 	for i := range items {
 		g, err := parseGuest(&items[i])
 		if err != nil {
@@ -111,8 +112,18 @@ func decodeGuests(dec *jsontext.Decoder) (GuestList, error) {
 			out.Omitted++
 			continue
 		}
-		if g.Type != "qemu" && g.Type != "lxc" {
+		switch g.Type { // the constants, not the decoded copies
+		case "qemu":
+			g.Type = "qemu"
+		case "lxc":
+			g.Type = "lxc"
+		default:
 			continue // another resource type: not asked for
+		}
+		if n, ok := nodes[g.Node]; ok {
+			g.Node = n
+		} else {
+			nodes[g.Node] = g.Node
 		}
 		out.Guests = append(out.Guests, g)
 	}
@@ -173,14 +184,15 @@ func parseGuest(it *guestItem) (Guest, error) {
 		}
 		*f.to = s
 	}
-	vmid := strings.Trim(string(it.VMID), `"`)
-	if n, err := strconv.ParseUint(vmid, 10, 32); err != nil || n == 0 || strconv.FormatUint(n, 10) != vmid {
+	vmid := bytes.Trim(it.VMID, `"`)
+	n, err := strconv.ParseUint(string(vmid), 10, 32)
+	if err != nil || n == 0 || vmid[0] == '0' { // "0100" is not 100's canonical form
 		return Guest{}, fmt.Errorf("vmid %s is not a positive integer", shorten(string(it.VMID), 40))
 	}
+	g.VMID = uint32(n)
 	if g.Node == "" {
-		return Guest{}, fmt.Errorf("guest %s has no node", vmid)
+		return Guest{}, fmt.Errorf("guest %d has no node", g.VMID)
 	}
-	g.VMID = vmid
 	tmpl := strings.Trim(string(it.Template), `"`)
 	g.Template = tmpl == "1" || tmpl == "true"
 	return g, nil

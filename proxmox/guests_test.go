@@ -39,9 +39,9 @@ func TestGuests(t *testing.T) {
 		t.Errorf("query %q, want type=vm", query)
 	}
 	want := []Guest{
-		{VMID: "100", Type: "qemu", Name: "web", Node: "pve1"},
-		{VMID: "101", Type: "lxc", Node: "pve2"},
-		{VMID: "9000", Type: "qemu", Name: "tmpl", Node: "pve1", Template: true},
+		{VMID: 100, Type: "qemu", Name: "web", Node: "pve1"},
+		{VMID: 101, Type: "lxc", Node: "pve2"},
+		{VMID: 9000, Type: "qemu", Name: "tmpl", Node: "pve1", Template: true},
 	}
 	if !reflect.DeepEqual(got.Guests, want) {
 		t.Errorf("guests %+v, want %+v", got.Guests, want)
@@ -78,8 +78,8 @@ func TestGuestsOddItems(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Guest{
-		{VMID: "100", Type: "qemu", Name: `café "db"`, Node: "pve1"},
-		{VMID: "103", Type: "lxc", Name: "Zürich", Node: "pve2", Template: true},
+		{VMID: 100, Type: "qemu", Name: `café "db"`, Node: "pve1"},
+		{VMID: 103, Type: "lxc", Name: "Zürich", Node: "pve2", Template: true},
 	}
 	if !reflect.DeepEqual(got.Guests, want) {
 		t.Errorf("guests %+v, want %+v", got.Guests, want)
