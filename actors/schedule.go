@@ -26,15 +26,57 @@ func slot(now time.Time, off, interval time.Duration) int64 {
 	return (now.UnixNano() - int64(off)) / int64(interval)
 }
 
-// schedule decides, for one remote, which periodic work a tick brings. Its
-// zero value has never run anything, so the first tick after start always
-// refreshes and checks running tasks: "at start" is a property of the
-// state, not of a counter that happens to start at zero.
+// tickPhases is how many phases a tick has. The ticker fires every
+// tick/tickPhases and each remote polls once a tick, at its own phase (a
+// stable offset like the refresh's): a fleet's polls spread over the tick
+// instead of all starting at its first instant. At 10,000 remotes a third
+// of them check their running tasks at every tick, each on a new
+// connection (the remotes close idle ones after 5 s); started at once,
+// their handshakes held the CPU for about a second, and a tracked task's
+// status check, though first for a connection permit (urgent.go), waited
+// behind them for the CPU (docs/benchmarks.md, "Tracked freshness at
+// 10,000 remotes"). A remote still polls once per tick, so a tracked
+// task is still seen within one tick and a round trip.
+const tickPhases = 10
+
+// schedule decides, for one remote, when it polls and which periodic work
+// a poll brings. Its zero value has never run anything, so the first
+// phase after start polls every remote, refreshes and checks running
+// tasks: "at start" is a property of the state, not of a counter that
+// happens to start at zero.
 type schedule struct {
+	pollSlot    int64 // slot of the last poll; valid when polled
 	refreshSlot int64 // slot of the last refresh; valid when refreshed
 	runningSlot int64
+	polled      bool
 	refreshed   bool
 	checked     bool
+	phase       phase
+}
+
+// phase is a remote's offset in the tick, a multiple of tick/tickPhases,
+// kept with the tick it was computed for.
+type phase struct {
+	tick, off time.Duration
+}
+
+// pollDue reports whether remote polls at now: once per tick, at the
+// first phase tick at or after its phase (so a late phase tick is caught
+// up by the next one, never doubled).
+func (s *schedule) pollDue(now time.Time, remote string, tick time.Duration) bool {
+	if s.phase.tick != tick {
+		step := tick / tickPhases
+		s.phase = phase{tick: tick}
+		if step > 0 {
+			s.phase.off = offset(remote, tick) / step * step
+		}
+	}
+	ps := slot(now, s.phase.off, tick)
+	if s.polled && ps == s.pollSlot {
+		return false
+	}
+	s.polled, s.pollSlot = true, ps
+	return true
 }
 
 // due returns whether a refresh and a running-task check are due at now.

@@ -86,3 +86,71 @@ func TestBackoffGrowsWithJitterAndResets(t *testing.T) {
 		t.Errorf("after a success the delay is %v, want it reset", d)
 	}
 }
+
+// TestPollPhases: over a run of phase ticks each remote polls once a tick,
+// the first time at the first phase tick; a fleet's polls spread over the
+// tick's phases; phase ticks that never came are caught up by the next
+// one, never doubled; a new tick length moves the phases.
+func TestPollPhases(t *testing.T) {
+	const tick, remotes = 10 * time.Second, 1000
+	step := tick / tickPhases
+	start := time.Date(2026, 12, 3, 20, 0, 3, 0, time.UTC).Truncate(step)
+	sched := make([]schedule, remotes)
+	id := func(i int) string { return fmt.Sprintf("pve-%04d", i) }
+	perPhase := map[time.Duration]int{}
+	polls := make([][]time.Time, remotes)
+	for at := start; at.Before(start.Add(time.Minute)); at = at.Add(step) {
+		for i := range sched {
+			if sched[i].pollDue(at, id(i), tick) {
+				polls[i] = append(polls[i], at)
+				if at != start {
+					perPhase[time.Duration(at.UnixNano())%tick]++
+				}
+			}
+		}
+	}
+	for i, p := range polls {
+		if len(p) < 6 || len(p) > 7 || !p[0].Equal(start) {
+			t.Fatalf("%s polled at %v: want at the start, then once a tick", id(i), p)
+		}
+		for j := 2; j < len(p); j++ {
+			if p[j].Sub(p[j-1]) != tick {
+				t.Fatalf("%s polled at %v: not once a tick", id(i), p)
+			}
+		}
+	}
+	if len(perPhase) != tickPhases {
+		t.Errorf("polls in %d phases of the tick, want %d: %v", len(perPhase), tickPhases, perPhase)
+	}
+	for ph, n := range perPhase {
+		if share := 6 * remotes / tickPhases; n < share/2 || n > 2*share {
+			t.Errorf("phase %v: %d polls in a minute, want about %d", ph, n, share)
+		}
+	}
+
+	// Phase ticks lost for 2.5 s: each remote whose phase passed polls at
+	// the next one, once.
+	var s schedule
+	r := id(7)
+	s.pollDue(start, r, tick)
+	ph := s.phase.off
+	next := start.Truncate(tick).Add(ph)
+	if !next.After(start) {
+		next = next.Add(tick)
+	}
+	late := next.Add(2*step + step/2).Truncate(step)
+	for at := start.Add(step); at.Before(next); at = at.Add(step) {
+		if s.pollDue(at, r, tick) {
+			t.Fatalf("polled at %v, before its phase %v", at, next)
+		}
+	}
+	if !s.pollDue(late, r, tick) || s.pollDue(late.Add(step), r, tick) {
+		t.Errorf("a late phase tick did not catch up once")
+	}
+
+	// A new tick length: phases of the new tick.
+	s.pollDue(late.Add(time.Minute), r, time.Minute)
+	if s.phase.tick != time.Minute || s.phase.off%(time.Minute/tickPhases) != 0 || s.phase.off >= time.Minute {
+		t.Errorf("phase after a new tick: %+v", s.phase)
+	}
+}

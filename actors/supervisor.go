@@ -240,7 +240,7 @@ func (s *supervisor) start(c actor.Context) {
 	now := time.Now()
 	s.journal.last = now
 	s.periodicWork(c, now)
-	s.ticker = startTicker(c.ActorSystem().Root, c.Self(), s.cfg.Polling.Tick)
+	s.ticker = startTicker(c.ActorSystem().Root, c.Self(), s.cfg.Polling.Tick/tickPhases)
 	s.env.running.Store(true)
 }
 
@@ -288,7 +288,11 @@ func (s *supervisor) tick(c actor.Context, m *messages.Tick) {
 		return
 	}
 	for id, pid := range s.pollers {
-		refresh, running := s.sched[id].due(m.At, id, s.cfg.Polling.RefreshInterval, runningCheckInterval())
+		sc := s.sched[id]
+		if !sc.pollDue(m.At, id, s.cfg.Polling.Tick) {
+			continue
+		}
+		refresh, running := sc.due(m.At, id, s.cfg.Polling.RefreshInterval, runningCheckInterval())
 		c.Send(pid, &messages.PollRemote{Refresh: refresh, CheckRunning: running})
 	}
 	s.periodicWork(c, m.At)
@@ -319,7 +323,7 @@ func (s *supervisor) reconfigure(c actor.Context, cfg *config.Config) *messages.
 	}
 	if old.Polling.Tick != cfg.Polling.Tick && s.ticker != nil {
 		s.ticker.stop()
-		s.ticker = startTicker(c.ActorSystem().Root, c.Self(), cfg.Polling.Tick)
+		s.ticker = startTicker(c.ActorSystem().Root, c.Self(), cfg.Polling.Tick/tickPhases)
 	}
 	byID := map[string]config.Remote{}
 	for _, r := range cfg.Remotes {

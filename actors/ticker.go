@@ -9,7 +9,8 @@ import (
 )
 
 // ticker sends messages.Tick to the supervisor at wall-clock multiples of
-// the tick interval, as PDM's task loop does. It is a plain goroutine and
+// its interval (the tick's phases, schedule.go), as PDM's task loop does
+// at multiples of the tick. It is a plain goroutine and
 // not protoactor's scheduler, whose timer has data races (see
 // docs/actors.md). A tick is computed from the clock when the goroutine
 // wakes, so a late wake-up skips the missed instants instead of queueing
@@ -21,20 +22,20 @@ type ticker struct {
 	done chan struct{}
 }
 
-func startTicker(sender actor.SenderContext, target *actor.PID, tick time.Duration) *ticker {
+func startTicker(sender actor.SenderContext, target *actor.PID, interval time.Duration) *ticker {
 	t := &ticker{quit: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(t.done)
-		timer := time.NewTimer(time.Until(nextTick(time.Now(), tick)))
+		timer := time.NewTimer(time.Until(nextTick(time.Now(), interval)))
 		defer timer.Stop()
 		for {
 			select {
 			case <-t.quit:
 				return
 			case now := <-timer.C:
-				at := now.Truncate(tick)
+				at := now.Truncate(interval)
 				sender.Send(target, &messages.Tick{At: at})
-				timer.Reset(time.Until(nextTick(time.Now(), tick)))
+				timer.Reset(time.Until(nextTick(time.Now(), interval)))
 			}
 		}
 	}()

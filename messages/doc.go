@@ -1,11 +1,12 @@
 // Package messages is the protocol between taskfleet's actors. Reading it
 // explains how the system works:
 //
-//	                 Tick (every tick, wall-clock aligned)
+//	                 Tick (ten a tick, wall-clock aligned)
 //	ticker goroutine ───────────────────────────────► supervisor
-//	                                                   │  PollRemote (per remote: tracked tasks every tick,
-//	                                                   │  a full refresh every refresh interval at the
-//	                                                   │  remote's own offset, running tasks every 30 s)
+//	                                                   │  PollRemote (per remote, once a tick at its own
+//	                                                   │  phase: tracked tasks every tick, a full refresh
+//	                                                   │  every refresh interval at the remote's own
+//	                                                   │  offset, running tasks every 30 s)
 //	                                                   ▼
 //	                          poller "REMOTE" (one per remote, owns its client and connection pool)
 //	                             │  runs each fetch in a goroutine with a context; the result comes

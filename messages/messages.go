@@ -8,8 +8,9 @@ import (
 	"github.com/taskfleet/taskfleet/task"
 )
 
-// Tick is the supervisor's clock: sent once per tick interval at wall-clock
-// multiples of the interval. A tick the supervisor sees late is skipped.
+// Tick is the supervisor's clock: sent at wall-clock multiples of a tenth
+// of the tick interval, each remote's phase in the tick. A tick the
+// supervisor sees more than a tick interval late is skipped.
 type Tick struct {
 	At time.Time // the aligned instant this tick stands for
 }
