@@ -70,6 +70,9 @@ func (s *schedule) pollDue(now time.Time, remote string, tick time.Duration) boo
 		if step > 0 {
 			s.phase.off = offset(remote, tick) / step * step
 		}
+		// A new tick (a reload): the remote polls at its first phase of
+		// the new tick, not with the whole fleet at the next phase tick.
+		s.pollSlot = slot(now, s.phase.off, tick)
 	}
 	ps := slot(now, s.phase.off, tick)
 	if s.polled && ps == s.pollSlot {

@@ -148,9 +148,25 @@ func TestPollPhases(t *testing.T) {
 		t.Errorf("a late phase tick did not catch up once")
 	}
 
-	// A new tick length: phases of the new tick.
-	s.pollDue(late.Add(time.Minute), r, time.Minute)
-	if s.phase.tick != time.Minute || s.phase.off%(time.Minute/tickPhases) != 0 || s.phase.off >= time.Minute {
-		t.Errorf("phase after a new tick: %+v", s.phase)
+	// A new tick length (a reload): each remote polls at its first phase
+	// of the new tick, then once a new tick; not with the fleet at the
+	// reload.
+	const newTick = 20 * time.Second
+	newStep := newTick / tickPhases
+	reload := start.Add(time.Minute).Truncate(newStep)
+	for i := range sched {
+		var polls []time.Time
+		for at := reload; !at.After(reload.Add(3 * newTick)); at = at.Add(newStep) {
+			if sched[i].pollDue(at, id(i), newTick) {
+				polls = append(polls, at)
+			}
+		}
+		if len(polls) != 3 || !polls[0].After(reload) || polls[0].Sub(reload) > newTick ||
+			polls[1].Sub(polls[0]) != newTick || polls[2].Sub(polls[1]) != newTick {
+			t.Fatalf("%s after the reload at %v polled at %v: want at its phase, once a new tick", id(i), reload, polls)
+		}
+		if ph := sched[i].phase; ph.tick != newTick || ph.off%newStep != 0 || ph.off >= newTick {
+			t.Fatalf("%s phase after the reload: %+v", id(i), ph)
+		}
 	}
 }
