@@ -33,10 +33,11 @@ func slot(now time.Time, off, interval time.Duration) int64 {
 // of them check their running tasks at every tick, each on a new
 // connection (the remotes close idle ones after 5 s); started at once,
 // they share the CPU with a tracked task's status check, which is first
-// for a connection permit (urgent.go) but not for the CPU: tracked p99
-// was 12.6 s without phases and 9.53 s with them (docs/benchmarks.md,
-// "Tracked freshness at 10,000 remotes"). A remote still polls once per
-// tick, so a tracked task is still seen within one tick and a round trip.
+// for a connection permit (urgent.go) but not for the CPU. In two runs
+// each, tracked p99 was 12.6 and 9.69 s without phases, 9.53 and 9.88 s
+// with them (docs/benchmarks.md, "Tracked freshness at 10,000 remotes").
+// A remote still polls once per tick, so a tracked task is still seen
+// within one tick and a round trip.
 const tickPhases = 10
 
 // schedule decides, for one remote, when it polls and which periodic work
