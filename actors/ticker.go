@@ -10,11 +10,10 @@ import (
 
 // ticker sends messages.Tick to the supervisor at wall-clock multiples of
 // its interval (the tick's phases, schedule.go), as PDM's task loop does
-// at multiples of the tick. It is a plain goroutine and
-// not protoactor's scheduler, whose timer has data races (see
-// docs/actors.md). A tick is computed from the clock when the goroutine
-// wakes, so a late wake-up skips the missed instants instead of queueing
-// them.
+// at multiples of the tick. It is a plain goroutine and not protoactor's
+// scheduler, whose timer has data races (see docs/actors.md). A tick is
+// computed from the clock when the goroutine wakes, so a late wake-up
+// skips the missed instants instead of queueing them.
 //
 // Stop path: stop() closes quit and waits until the goroutine has returned.
 type ticker struct {

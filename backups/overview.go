@@ -278,7 +278,6 @@ func Build(in Input) Part {
 	for k, f := range rows {
 		p.rows = append(p.rows, row{id: k.id, info: f.info, last: run(f.last), good: run(f.good)})
 	}
-	p.runs = slices.Clip(p.runs)
 	slices.SortFunc(p.rows, p.compareRows)
 	for i := range p.rows {
 		if p.rows[i].info >= 0 {

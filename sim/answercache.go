@@ -12,9 +12,9 @@ import (
 // gzip writers are pooled (a new one allocates about 1 MB) and are
 // klauspost/compress's (at BestSpeed twice as fast as the standard
 // library's on a guest list, BenchmarkGzipGuestList; still plain gzip),
-// and a node keeps its last task-list answer, JSON and compressed, for as long as
-// nothing on the node changed and the same query comes again (a steady
-// refresh asks the same "since" every time).
+// and a node keeps its last task-list answer, JSON and compressed, for as
+// long as nothing on the node changed and the same query comes again (a
+// steady refresh asks the same "since" every time).
 
 // gzipPool holds gzip writers at BestSpeed, reset for each use.
 var gzipPool = sync.Pool{New: func() any {
