@@ -494,12 +494,13 @@ type guestLister interface {
 	Guests(ctx context.Context) (proxmox.GuestList, error)
 }
 
-// fetchGuests asks a PVE cluster for its guest list on a full refresh:
-// one request per cluster. A failure is recorded in res.GuestsErr only:
-// the overview keeps the last list.
+// fetchGuests asks a PVE cluster for its guest list when the poller
+// decided so (a full refresh, and the list may have changed:
+// guestlist.go): one request per cluster. A failure is recorded in
+// res.GuestsErr only: the overview keeps the last list.
 func (j *fetchJob) fetchGuests(ctx context.Context, res *messages.FetchFinished) {
 	gl, ok := j.client.(guestLister)
-	if j.kind != task.PVE || !j.refresh || !j.full || !ok {
+	if j.kind != task.PVE || !j.guests || !ok {
 		return
 	}
 	list, err := gl.Guests(ctx)

@@ -80,6 +80,7 @@ type poller struct {
 	logs      logFetches
 	refreshes uint64          // refreshes started; every FullRefreshEvery-th is full (detect.go)
 	failing   map[string]bool // nodes whose last fetch failed: listed, never stood in for (detect.go)
+	guests    guestListState  // when the guest list is fetched (guestlist.go)
 }
 
 func newPoller(d *pollerDeps) actor.Producer {
@@ -220,12 +221,14 @@ func (p *poller) startFetch(c actor.Context, refresh bool, check []task.UPID) {
 			Err: errors.New("remote client not usable: " + p.health.LastError)}, nil)
 		return
 	}
+	full := fullRefreshDue(p.deps.remote.ID, p.refreshes)
 	j := &fetchJob{
 		remote:    p.deps.remote.ID,
 		kind:      p.deps.remote.Type,
 		gen:       p.gen,
 		refresh:   refresh,
-		full:      fullRefreshDue(p.deps.remote.ID, p.refreshes),
+		full:      full,
+		guests:    refresh && p.guests.due(full, time.Now()),
 		nodes:     p.nodes,
 		check:     check,
 		tracked:   tracked,
@@ -350,8 +353,12 @@ func (p *poller) finish(c actor.Context, m *messages.FetchFinished, applyErr err
 	// Health is published before the refresh's waiters hear that it is
 	// done, so a caller that asks for health next sees this poll's state.
 	p.publish()
-	if m.Refresh && applyErr == nil && (err == nil || anyNodeOK) {
+	posted := m.Refresh && applyErr == nil && (err == nil || anyNodeOK)
+	if posted {
 		p.deps.backups.refreshed(p.deps.remote.ID, m.Guests, m.GuestsFetched, m.GuestsErr)
+	}
+	if applyErr == nil {
+		p.guests.applied(m.Batch.Tasks, posted && m.GuestsFetched, time.Now())
 	}
 	if m.Refresh {
 		done := &messages.RefreshDone{Tasks: len(m.Batch.Tasks), Duration: m.Duration, Err: err}

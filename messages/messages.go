@@ -132,8 +132,9 @@ type FetchFinished struct {
 	CheckErrors []error
 	Err         error // nil when every list request succeeded
 	// Guests is the cluster's guest list, fetched on a full refresh of a
-	// PVE remote when GuestsFetched; GuestsErr says why that failed (it
-	// leaves the remote's health alone).
+	// PVE remote when it may have changed (actors/guestlist.go) and
+	// GuestsFetched; GuestsErr says why that failed (it leaves the
+	// remote's health alone).
 	Guests        []backups.GuestInfo
 	GuestsFetched bool
 	GuestsErr     error
