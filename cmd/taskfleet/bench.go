@@ -47,6 +47,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	pollersTick := fs.Duration("pollers-tick", 0, "polling tick of the pollers section (default 10s; 24h leaves only its refreshes)")
 	pollersSweeps := fs.Int("pollers-sweeps", 0, "full refreshes before the pollers section measures (default 2: the backfill and a steady one)")
 	profileDir := fs.String("profile-dir", "", "directory that receives the sweeps' and the schedule runs' CPU profiles and the pollers section's heap profiles")
+	scaleSteady := fs.Int("scale-steady", 0, "steady sweeps of the scale section after the first (default 1; with more, the table shows each and their median)")
 	large := fs.Bool("large", false, "also run the 5000-remote sweeps (5000x20 and 5000x100: about 5 more minutes on 2 cores)")
 	rtt := fs.Duration("rtt", 0, "round-trip time injected into the simulated remotes (default 50ms, 5ms with --quick)")
 	simTime := fs.String("sim-time", "14:00", `UTC time of day the simulated fleets' clocks start at, HH:MM ("now": the wall clock); the nightly backups (01:00-05:00) keep about one task per node running`)
@@ -133,6 +134,12 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 			return usageError(fs, "--sim-time %q: want HH:MM or now", *simTime)
 		}
 		cfg.SetFleetStart(bench.PinnedStart(time.Now(), time.Duration(tod.Hour())*time.Hour+time.Duration(tod.Minute())*time.Minute))
+	}
+	if *scaleSteady < 0 {
+		return usageError(fs, "--scale-steady %d: must not be negative", *scaleSteady)
+	}
+	if *scaleSteady > 0 {
+		cfg.Scale.SteadySweeps = *scaleSteady
 	}
 	if *rtt < 0 {
 		return usageError(fs, "--rtt %v: must not be negative", *rtt)

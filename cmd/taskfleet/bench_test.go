@@ -30,7 +30,7 @@ func TestParseSweepCases(t *testing.T) {
 }
 
 func TestBenchUsage(t *testing.T) {
-	for _, args := range [][]string{{"--bogus"}, {"extra"}, {"--sweep", "nope"}, {"--rtt", "-1s"}, {"--sim-time", "25:99"}, {"--pollers", "0"}} {
+	for _, args := range [][]string{{"--bogus"}, {"extra"}, {"--sweep", "nope"}, {"--rtt", "-1s"}, {"--sim-time", "25:99"}, {"--pollers", "0"}, {"--scale-steady", "-1"}} {
 		var out, errb bytes.Buffer
 		if code := runBench(args, &out, &errb); code != exitUsage {
 			t.Errorf("runBench(%q) = %d, want %d; stderr:\n%s", args, code, exitUsage, errb.String())
