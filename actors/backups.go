@@ -54,8 +54,8 @@ const (
 // the overview built from them and the cache's tasks, published as an
 // immutable *backups.Overview that readers load without waiting.
 //
-// Pollers post a note after each refresh (with the guest list after a
-// full one) to its inbox, a map by remote with a wake-up channel of one:
+// Pollers post a note after each refresh (with the guest list when one
+// was fetched: guestlist.go) to its inbox, a map by remote with a wake-up channel of one:
 // posting never blocks and a remote's notes coalesce, so nothing is
 // dropped and the inbox is bounded by the number of remotes. For the
 // remote of a note, the keeper fetches the logs of finished multi-guest

@@ -46,8 +46,9 @@ func untilFull(t *testing.T, h *harness, remote string) {
 
 // TestDetectQuietCluster: with nothing happening, a refresh of a 3-node
 // cluster costs one request (/cluster/tasks), and one refresh in
-// FullRefreshEvery is a full one (node list, 3 task lists and the guest
-// list of the backup overview).
+// FullRefreshEvery is a full one (node list and 3 task lists; the guest
+// list of the backup overview only when it may have changed,
+// guestlist.go).
 func TestDetectQuietCluster(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, sim.Config{Seed: 70, PVEClusters: 2, TaskRate: 1, IndexSize: 100}, Options{})

@@ -61,6 +61,7 @@ type fetchJob struct {
 	refresh   bool        // renew the node list and fetch every node since its cutoff
 	full      bool        // a full refresh, no change detection (detect.go)
 	guests    bool        // fetch the guest list (PVE; guestlist.go)
+	guestEnd  int64       // newest end of a guest-changing task the poller knows (guestlist.go)
 	nodes     []string    // cached node list (used when not refreshing)
 	check     []task.UPID // tracked and running tasks whose status to check
 	tracked   map[task.UPID]bool
@@ -293,7 +294,15 @@ func (j *fetchJob) run(ctx context.Context) *messages.FetchFinished {
 			res.Batch.Tasks = append(res.Batch.Tasks, task.Task{Remote: j.remote, UPID: g.UPID, EndTime: max(g.UPID.StartTime, settledAt), Status: settleStatus})
 		}
 	}
+	listAt := j.remoteNow(res.Clocks)
 	j.fetchGuests(ctx, res) // backups.go
+	if j.kind == task.PVE {
+		at := listAt
+		if !res.GuestsFetched {
+			at = 0
+		}
+		res.GuestsEnd, res.GuestsChanged = j.guestNews(res.Batch.Tasks, at, listAt) // guestlist.go
+	}
 	res.Err = errors.Join(errs...)
 	res.Duration = time.Since(start)
 	return res

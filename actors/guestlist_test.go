@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/taskfleet/taskfleet/sim"
-	"github.com/taskfleet/taskfleet/task"
 )
 
 // TestGuestListDue is the rule of guestlist.go, case by case.
@@ -24,8 +23,8 @@ func TestGuestListDue(t *testing.T) {
 		{"fresh list", fresh, true, false},
 		{"fresh list, a guest changed", guestListState{at: fresh.at, stale: true}, true, true},
 		{"a guest changed, refresh", guestListState{at: fresh.at, stale: true}, false, false},
-		{"list just under the maximum age", guestListState{at: now.Add(-guestListMaxAge + time.Second)}, true, false},
-		{"list at the maximum age", guestListState{at: now.Add(-guestListMaxAge)}, true, true},
+		{"list under the maximum age less the slack", guestListState{at: now.Add(-guestListMaxAge + guestListSlack + time.Second)}, true, false},
+		{"list at the maximum age less the slack", guestListState{at: now.Add(-guestListMaxAge + guestListSlack)}, true, true},
 	}
 	for _, tc := range cases {
 		if got := tc.st.due(tc.full, now); got != tc.want {
@@ -33,38 +32,36 @@ func TestGuestListDue(t *testing.T) {
 		}
 	}
 
-	ended := func(typ string, end int64) task.Task {
-		return task.Task{UPID: task.UPID{Kind: task.PVE, Node: "n1", Type: typ, ID: "100", StartTime: 1}, EndTime: end, Status: "OK"}
-	}
-	running := task.Task{UPID: task.UPID{Kind: task.PVE, Node: "n1", Type: "qmigrate", ID: "101", StartTime: 1}}
+	start := now.Add(-time.Minute)
 	steps := []struct {
-		name    string
-		tasks   []task.Task
-		fetched bool
-		stale   bool
+		name             string
+		changed, fetched bool
+		stale            bool
 	}{
-		{"tasks that change no guest", []task.Task{ended("qmstart", 10), ended("vzdump", 11)}, false, false},
-		{"a migration still running", []task.Task{running}, false, false},
-		{"a qmcreate ended", []task.Task{ended("qmstart", 12), ended("qmcreate", 20)}, false, true},
-		{"a list fetched", []task.Task{ended("qmcreate", 20)}, true, false},
-		{"the qmcreate listed again", []task.Task{ended("qmcreate", 20)}, false, false},
-		{"the migration ended", []task.Task{ended("qmigrate", 30)}, false, true},
+		{"nothing changed", false, false, false},
+		{"a guest changed", true, false, true},
+		{"nothing changed since", false, false, true},
+		{"a list fetched", false, true, false},
+		{"a list fetched just after a change", true, true, true},
+		{"a list fetched again", false, true, false},
 	}
 	var g guestListState
-	for _, s := range steps {
-		g.applied(s.tasks, s.fetched, now)
-		if g.stale != s.stale {
-			t.Errorf("%s: stale = %v, want %v", s.name, g.stale, s.stale)
+	for _, st := range steps {
+		g.finished(0, st.changed, st.fetched, start)
+		if g.stale != st.stale {
+			t.Errorf("%s: stale = %v, want %v", st.name, g.stale, st.stale)
 		}
-		if s.fetched && !g.at.Equal(now) {
-			t.Errorf("%s: list at %v, want %v", s.name, g.at, now)
+		if st.fetched && !g.at.Equal(start) {
+			t.Errorf("%s: list at %v, want the poll's start %v", st.name, g.at, start)
 		}
 	}
 }
 
 // TestGuestListFetchedWhenChanged checks against the simulator that a
-// quiet cluster's full refreshes skip the guest list, and that a task that
-// creates a guest makes the next full refresh fetch it, once.
+// quiet cluster's full refreshes skip the guest list, that a task that
+// creates a guest makes the next full refresh fetch it, once, and that a
+// list asked for less than guestListLag after such a task is asked for
+// again.
 func TestGuestListFetchedWhenChanged(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		h := newHarness(t, sim.Config{Seed: 72, PVEClusters: 1, TaskRate: 1, IndexSize: 100}, Options{})
@@ -80,7 +77,11 @@ func TestGuestListFetchedWhenChanged(t *testing.T) {
 		// fullRefreshes refreshes until n full refreshes (node lists) have
 		// run and returns the guest lists they asked for.
 		fullRefreshes := func(n int) (lists int64) {
-			for full := 0; full < n; {
+			t.Helper()
+			for i, full := 0, 0; full < n; i++ {
+				if i == (n+1)*FullRefreshEvery {
+					t.Fatalf("%d full refreshes in %d refreshes, want %d", full, i, n)
+				}
 				c := refreshCost(h, remote)
 				if c.NodeList == 1 {
 					full++
@@ -89,18 +90,34 @@ func TestGuestListFetchedWhenChanged(t *testing.T) {
 			}
 			return lists
 		}
+		let := func(d time.Duration) { // the fleet's clock runs for d
+			h.thaw()
+			time.Sleep(d)
+			h.freeze()
+		}
 		if n := fullRefreshes(2); n != 0 {
 			t.Errorf("two full refreshes of a quiet cluster asked for %d guest lists, want 0", n)
 		}
+		// A guest created: the next full refresh asks, the one after not
+		// (the task, listed again or not, is no news).
 		h.fleet.StartTask(remote, node, "qmcreate", "150", time.Second)
-		h.thaw()
-		time.Sleep(2 * time.Second)
-		h.freeze()
+		let(2 * time.Minute)
 		if n := fullRefreshes(1); n != 1 {
 			t.Errorf("the full refresh after a qmcreate task asked for %d guest lists, want 1", n)
 		}
 		if n := fullRefreshes(1); n != 0 {
 			t.Errorf("the full refresh after that asked for %d guest lists, want 0", n)
+		}
+		// A guest reconfigured a second before the list: the list may not
+		// show it yet, so the next full refresh asks again.
+		h.fleet.StartTask(remote, node, "qmconfig", "150", time.Second)
+		let(2 * time.Second)
+		if n := fullRefreshes(1); n != 1 {
+			t.Errorf("the full refresh just after a qmconfig task asked for %d guest lists, want 1", n)
+		}
+		let(2 * time.Minute)
+		if n := fullRefreshes(2); n != 1 {
+			t.Errorf("the two full refreshes after that asked for %d guest lists, want 1", n)
 		}
 		h.stop()
 	})

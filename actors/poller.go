@@ -228,7 +228,8 @@ func (p *poller) startFetch(c actor.Context, refresh bool, check []task.UPID) {
 		gen:       p.gen,
 		refresh:   refresh,
 		full:      full,
-		guests:    refresh && p.guests.due(full, time.Now()),
+		guests:    refresh && p.deps.remote.Type == task.PVE && p.guests.due(full, time.Now()),
+		guestEnd:  p.guests.end,
 		nodes:     p.nodes,
 		check:     check,
 		tracked:   tracked,
@@ -357,9 +358,7 @@ func (p *poller) finish(c actor.Context, m *messages.FetchFinished, applyErr err
 	if posted {
 		p.deps.backups.refreshed(p.deps.remote.ID, m.Guests, m.GuestsFetched, m.GuestsErr)
 	}
-	if applyErr == nil {
-		p.guests.applied(m.Batch.Tasks, posted && m.GuestsFetched, time.Now())
-	}
+	p.guests.finished(m.GuestsEnd, m.GuestsChanged, posted && m.GuestsFetched, p.started)
 	if m.Refresh {
 		done := &messages.RefreshDone{Tasks: len(m.Batch.Tasks), Duration: m.Duration, Err: err}
 		for _, w := range p.inflight {

@@ -131,13 +131,13 @@ type FetchFinished struct {
 	Checked     int
 	CheckErrors []error
 	Err         error // nil when every list request succeeded
-	// Guests is the cluster's guest list, fetched on a full refresh of a
-	// PVE remote when it may have changed (actors/guestlist.go) and
-	// GuestsFetched; GuestsErr says why that failed (it leaves the
-	// remote's health alone).
-	Guests        []backups.GuestInfo
-	GuestsFetched bool
-	GuestsErr     error
+	// The guest list is asked for on a full refresh of a PVE cluster when
+	// it may have changed (actors/guestlist.go).
+	Guests        []backups.GuestInfo // the cluster's guest list, when GuestsFetched
+	GuestsFetched bool                // the list was fetched (possibly with malformed items skipped)
+	GuestsErr     error               // why the list failed or is incomplete; the remote's health ignores it
+	GuestsChanged bool                // a guest-changing task ended that the list, if any, may not show
+	GuestsEnd     int64               // newest end of a guest-changing task known (Unix, the remote's clock); 0: none
 }
 
 // MaxSkipped bounds FetchFinished.Skipped.
