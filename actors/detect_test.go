@@ -91,11 +91,6 @@ func TestDetectChangesAgainstGroundTruth(t *testing.T) {
 		time.Sleep(time.Minute) // backfill
 		synctest.Wait()
 		const remote, node = "pve-c002", "pve-c002-n2"
-		let := func(d time.Duration) { // the fleet's clock runs for d
-			h.thaw()
-			time.Sleep(d)
-			h.freeze()
-		}
 		// lists is how many node task lists the refresh after the change
 		// needs: none where the cluster list proves it holds every change
 		// (they are taken from it), one where it cannot.
@@ -109,10 +104,10 @@ func TestDetectChangesAgainstGroundTruth(t *testing.T) {
 			}},
 			{"a task starts and ends", 0, func() {
 				h.fleet.StartTask(remote, node, "qmstart", "102", 2*time.Second)
-				let(3 * time.Second)
+				h.let(3 * time.Second)
 			}},
 			{"the long task ends", 0, func() {
-				let(time.Hour)
+				h.let(time.Hour)
 			}},
 			{"a busy node overflows the list", 1, func() {
 				// 40 tasks end between two looks: more than the 25 the
@@ -121,7 +116,7 @@ func TestDetectChangesAgainstGroundTruth(t *testing.T) {
 				for i := range 40 {
 					h.fleet.StartTask(remote, node, "qmigrate", fmt.Sprint(200+i), time.Second)
 				}
-				let(2 * time.Second)
+				h.let(2 * time.Second)
 			}},
 			{"running tasks fill the list and a short task passes unseen", 1, func() {
 				for i := range 30 {
@@ -131,7 +126,7 @@ func TestDetectChangesAgainstGroundTruth(t *testing.T) {
 					t.Errorf("30 new running tasks (no anchor): %+v, want one task list", c)
 				}
 				h.fleet.StartTask(remote, node, "qmstart", "399", time.Second)
-				let(2 * time.Second)
+				h.let(2 * time.Second)
 			}},
 		}
 		for _, tc := range cases {

@@ -90,34 +90,33 @@ func TestGuestListFetchedWhenChanged(t *testing.T) {
 			}
 			return lists
 		}
-		let := func(d time.Duration) { // the fleet's clock runs for d
-			h.thaw()
-			time.Sleep(d)
-			h.freeze()
+		// Each step changes the fleet, runs full refreshes and counts the
+		// guest lists they ask for. A task, listed again or not, is news
+		// once; a list asked for a second after a change may not show it
+		// (guestListLag), so the next full refresh asks again.
+		steps := []struct {
+			name   string
+			change func()
+			fulls  int
+			want   int64
+		}{
+			{"a quiet cluster", func() {}, 2, 0},
+			{"after a qmcreate task", func() {
+				h.fleet.StartTask(remote, node, "qmcreate", "150", time.Second)
+				h.let(2 * time.Minute)
+			}, 1, 1},
+			{"after that", func() {}, 1, 0},
+			{"a second after a qmconfig task", func() {
+				h.fleet.StartTask(remote, node, "qmconfig", "150", time.Second)
+				h.let(2 * time.Second)
+			}, 1, 1},
+			{"two minutes later", func() { h.let(2 * time.Minute) }, 2, 1},
 		}
-		if n := fullRefreshes(2); n != 0 {
-			t.Errorf("two full refreshes of a quiet cluster asked for %d guest lists, want 0", n)
-		}
-		// A guest created: the next full refresh asks, the one after not
-		// (the task, listed again or not, is no news).
-		h.fleet.StartTask(remote, node, "qmcreate", "150", time.Second)
-		let(2 * time.Minute)
-		if n := fullRefreshes(1); n != 1 {
-			t.Errorf("the full refresh after a qmcreate task asked for %d guest lists, want 1", n)
-		}
-		if n := fullRefreshes(1); n != 0 {
-			t.Errorf("the full refresh after that asked for %d guest lists, want 0", n)
-		}
-		// A guest reconfigured a second before the list: the list may not
-		// show it yet, so the next full refresh asks again.
-		h.fleet.StartTask(remote, node, "qmconfig", "150", time.Second)
-		let(2 * time.Second)
-		if n := fullRefreshes(1); n != 1 {
-			t.Errorf("the full refresh just after a qmconfig task asked for %d guest lists, want 1", n)
-		}
-		let(2 * time.Minute)
-		if n := fullRefreshes(2); n != 1 {
-			t.Errorf("the two full refreshes after that asked for %d guest lists, want 1", n)
+		for _, st := range steps {
+			st.change()
+			if n := fullRefreshes(st.fulls); n != st.want {
+				t.Errorf("%s: %d full refreshes asked for %d guest lists, want %d", st.name, st.fulls, n, st.want)
+			}
 		}
 		h.stop()
 	})

@@ -91,6 +91,14 @@ func (h *harness) freeze() { h.frozen.Store(time.Now().Unix()) }
 // thaw lets the fleet's clock run again (it jumps to the bubble's time).
 func (h *harness) thaw() { h.frozen.Store(0) }
 
+// let lets a frozen fleet's clock run for d (in the bubble) and freezes it
+// again.
+func (h *harness) let(d time.Duration) {
+	h.thaw()
+	time.Sleep(d)
+	h.freeze()
+}
+
 // refresh refreshes every remote and waits for it, retrying a remote
 // whose refresh failed (tests inject failures) up to five times.
 func (h *harness) refresh() {
