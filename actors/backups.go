@@ -55,8 +55,8 @@ const (
 // immutable *backups.Overview that readers load without waiting.
 //
 // Pollers post a note after each refresh (with the guest list when one
-// was fetched: guestlist.go) to its inbox, a map by remote with a wake-up channel of one:
-// posting never blocks and a remote's notes coalesce, so nothing is
+// was fetched: guestlist.go) to its inbox, a map by remote with a wake-up
+// channel of one: posting never blocks and a remote's notes coalesce, so nothing is
 // dropped and the inbox is bounded by the number of remotes. For the
 // remote of a note, the keeper fetches the logs of finished multi-guest
 // vzdump jobs it has not parsed (at most MaxBackupLogsPerRefresh, newest

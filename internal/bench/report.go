@@ -295,29 +295,22 @@ func offBy(g Goal) string {
 func (p *printer) sweepTable(rs []SweepResult) {
 	t := p.table("remotes", "C", "net", "sweep", "wall", "K", "bound", "ratio", "new conns", "bound+conn", "ratio", "CPU", "taskfleet", "sim", "other", "failed")
 	for _, s := range rs {
-		runs := []struct {
+		type namedRun struct {
 			name string
 			v    SweepRun
-		}{{"first", s.Backfill}}
-		if len(s.SteadyAll) > 1 {
+		}
+		runs := []namedRun{{"first", s.Backfill}}
+		switch {
+		case len(s.SteadyAll) > 1:
 			// Each steady sweep, then their median: whether a GC cycle of
 			// the process (fleet included) falls into a sweep moves its
 			// wall time by a third.
 			for i, v := range s.SteadyAll {
-				runs = append(runs, struct {
-					name string
-					v    SweepRun
-				}{fmt.Sprintf("steady %d", i+1), v})
+				runs = append(runs, namedRun{fmt.Sprintf("steady %d", i+1), v})
 			}
-			runs = append(runs, struct {
-				name string
-				v    SweepRun
-			}{"median", s.Steady})
-		} else if len(s.SteadyAll) > 0 {
-			runs = append(runs, struct {
-				name string
-				v    SweepRun
-			}{"steady", s.Steady})
+			runs = append(runs, namedRun{"median", s.Steady})
+		case len(s.SteadyAll) == 1:
+			runs = append(runs, namedRun{"steady", s.Steady})
 		}
 		for _, run := range runs {
 			v := run.v
