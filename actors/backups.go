@@ -500,7 +500,7 @@ type guestLister interface {
 // res.GuestsErr only: the overview keeps the last list.
 func (j *fetchJob) fetchGuests(ctx context.Context, res *messages.FetchFinished) {
 	gl, ok := j.client.(guestLister)
-	if j.kind != task.PVE || !j.guests || !ok {
+	if !j.guests || !ok {
 		return
 	}
 	list, err := gl.Guests(ctx)

@@ -60,7 +60,7 @@ type fetchJob struct {
 	gen       uint64
 	refresh   bool        // renew the node list and fetch every node since its cutoff
 	full      bool        // a full refresh, no change detection (detect.go)
-	guests    bool        // fetch the guest list (PVE; guestlist.go)
+	guests    bool        // fetch the guest list (set for PVE only; guestlist.go)
 	guestEnd  int64       // newest end of a guest-changing task the poller knows (guestlist.go)
 	nodes     []string    // cached node list (used when not refreshing)
 	check     []task.UPID // tracked and running tasks whose status to check
