@@ -5,9 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
-	"strconv"
-	"strings"
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/taskfleet/taskfleet/task"
@@ -34,32 +33,6 @@ type GuestList struct {
 	Omitted int
 }
 
-// guestItem is one entry of GET /cluster/resources?type=vm: the raw JSON
-// values of the fields taskfleet reads, so that one odd item cannot fail
-// the whole list (a cluster lists hundreds of guests with twenty fields
-// each, read in one pass).
-type guestItem struct {
-	Type, VMID, Name, Node, Template []byte // nil when absent
-	object                           bool   // the item is a JSON object
-}
-
-// field returns where the value of the member name goes, or nil.
-func (it *guestItem) field(name []byte) *[]byte {
-	switch string(name) {
-	case "type":
-		return &it.Type
-	case "vmid":
-		return &it.VMID
-	case "name":
-		return &it.Name
-	case "node":
-		return &it.Node
-	case "template":
-		return &it.Template
-	}
-	return nil
-}
-
 // maxGuestSkipped bounds GuestList.Skipped.
 const maxGuestSkipped = 20
 
@@ -84,7 +57,7 @@ func (c *Client) Guests(ctx context.Context) (GuestList, error) {
 // decodeGuests reads a guest list's answer in one pass: the "data" array of
 // the top-level object (other members are skipped).
 func decodeGuests(dec *jsontext.Decoder) (GuestList, error) {
-	var items []guestItem
+	var out GuestList
 	seenData := false
 	err := readObject(dec, "top level", func(name []byte) error {
 		if string(name) != "data" {
@@ -92,108 +65,203 @@ func decodeGuests(dec *jsontext.Decoder) (GuestList, error) {
 		}
 		seenData = true
 		var err error
-		items, err = readGuestItems(dec)
+		out, err = readGuests(dec)
 		return err
 	})
 	if err != nil {
 		return GuestList{}, err
 	}
-	if !seenData || items == nil {
+	if !seenData || out.Guests == nil {
 		return GuestList{}, &shapeError{reason: `no "data" in the answer`, offset: -1}
-	}
-	out := GuestList{Guests: make([]Guest, 0, len(items))}
-	nodes := map[string]string{} // one string per node for the list's guests: kept by the thousand
-	for i := range items {
-		g, err := parseGuest(&items[i])
-		if err != nil {
-			if len(out.Skipped) < maxGuestSkipped {
-				out.Skipped = append(out.Skipped, fmt.Sprintf("guest item %d: %v", i, err))
-			}
-			out.Omitted++
-			continue
-		}
-		switch g.Type { // the constants, not the decoded copies
-		case "qemu":
-			g.Type = "qemu"
-		case "lxc":
-			g.Type = "lxc"
-		default:
-			continue // another resource type: not asked for
-		}
-		if n, ok := nodes[g.Node]; ok {
-			g.Node = n
-		} else {
-			nodes[g.Node] = g.Node
-		}
-		out.Guests = append(out.Guests, g)
 	}
 	return out, nil
 }
 
-// readGuestItems reads the "data" array of a guest list (nil for null),
-// at most MaxGuests items.
-func readGuestItems(dec *jsontext.Decoder) ([]guestItem, error) {
+// readGuests reads the "data" array of a guest list (a nil list for
+// null), at most MaxGuests items. Each item is checked member by member as
+// it is read, without copying its values: a cluster lists hundreds of
+// guests of twenty members each, and the name is the only string of a
+// guest that is not shared.
+func readGuests(dec *jsontext.Decoder) (GuestList, error) {
 	if dec.PeekKind() == 'n' {
 		_, err := dec.ReadToken()
-		return nil, err
+		return GuestList{}, err
 	}
-	items := []guestItem{}
-	err := readArray(dec, "data", func(int) error {
-		if len(items) == MaxGuests {
+	out := GuestList{Guests: []Guest{}}
+	nodes := map[string]string{} // one string per node for the list's guests: kept by the thousand
+	err := readArray(dec, "data", func(i int) error {
+		if i == MaxGuests {
 			return &shapeError{reason: fmt.Sprintf("more than %d guests", MaxGuests), offset: dec.InputOffset()}
 		}
 		var it guestItem
-		if dec.PeekKind() != '{' {
-			items = append(items, it)
-			return dec.SkipValue()
-		}
-		it.object = true
-		err := readObject(dec, "guest item", func(name []byte) error {
-			f := it.field(name)
-			if f == nil {
-				return dec.SkipValue()
+		if dec.PeekKind() == '{' {
+			it.object = true
+			err := readObject(dec, "guest item", func(name []byte) error {
+				f := guestMember(name) // before the read: name is valid until then
+				if f < 0 {
+					return dec.SkipValue()
+				}
+				v, err := dec.ReadValue()
+				if err == nil {
+					it.take(f, v, nodes)
+				}
+				return err
+			})
+			if err != nil {
+				return err
 			}
-			v, err := dec.ReadValue()
-			*f = bytes.Clone(v)
+		} else if err := dec.SkipValue(); err != nil {
 			return err
-		})
-		items = append(items, it)
-		return err
+		}
+		g, err := it.guest()
+		switch {
+		case err != nil:
+			if len(out.Skipped) < maxGuestSkipped {
+				out.Skipped = append(out.Skipped, fmt.Sprintf("guest item %d: %v", i, err))
+			}
+			out.Omitted++
+		case g.Type != "": // another resource type: not asked for
+			out.Guests = append(out.Guests, g)
+		}
+		return nil
 	})
 	if err != nil {
-		return nil, err
+		return GuestList{}, err
 	}
-	return items, nil
+	return out, nil
 }
 
-// parseGuest checks one guest item; vmid may be a number or a string,
-// template 0/1 or a boolean.
-func parseGuest(it *guestItem) (Guest, error) {
-	if !it.object || it.Type == nil && it.Name == nil && it.Node == nil && it.VMID == nil && it.Template == nil {
+// guestItem is one entry of GET /cluster/resources?type=vm as its members
+// are read: the guest so far and what was wrong with it, judged by guest
+// when the item ends, so that one odd item cannot fail the whole list. A
+// repeated member replaces the earlier one.
+type guestItem struct {
+	g       Guest
+	object  bool    // the item is a JSON object
+	seen    bool    // it has one of the members taskfleet reads
+	notStr  [3]bool // by member: type, name, node: present and neither a string nor null
+	vmidOK  bool
+	badVMID []byte // the vmid member's value when it is not a positive integer (a copy)
+}
+
+// The members of a guest item that taskfleet reads.
+const (
+	memberType = iota
+	memberName
+	memberNode
+	memberVMID
+	memberTemplate
+)
+
+// guestMember returns which member name is, -1 for one not read.
+func guestMember(name []byte) int {
+	switch string(name) {
+	case "type":
+		return memberType
+	case "name":
+		return memberName
+	case "node":
+		return memberNode
+	case "vmid":
+		return memberVMID
+	case "template":
+		return memberTemplate
+	}
+	return -1
+}
+
+// take takes the raw value v of member field, valid until the next read;
+// strings are decoded, node names shared through nodes.
+func (it *guestItem) take(field int, v []byte, nodes map[string]string) {
+	it.seen = true
+	switch field {
+	case memberVMID:
+		n, ok := parseVMID(bytes.Trim(v, `"`))
+		it.g.VMID, it.vmidOK, it.badVMID = n, ok, nil
+		if !ok {
+			it.badVMID = bytes.Clone(v)
+		}
+		return
+	case memberTemplate:
+		t := bytes.Trim(v, `"`)
+		it.g.Template = string(t) == "1" || string(t) == "true"
+		return
+	}
+	s, ok := "", true
+	switch {
+	case field == memberType && string(v) == `"qemu"`: // the constants, not decoded copies
+		s = "qemu"
+	case field == memberType && string(v) == `"lxc"`:
+		s = "lxc"
+	case field == memberNode:
+		s, ok = sharedString(v, nodes)
+	default:
+		s, ok = jsonString(v)
+	}
+	it.notStr[field] = !ok
+	switch field {
+	case memberType:
+		if s != "qemu" && s != "lxc" {
+			s = "" // another resource type
+		}
+		it.g.Type = s
+	case memberName:
+		it.g.Name = s
+	case memberNode:
+		it.g.Node = s
+	}
+}
+
+// sharedString is jsonString with one string per distinct value through
+// seen: a plain string already seen costs no allocation.
+func sharedString(v []byte, seen map[string]string) (string, bool) {
+	if len(v) >= 2 && v[0] == '"' && isPlainASCII(v[1:len(v)-1]) {
+		if s, ok := seen[string(v[1:len(v)-1])]; ok {
+			return s, true
+		}
+	}
+	s, ok := jsonString(v)
+	if ok {
+		if shared, dup := seen[s]; dup {
+			return shared, true
+		}
+		seen[s] = s
+	}
+	return s, ok
+}
+
+// guest returns the item's guest (Type "" for another resource type), or
+// why the item is not one.
+func (it *guestItem) guest() (Guest, error) {
+	if !it.object || !it.seen {
 		return Guest{}, errors.New("not a guest object")
 	}
-	var g Guest
-	for _, f := range []struct {
-		name string
-		v    []byte
-		to   *string
-	}{{"type", it.Type, &g.Type}, {"name", it.Name, &g.Name}, {"node", it.Node, &g.Node}} {
-		s, ok := jsonString(f.v)
-		if !ok {
-			return Guest{}, fmt.Errorf("%s is not a string", f.name)
+	for i, name := range [...]string{"type", "name", "node"} {
+		if it.notStr[i] {
+			return Guest{}, fmt.Errorf("%s is not a string", name)
 		}
-		*f.to = s
 	}
-	vmid := bytes.Trim(it.VMID, `"`)
-	n, err := strconv.ParseUint(string(vmid), 10, 32)
-	if err != nil || n == 0 || vmid[0] == '0' { // "0100" is not 100's canonical form
-		return Guest{}, fmt.Errorf("vmid %s is not a positive integer", shorten(string(it.VMID), 40))
+	if !it.vmidOK {
+		return Guest{}, fmt.Errorf("vmid %s is not a positive integer", shorten(string(it.badVMID), 40))
 	}
-	g.VMID = uint32(n)
-	if g.Node == "" {
-		return Guest{}, fmt.Errorf("guest %d has no node", g.VMID)
+	if it.g.Node == "" {
+		return Guest{}, fmt.Errorf("guest %d has no node", it.g.VMID)
 	}
-	tmpl := strings.Trim(string(it.Template), `"`)
-	g.Template = tmpl == "1" || tmpl == "true"
-	return g, nil
+	return it.g, nil
+}
+
+// parseVMID parses a guest id: decimal digits without a leading zero
+// ("0100" is not 100's canonical form), from 1 to 2^32-1.
+func parseVMID(b []byte) (uint32, bool) {
+	if len(b) == 0 || len(b) > 10 || b[0] == '0' {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return uint32(n), n <= math.MaxUint32
 }
