@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -288,5 +289,40 @@ func TestNewRejectsBadConfigs(t *testing.T) {
 	f.SetFault("nope", "", Fault{Offline: true}) // ignored
 	if _, err := f.DialContext(context.Background(), "tcp", "127.0.0.1:1"); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Errorf("dialing a closed loopback port: %v, want connection refused", err)
+	}
+}
+
+// TestSettle: Settle generates every node's history up to now and the
+// clusters' guests, which a fleet otherwise does on a node's first
+// request, and changes nothing the remotes hold.
+func TestSettle(t *testing.T) {
+	at := time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
+	cfg := Config{Seed: 7, PVEClusters: 2, PBSServers: 1, InMemory: true, Now: func() time.Time { return at }}
+	settled, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lazy, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	settled.Settle()
+	for _, n := range settled.allNodes() {
+		if n.act.frontier != at.Unix() {
+			t.Errorf("%s: history up to %d after Settle, want %d", n.name, n.act.frontier, at.Unix())
+		}
+		if n.remote.kind == task.PVE && n.act.p.gt.list == nil {
+			t.Errorf("%s: no guests after Settle", n.name)
+		}
+	}
+	for _, n := range lazy.allNodes() {
+		if n.act.frontier == at.Unix() {
+			t.Fatalf("%s: history generated without Settle: the test shows nothing", n.name)
+		}
+	}
+	for _, r := range settled.Remotes() {
+		if got, want := settled.Held(r.ID), lazy.Held(r.ID); !reflect.DeepEqual(got, want) || len(got) == 0 {
+			t.Errorf("%s: settled fleet holds %d tasks, lazy one %d, or they differ", r.ID, len(got), len(want))
+		}
 	}
 }

@@ -98,6 +98,9 @@ func startFleet(cfg FleetConfig) (*simFleet, error) {
 		if err == nil {
 			err = f.Start()
 		}
+		if err == nil {
+			f.Settle()
+		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start fleet of %d remotes: %w", cfg.Remotes, err)
