@@ -100,8 +100,12 @@ func TestGuestsJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := guestsJSON(rem.nodes, at.Unix()); !bytes.Equal(got, want) {
+		got := guestsJSON(rem.nodes, at.Unix())
+		if !bytes.Equal(got, want) {
 			t.Errorf("%s: hand-written guest list differs from encoding/json's:\n%s\n%s", id, got, want)
+		}
+		if c := 16 + guestItemSize*len(items); cap(got) != c {
+			t.Errorf("%s: %d guests in %d bytes outgrew the %d bytes set aside", id, len(items), len(got), c)
 		}
 	}
 	odd := &guestItem{CPU: 1e-7, ID: "qemu/100", Name: `<a> & "b" \ é` + "\x01", Node: "n", Status: "running", Type: "qemu", VMID: 100, Mem: -5}
