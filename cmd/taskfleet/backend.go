@@ -67,7 +67,7 @@ type backend struct {
 	events *events.Hub // the service's changes (the event stream); nil: none
 
 	svc atomic.Pointer[taskfleet.Service]
-	cfg atomic.Pointer[config.Config] // the running configuration
+	cfg atomic.Pointer[runningConfig]
 
 	reloadMu sync.Mutex // serialises Reload
 }
@@ -77,8 +77,26 @@ var _ api.Backend = (*backend)(nil)
 // newBackend returns the backend of a daemon running cfg, read from path.
 func newBackend(path string, cfg *config.Config, listen net.Addr, log zerolog.Logger) *backend {
 	b := &backend{path: path, listen: listen, log: log, onReload: func(*config.Config) {}}
-	b.cfg.Store(cfg)
+	b.cfg.Store(newRunningConfig(cfg))
 	return b
+}
+
+// runningConfig is the configuration the daemon runs, with its remotes by
+// id: the API looks a remote up on most requests, and a fleet has
+// thousands.
+type runningConfig struct {
+	cfg     *config.Config
+	remotes map[string]int // index into cfg.Remotes
+}
+
+func newRunningConfig(cfg *config.Config) *runningConfig {
+	rc := &runningConfig{cfg: cfg, remotes: make(map[string]int, len(cfg.Remotes))}
+	for i, r := range cfg.Remotes {
+		if _, dup := rc.remotes[r.ID]; !dup { // validation refuses duplicates; Config.Remote takes the first
+			rc.remotes[r.ID] = i
+		}
+	}
+	return rc
 }
 
 // setService makes the started service answer the API.
@@ -88,7 +106,17 @@ func (b *backend) setService(s *taskfleet.Service) { b.svc.Store(s) }
 func (b *backend) service() *taskfleet.Service { return b.svc.Load() }
 
 // config returns the running configuration.
-func (b *backend) config() *config.Config { return b.cfg.Load() }
+func (b *backend) config() *config.Config { return b.cfg.Load().cfg }
+
+// remote returns the configured remote id.
+func (b *backend) remote(id string) (config.Remote, bool) {
+	rc := b.cfg.Load()
+	i, ok := rc.remotes[id]
+	if !ok {
+		return config.Remote{}, false
+	}
+	return rc.cfg.Remotes[i], true
+}
 
 // Tasks implements api.Backend.
 func (b *backend) Tasks(_ context.Context, f task.Filter) (task.Page, error) {
@@ -118,7 +146,7 @@ func (b *backend) Track(ctx context.Context, remote string, upid task.UPID) erro
 	if s == nil {
 		return errNotStarted
 	}
-	r, ok := b.config().Remote(remote)
+	r, ok := b.remote(remote)
 	if !ok {
 		return fmt.Errorf("%w '%s'", api.ErrUnknownRemote, remote)
 	}
@@ -145,7 +173,7 @@ func (b *backend) Untrack(ctx context.Context, remote string, upid task.UPID) er
 	if s == nil {
 		return errNotStarted
 	}
-	if _, ok := b.config().Remote(remote); !ok {
+	if _, ok := b.remote(remote); !ok {
 		return fmt.Errorf("%w '%s'", api.ErrUnknownRemote, remote)
 	}
 	ctx, cancel := context.WithTimeout(ctx, trackTimeout)
@@ -274,7 +302,7 @@ func (b *backend) HasRemote(_ context.Context, id string) bool {
 	if s := b.service(); s != nil {
 		return s.HasRemote(id)
 	}
-	_, ok := b.config().Remote(id)
+	_, ok := b.remote(id)
 	return ok
 }
 
@@ -310,9 +338,9 @@ func (b *backend) Reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	old := b.cfg.Swap(cfg)
+	old := b.cfg.Swap(newRunningConfig(cfg))
 	b.onReload(cfg)
-	b.logReload(old, cfg, added, removed, changed)
+	b.logReload(old.cfg, cfg, added, removed, changed)
 	return nil
 }
 

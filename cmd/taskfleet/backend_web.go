@@ -35,7 +35,7 @@ func (b *backend) TaskLog(ctx context.Context, remote string, upid task.UPID, st
 	if s == nil {
 		return api.TaskLog{}, fmt.Errorf("task log: %w", errNotStarted)
 	}
-	r, ok := b.config().Remote(remote)
+	r, ok := b.remote(remote)
 	if !ok {
 		return api.TaskLog{}, fmt.Errorf("%w '%s'", api.ErrUnknownRemote, remote)
 	}

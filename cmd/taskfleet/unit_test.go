@@ -138,6 +138,9 @@ func TestBackendBeforeStart(t *testing.T) {
 	if !b.HasRemote(ctx, "a") || b.HasRemote(ctx, "c") {
 		t.Error("HasRemote does not follow the configuration")
 	}
+	if r, ok := b.remote("b"); !ok || r.ID != "b" || r.Type != task.PBS {
+		t.Errorf("remote(b) = %+v, %v; want the PBS remote b", r, ok)
+	}
 	st := b.Remotes(ctx)
 	if len(st) != 2 || st[0].Remote != "b" || st[0].Type != "pbs" || st[0].State != "starting" || st[1].Remote != "a" {
 		t.Errorf("Remotes = %+v, want b and a starting", st)

@@ -148,6 +148,38 @@ type logAnswer struct {
 	Message string `json:"message"`
 }
 
+// withFailedTask returns sc with the first seed from sc.Seed on whose
+// fleet the PVE cluster holds a failed task now and in a minute: the
+// history depends on the time of day, and at some hours the 40 tasks a
+// node holds have none.
+func withFailedTask(t *testing.T, sc sim.Config) sim.Config {
+	t.Helper()
+	now := time.Now()
+	holdsFailed := func(sc sim.Config, at time.Time) bool {
+		sc.Now = func() time.Time { return at }
+		f, err := sim.New(sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range f.Remotes() {
+			for _, tk := range f.Held(r.ID) {
+				if r.Kind == task.PVE && tk.Class() == task.StatusError {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	for range 100 {
+		if holdsFailed(sc, now) && holdsFailed(sc, now.Add(time.Minute)) {
+			return sc
+		}
+		sc.Seed++
+	}
+	t.Fatalf("no seed from %d to %d gives a failed task at %v", sc.Seed-100, sc.Seed-1, now)
+	return sc
+}
+
 func (rg *webRig) log(upid string) (logAnswer, int) {
 	var a logAnswer
 	code := rg.getJSON("/api2/json/remotes/tasks/log?limit=0&upid="+url.QueryEscape(upid), &a)
@@ -169,7 +201,8 @@ func TestTaskLogEndpoint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the daemon against a simulated fleet for several seconds")
 	}
-	rg := newWebRig(t, sim.Config{Seed: 21, PVEClusters: 1, PBSServers: 1, NodesPerCluster: 1, TaskRate: 6, IndexSize: 40, History: 24 * time.Hour})
+	sc := withFailedTask(t, sim.Config{Seed: 21, PVEClusters: 1, PBSServers: 1, NodesPerCluster: 1, TaskRate: 6, IndexSize: 40, History: 24 * time.Hour})
+	rg := newWebRig(t, sc)
 	pve := rg.fleet.Remotes()[0]
 	for _, r := range rg.fleet.Remotes() {
 		if r.Kind == task.PVE {
