@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"net/http"
@@ -173,9 +172,6 @@ func (s *nodeServer) pveResources(r *http.Request) reply {
 	}
 	now := s.f.now()
 	nodes := s.f.nodesOf(s.n.remote)
-	if typ == "vm" {
-		return reply{status: http.StatusOK, body: guestsJSON(nodes, now)}
-	}
 	items := []any{}
 	if !hasType || typ == "vm" {
 		for _, n := range nodes {
@@ -283,106 +279,4 @@ type offlineGuestItem struct {
 	Status string `json:"status"`
 	Type   string `json:"type"`
 	VMID   int    `json:"vmid"`
-}
-
-// guestsJSON is the answer to /cluster/resources?type=vm, byte for byte
-// what encoding/json writes for the nodes' guestItems, written by hand: a
-// 10,000-cluster sweep asks for two million guests, and encoding them by
-// reflection cost the simulator more CPU than serving the requests.
-func guestsJSON(nodes []*node, now int64) []byte {
-	var items []any
-	for _, n := range nodes {
-		items = append(items, n.guestItems(now)...)
-	}
-	// One allocation: grown by doubling, the buffer of a 200-guest
-	// answer was copied five times.
-	b := append(make([]byte, 0, 16+guestItemSize*len(items)), `{"data":[`...)
-	for i, it := range items {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		switch it := it.(type) {
-		case *guestItem:
-			b = it.appendJSON(b)
-		case offlineGuestItem:
-			b = it.appendJSON(b)
-		default: // no other kind is listed; encoding/json would write it so
-			j, _ := json.Marshal(it)
-			b = append(b, j...)
-		}
-	}
-	return append(b, "]}"...)
-}
-
-// guestItemSize is room for one item of a guest list: a running guest's
-// is about 350 bytes.
-const guestItemSize = 400
-
-func (it *guestItem) appendJSON(b []byte) []byte {
-	b = appendFloatMember(append(b, '{'), "cpu", it.CPU)
-	b = appendIntMember(b, ",disk", it.Disk)
-	b = appendIntMember(b, ",diskread", it.DiskRead)
-	b = appendIntMember(b, ",diskwrite", it.DiskWrite)
-	b = appendStringMember(b, ",id", it.ID)
-	b = appendIntMember(b, ",maxcpu", int64(it.MaxCPU))
-	b = appendIntMember(b, ",maxdisk", it.MaxDisk)
-	b = appendIntMember(b, ",maxmem", it.MaxMem)
-	b = appendIntMember(b, ",mem", it.Mem)
-	b = appendStringMember(b, ",name", it.Name)
-	b = appendIntMember(b, ",netin", it.NetIn)
-	b = appendIntMember(b, ",netout", it.NetOut)
-	b = appendStringMember(b, ",node", it.Node)
-	b = appendStringMember(b, ",status", it.Status)
-	b = appendIntMember(b, ",template", int64(it.Template))
-	b = appendStringMember(b, ",type", it.Type)
-	b = appendIntMember(b, ",uptime", it.Uptime)
-	return append(appendIntMember(b, ",vmid", int64(it.VMID)), '}')
-}
-
-func (it offlineGuestItem) appendJSON(b []byte) []byte {
-	b = appendStringMember(append(b, '{'), "id", it.ID)
-	b = appendStringMember(b, ",node", it.Node)
-	b = appendStringMember(b, ",status", it.Status)
-	b = appendStringMember(b, ",type", it.Type)
-	return append(appendIntMember(b, ",vmid", int64(it.VMID)), '}')
-}
-
-// appendIntMember appends a member and its value; name is "key" for an
-// object's first member, ",key" for the others.
-func appendIntMember(b []byte, name string, v int64) []byte {
-	return strconv.AppendInt(appendName(b, name), v, 10)
-}
-
-// appendFloatMember writes v as encoding/json does: the shortest 'f'
-// form between 1e-6 and 1e21, encoding/json itself outside.
-func appendFloatMember(b []byte, name string, v float64) []byte {
-	b = appendName(b, name)
-	if a := math.Abs(v); a == 0 || a >= 1e-6 && a < 1e21 {
-		return strconv.AppendFloat(b, v, 'f', -1, 64)
-	}
-	j, _ := json.Marshal(v) // a finite float64 always encodes
-	return append(b, j...)
-}
-
-// appendStringMember writes s as encoding/json does: a string of printable
-// ASCII without quotes, backslashes or HTML's <, > and & as it is,
-// encoding/json itself otherwise.
-func appendStringMember(b []byte, name, s string) []byte {
-	b = appendName(b, name)
-	for i := range len(s) {
-		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			j, _ := json.Marshal(s) // a string always encodes
-			return append(b, j...)
-		}
-	}
-	return append(append(append(b, '"'), s...), '"')
-}
-
-// appendName appends a member's separator and quoted name (name is
-// ",key" or "key") and the colon.
-func appendName(b []byte, name string) []byte {
-	if name[0] == ',' {
-		b, name = append(b, ','), name[1:]
-	}
-	return append(append(append(b, '"'), name...), `":`...)
 }

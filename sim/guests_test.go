@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"testing"
@@ -75,48 +74,4 @@ func TestGuestList(t *testing.T) {
 			t.Errorf("stats: %d guest list requests, want 3", f.Stats(pve.ID).ClusterResources)
 		}
 	})
-}
-
-// TestGuestsJSON: the hand-written answer to type=vm is byte for byte what
-// encoding/json writes for the same items, for online and offline nodes,
-// and for the values it leaves to encoding/json (odd strings and floats).
-func TestGuestsJSON(t *testing.T) {
-	at := time.Date(2026, 3, 2, 9, 30, 0, 0, time.UTC)
-	f, err := New(Config{Seed: 11, PVEClusters: 2, NodesPerCluster: 3, InMemory: true, Now: func() time.Time { return at }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := f.Remotes()[0]
-	f.SetFault(r.ID, r.Nodes[1], Fault{Offline: true})
-	for _, id := range []string{f.Remotes()[0].ID, f.Remotes()[1].ID} {
-		rem, _ := f.lookup(id, "")
-		var items []any
-		for _, n := range rem.nodes {
-			items = append(items, n.guestItems(at.Unix())...)
-		}
-		want, err := json.Marshal(struct {
-			Data []any `json:"data"`
-		}{items})
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := guestsJSON(rem.nodes, at.Unix())
-		if !bytes.Equal(got, want) {
-			t.Errorf("%s: hand-written guest list differs from encoding/json's:\n%s\n%s", id, got, want)
-		}
-		if c := 16 + guestItemSize*len(items); cap(got) != c {
-			t.Errorf("%s: %d guests in %d bytes outgrew the %d bytes set aside", id, len(items), len(got), c)
-		}
-	}
-	odd := &guestItem{CPU: 1e-7, ID: "qemu/100", Name: `<a> & "b" \ é` + "\x01", Node: "n", Status: "running", Type: "qemu", VMID: 100, Mem: -5}
-	want, _ := json.Marshal(odd)
-	if got := odd.appendJSON(nil); !bytes.Equal(got, want) {
-		t.Errorf("odd item:\n%s\nwant\n%s", got, want)
-	}
-	for _, v := range []float64{0, 0.25, 1e-6, 123456.5, 1e21, -3.5e-9} {
-		want, _ := json.Marshal(v)
-		if got := appendFloatMember(nil, "x", v); string(got) != `"x":`+string(want) {
-			t.Errorf("float %v: %s, want %s", v, got, want)
-		}
-	}
 }
