@@ -67,10 +67,6 @@ import (
 // /cluster/tasks shows: every FullRefreshEvery-th refresh of a poller.
 const FullRefreshEvery = 6
 
-// maxKnownPerNode bounds the cache lookup of one node's tasks at or after
-// its cutoff; a node with more is fetched.
-const maxKnownPerNode = 1000
-
 // clusterTasker is the part of the client change detection needs
 // (*proxmox.Client has it). While the client remembers a refusal of
 // /cluster/tasks (403, 404 or 501, for proxmox.ClusterTasksRetryAfter),
@@ -284,22 +280,6 @@ func standIn(remote, node string, listed []task.Task, running map[task.UPID]bool
 	if !ok || mustFetch(node, cutoff) {
 		return nil, false
 	}
-	var finished map[task.UPID]bool // known finished at or after the cutoff, looked up once
-	known := func(u task.UPID) bool {
-		if finished == nil {
-			page := snap.Query(task.Filter{Remote: remote, Node: node, Since: cutoff, Limit: maxKnownPerNode})
-			if page.Total > len(page.Tasks) {
-				return false
-			}
-			finished = make(map[task.UPID]bool, len(page.Tasks))
-			for _, t := range page.Tasks {
-				if !t.Running() {
-					finished[t.UPID] = true
-				}
-			}
-		}
-		return finished[u]
-	}
 	var add []task.Task
 	anchor := false
 	seen := 0 // known running tasks the list shows, running or ended
@@ -312,7 +292,7 @@ func standIn(remote, node string, listed []task.Task, running map[task.UPID]bool
 			}
 		case t.Running():
 			add = append(add, t) // started since the last fetch
-		case t.UPID.StartTime < cutoff || known(t.UPID):
+		case t.UPID.StartTime < cutoff || snap.Finished(remote, t.UPID):
 			anchor = true
 		default:
 			add = append(add, t) // finished, not in the cache

@@ -674,3 +674,44 @@ func BenchmarkArchiveSize(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkFinished asks whether a recent finished task is in the cache,
+// as change detection does for each node (actors/detect.go): "finished"
+// with Snapshot.Finished, "query" with what it replaced, a query of the
+// node's tasks since the task's start (at most 1,000) searched for it.
+func BenchmarkFinished(b *testing.B) {
+	s := benchCache(b)
+	var recent []task.Task
+	_, newest := s.Stream(task.Filter{Limit: 5000})
+	for t := range newest {
+		if !t.Running() {
+			recent = append(recent, t)
+		}
+	}
+	if len(recent) == 0 {
+		b.Fatal("no recent finished task")
+	}
+	b.Run("finished", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			t := recent[i%len(recent)]
+			if !s.Finished(t.Remote, t.UPID) {
+				b.Fatalf("%s not found", t.UPID)
+			}
+		}
+	})
+	b.Run("query", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			t := recent[i%len(recent)]
+			page := s.Query(task.Filter{Remote: t.Remote, Node: t.UPID.Node, Since: t.UPID.StartTime, Limit: 1000})
+			found := false
+			for _, p := range page.Tasks {
+				found = found || p.UPID == t.UPID && !p.Running()
+			}
+			if !found {
+				b.Fatalf("%s not found", t.UPID)
+			}
+		}
+	})
+}
