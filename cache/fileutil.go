@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // File and directory modes of the cache.
@@ -91,6 +92,11 @@ func (osFS) SyncDir(dir string) error {
 	return err
 }
 
+// atomicBufs are writeAtomic's 64 KiB write buffers: the kept task logs
+// and the backup overview's per-remote files are written by the hundred
+// in a refresh of a large fleet, each once allocating a buffer.
+var atomicBufs = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 64<<10) }}
+
 // writeAtomic is the cache's one way to replace a file: it writes what fill
 // produces to name+TmpSuffix, fsyncs it, renames it over name and fsyncs
 // the directory. After a crash at any point name holds either its old or
@@ -110,11 +116,15 @@ func writeAtomic(fsys fsys, name string, fill func(w io.Writer) error) (err erro
 			fsys.Remove(tmp) // best effort: Open removes orphans too
 		}
 	}()
-	bw := bufio.NewWriterSize(f, 64<<10)
-	if err := fill(bw); err != nil {
-		return fmt.Errorf("write %s: %w", filepath.Base(tmp), err)
+	bw := atomicBufs.Get().(*bufio.Writer)
+	bw.Reset(f)
+	err = fill(bw)
+	if err == nil {
+		err = bw.Flush()
 	}
-	if err := bw.Flush(); err != nil {
+	bw.Reset(nil) // the pool keeps the buffer, not the file
+	atomicBufs.Put(bw)
+	if err != nil {
 		return fmt.Errorf("write %s: %w", filepath.Base(tmp), err)
 	}
 	if err := f.Sync(); err != nil {
