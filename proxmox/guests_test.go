@@ -118,6 +118,7 @@ func TestGuestsMalformed(t *testing.T) {
 		{"too many", tooMany, "more than 100000 guests", -1, 0},
 		{"other members and escaped names", `{"total":1,"data":[{"ty\u0070e":"qemu","vmid":100,"node":"pve1","x":{"y":[1,2]}}],"extra":[null]}`, "", -1, 1},
 		{"repeated name: the last wins", `{"data":[{"type":"qemu","vmid":100,"node":7,"node":"pve1"}]}`, "", -1, 1},
+		{"repeated names: the last wins over a bad first", `{"data":[{"type":7,"type":"lxc","vmid":"x","vmid":101,"name":[],"name":"a","node":"pve1"}]}`, "", -1, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := startTLS(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -161,6 +161,7 @@ func withFailedTask(t *testing.T, sc sim.Config) sim.Config {
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer f.Close()
 		for _, r := range f.Remotes() {
 			for _, tk := range f.Held(r.ID) {
 				if r.Kind == task.PVE && tk.Class() == task.StatusError {
