@@ -41,9 +41,12 @@ const (
 	// DefaultResponseHeaderTimeout bounds the wait for the status line after
 	// the request was written (pveproxy delays 401s by 3 s).
 	DefaultResponseHeaderTimeout = 20 * time.Second
-	// DefaultIdleConnTimeout keeps idle connections open longer than the
-	// 10-minute refresh interval, so every refresh reuses them instead of
-	// paying new handshakes.
+	// DefaultIdleConnTimeout is how long the client keeps an idle
+	// connection. A PVE node closes one idle for 5 s (sim/doc.go), so
+	// between refreshes the client notices the close and the next request
+	// connects anew, resuming the TLS session (sessioncache.go); PBS keeps
+	// idle connections, which are then reused by refreshes up to this
+	// long apart (the default refresh interval is 10 minutes).
 	DefaultIdleConnTimeout = 15 * time.Minute
 	// DefaultMaxBodyBytes caps a decompressed response body.
 	DefaultMaxBodyBytes = 64 << 20
