@@ -61,9 +61,7 @@ func TestBackupOverviewMatchesTruth(t *testing.T) {
 		hub := events.New(events.Options{})
 		defer hub.Close() // after the last Stop
 		h := newHarness(t, sc, Options{pollerHook: logs.hook, Events: hub})
-		if raceEnabled {
-			h.cfg.Polling.Tick = time.Minute // a sixth of the polls in the simulated day
-		}
+		h.slowTickUnderRace()
 		h.start()
 		time.Sleep(24 * time.Hour)
 		synctest.Wait()
@@ -324,9 +322,7 @@ func TestBackupKeeperRestartsAfterPanic(t *testing.T) {
 			}
 		}
 		h := newHarness(t, sc, Options{backupHook: hook, restartBase: time.Second, restartMax: 10 * time.Second})
-		if raceEnabled {
-			h.cfg.Polling.Tick = time.Minute
-		}
+		h.slowTickUnderRace()
 		h.start()
 		time.Sleep(6 * time.Hour)
 		synctest.Wait()

@@ -54,6 +54,15 @@ func newHarness(t *testing.T, sc sim.Config, opts Options) *harness {
 	return h
 }
 
+// slowTickUnderRace sets a one-minute tick under the race detector, which
+// makes every poll several times dearer: a sixth of the polls of a
+// simulated hour, each refresh still on time. Call it before start.
+func (h *harness) slowTickUnderRace() {
+	if raceEnabled {
+		h.cfg.Polling.Tick = time.Minute
+	}
+}
+
 func (h *harness) start() {
 	h.t.Helper()
 	sys, err := Start(h.cfg, h.opts)

@@ -113,9 +113,7 @@ func TestOutcomeMetricsOverASimRun(t *testing.T) {
 			sc.PVEClusters, sc.TaskRate, sc.History = 1, 10, 12*time.Hour
 		}
 		h := newHarness(t, sc, Options{Metrics: metrics.New(reg1)})
-		if raceEnabled {
-			h.cfg.Polling.Tick = time.Minute
-		}
+		h.slowTickUnderRace()
 		h.start()
 		time.Sleep(3 * time.Hour)
 		synctest.Wait()
