@@ -62,18 +62,21 @@ type flexInt struct {
 
 // UnmarshalJSON accepts a JSON integer or a string holding one.
 func (f *flexInt) UnmarshalJSON(b []byte) error {
-	s := string(b)
-	if s == "null" {
+	if string(b) == "null" {
 		*f = flexInt{}
 		return nil
 	}
-	if strings.HasPrefix(s, `"`) {
+	var v int64
+	var err error
+	if len(b) > 0 && b[0] == '"' {
+		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
 			return err
 		}
-		s = strings.TrimSpace(s)
+		v, err = strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	} else {
+		v, err = strconv.ParseInt(string(b), 10, 64) // no copy of b: a task list has two numbers a task
 	}
-	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil {
 		return fmt.Errorf("not an integer: %s", shorten(string(b), 40))
 	}

@@ -129,10 +129,9 @@ func (c *Client) listQuery(q ListQuery) (url.Values, error) {
 // worker_id), PBS says node "localhost", and PVE splits token users into
 // user and tokenid once a task is archived.
 type listItem struct {
-	UPID      *string
-	StartTime flexInt
-	EndTime   flexInt
-	Status    *string
+	UPID, Status       string
+	hasUPID, hasStatus bool // present and not null
+	StartTime, EndTime flexInt
 }
 
 // maxSkipped bounds the item errors kept per page, so that a body of a
@@ -204,13 +203,14 @@ func (b *pageBuilder) finish(total int) ListPage {
 func (c *Client) parseItem(dec *jsontext.Decoder) (t task.Task, upid string, err error) {
 	var it listItem
 	err = readObject(dec, "task item", func(name []byte) error {
-		var str **string
+		var str *string
+		var has *bool
 		var num *flexInt
 		switch string(name) {
 		case "upid":
-			str = &it.UPID
+			str, has = &it.UPID, &it.hasUPID
 		case "status":
-			str = &it.Status
+			str, has = &it.Status, &it.hasStatus
 		case "starttime":
 			num = &it.StartTime
 		case "endtime":
@@ -233,20 +233,17 @@ func (c *Client) parseItem(dec *jsontext.Decoder) (t task.Task, upid string, err
 			return fmt.Errorf("%s: got JSON %s, want string", name, kindName(v))
 		}
 		if string(v) != "null" {
-			*str = &s
+			*str, *has = s, true
 		}
 		return nil
 	})
-	if it.UPID != nil {
-		upid = *it.UPID
-	}
+	upid = it.UPID
 	if err != nil {
 		return task.Task{}, upid, err
 	}
-	if it.UPID == nil {
+	if !it.hasUPID {
 		return task.Task{}, "", errors.New("no upid")
 	}
-	upid = *it.UPID
 	var u task.UPID
 	if c.cfg.Kind == task.PBS {
 		u, err = task.ParsePBS(upid)
@@ -265,9 +262,7 @@ func (c *Client) parseItem(dec *jsontext.Decoder) (t task.Task, upid string, err
 	t = task.Task{Remote: c.cfg.Remote, UPID: u}
 	if it.EndTime.ok && it.EndTime.v > 0 {
 		t.EndTime = it.EndTime.v
-		if it.Status != nil {
-			t.Status = *it.Status
-		}
+		t.Status = it.Status
 	}
 	return t, upid, nil
 }
