@@ -11,22 +11,24 @@ import (
 // A-Z a-z 0-9 '_' '.', and a '.' in the first position, becomes \xNN with
 // lower-case hex digits.
 func EscapeWorkerID(id string) string {
-	var b strings.Builder
+	return string(appendEscapedWorkerID(nil, id))
+}
+
+// appendEscapedWorkerID appends EscapeWorkerID(id).
+func appendEscapedWorkerID(b []byte, id string) []byte {
 	for i := 0; i < len(id); i++ {
 		c := id[i]
 		switch {
 		case c == '/':
-			b.WriteByte('-')
+			b = append(b, '-')
 		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '_', c == '.' && i > 0:
-			b.WriteByte(c)
+			b = append(b, c)
 		default:
 			const hex = "0123456789abcdef"
-			b.WriteString(`\x`)
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&0xF])
+			b = append(b, '\\', 'x', hex[c>>4], hex[c&0xF])
 		}
 	}
-	return b.String()
+	return b
 }
 
 // UnescapeWorkerID reverses EscapeWorkerID: \xNN (either case) becomes that

@@ -122,7 +122,8 @@ func parse(s string, k Kind) (UPID, error) {
 			return UPID{}, &UPIDError{Input: s, Part: "worker id", Reason: err.Error()}
 		}
 	}
-	if u.String() != s {
+	var buf [128]byte
+	if string(u.appendCanonical(buf[:0])) != s { // compared without allocating
 		u.raw = s
 	}
 	return u, nil
@@ -201,50 +202,49 @@ func (u UPID) String() string {
 	if u.raw != "" {
 		return u.raw
 	}
-	var b strings.Builder
-	b.Grow(64 + len(u.Node) + len(u.Type) + len(u.ID) + len(u.User))
-	b.WriteString(upidPrefix)
-	b.WriteString(u.Node)
-	b.WriteByte(':')
-	writeHex(&b, uint64(u.PID))
-	b.WriteByte(':')
-	writeHex(&b, u.PStart)
-	b.WriteByte(':')
+	var buf [128]byte // most UPIDs: the text is then the one allocation
+	return string(u.appendCanonical(buf[:0]))
+}
+
+// appendCanonical appends the text of u's fields in canonical form
+// (upper-case hex, eight digits at least, PBS worker ids escaped): String
+// without the kept original.
+func (u UPID) appendCanonical(b []byte) []byte {
+	b = append(append(b, upidPrefix...), u.Node...)
+	b = appendHex(append(b, ':'), uint64(u.PID))
+	b = appendHex(append(b, ':'), u.PStart)
+	b = append(b, ':')
 	if u.Kind == PBS {
-		writeHex(&b, u.TaskID)
-		b.WriteByte(':')
+		b = append(appendHex(b, u.TaskID), ':')
 	}
-	writeHex(&b, uint64(u.StartTime))
-	b.WriteByte(':')
-	b.WriteString(u.Type)
-	b.WriteByte(':')
+	b = appendHex(b, uint64(u.StartTime))
+	b = append(append(append(b, ':'), u.Type...), ':')
 	if u.Kind == PBS {
-		b.WriteString(EscapeWorkerID(u.ID))
+		b = appendEscapedWorkerID(b, u.ID)
 	} else {
-		b.WriteString(u.ID)
+		b = append(b, u.ID...)
 	}
-	b.WriteByte(':')
-	b.WriteString(u.User)
-	b.WriteByte(':')
-	return b.String()
+	return append(append(append(b, ':'), u.User...), ':')
 }
 
 // Canonical reports whether String() is derived from the fields alone, so a
 // store may keep the fields and drop the text.
 func (u UPID) Canonical() bool { return u.raw == "" }
 
-func writeHex(b *strings.Builder, v uint64) {
+// appendHex appends v in upper-case hex, eight digits at least.
+func appendHex(b []byte, v uint64) []byte {
 	var buf [16]byte
-	s := strconv.AppendUint(buf[:0], v, 16)
-	for i := len(s); i < 8; i++ {
-		b.WriteByte('0')
+	h := strconv.AppendUint(buf[:0], v, 16)
+	for i := len(h); i < 8; i++ {
+		b = append(b, '0')
 	}
-	for _, c := range s {
+	for _, c := range h {
 		if c >= 'a' {
 			c -= 'a' - 'A'
 		}
-		b.WriteByte(c)
+		b = append(b, c)
 	}
+	return b
 }
 
 // Owner returns the user without the API token name: "user@realm" for
