@@ -19,6 +19,8 @@ func (s *Snapshot) Finished(remote string, u task.UPID) bool {
 		lo, hi := seg.startRange(u.StartTime, u.StartTime)
 		for i := lo; i < hi; i++ {
 			r := &seg.recs[i]
+			// Dead positions are running copies (end 0) today; the check
+			// keeps Finished right should a finished one ever die.
 			if r.remote == rc && r.end != 0 && !seg.dead.has(i) && d.upid(r, seg.raw(i)) == u {
 				return true
 			}
